@@ -1,0 +1,3 @@
+"""auth layer."""
+
+from __future__ import annotations

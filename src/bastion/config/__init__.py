@@ -1,0 +1,3 @@
+"""config layer."""
+
+from __future__ import annotations

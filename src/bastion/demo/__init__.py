@@ -1,0 +1,3 @@
+"""demo layer."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""gateway layer."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""gateway/integrations layer."""
+
+from __future__ import annotations

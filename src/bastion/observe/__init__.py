@@ -1,0 +1,3 @@
+"""observe layer."""
+
+from __future__ import annotations

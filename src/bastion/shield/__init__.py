@@ -1,0 +1,3 @@
+"""shield layer."""
+
+from __future__ import annotations

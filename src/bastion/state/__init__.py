@@ -1,0 +1,3 @@
+"""state layer."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""waf layer."""
+
+from __future__ import annotations
