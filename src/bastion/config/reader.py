@@ -37,7 +37,9 @@ class Section:
     """A mapping at ``path`` in ``file``: typed getters that record problems, and a final
     ``done()`` that reports every key nobody asked for (unknown keys are errors, not ignored)."""
 
-    def __init__(self, data: Any, *, file: str, path: str, problems: Problems) -> None:
+    def __init__(self, data: Any, *, file: str, path: str, problems: Problems,
+                 anchor: int | None = None) -> None:
+        self.anchor = anchor  # the line of the key that holds this section
         self.file = file
         self.path = path
         self.problems = problems
@@ -97,7 +99,7 @@ class Section:
 
     def require(self, key: str, kind: type[T], default: T, **kw: Any) -> T:
         if key not in self.data:
-            self.error("is required", key, line=self.line())
+            self.error("is required", key, line=self.anchor or self.line())
             self._seen.add(key)
             return default
         return self.get(key, kind, default, **kw)
@@ -105,7 +107,7 @@ class Section:
     def section(self, key: str) -> Section:
         self._seen.add(key)
         return Section(self.data.get(key), file=self.file, path=self.key_path(key),
-                       problems=self.problems)
+                       problems=self.problems, anchor=self.line(key))
 
     def items(self, key: str) -> list[tuple[int | None, Any]]:
         """The items of a list at ``key`` with their lines."""

@@ -136,7 +136,7 @@ def settings_from_data(data: Any, path: Path | None) -> Settings:
         if not openapi_path.is_file():
             api_s.error(f"file not found: {openapi_path}", "openapi")
     else:
-        api_s.error("is required", "openapi", line=api_s.line())
+        api_s.error("is required", "openapi", line=api_s.anchor or api_s.line())
     stage_vars = api_s.get("stage_variables", dict, {})
     for k, v in stage_vars.items():
         if not isinstance(v, str):

@@ -158,7 +158,8 @@ def compile_api(settings: Settings, api: ApiDefinition) -> CompiledApi:
     binary = api.extension("x-amazon-apigateway-binary-media-types") or []
     ctx = EventContext(account_id=settings.api.account_id, api_id=settings.api.api_id,
                        stage=settings.api.stage, stage_variables=settings.api.stage_variables,
-                       binary_types=tuple(str(b) for b in binary))
+                       binary_types=tuple(str(b) for b in binary),
+                       deployment_id=_resource_id(str(api.source))[:6])
     pools: dict[Origin, UpstreamPool] = {}
     routes: list[Route] = []
     errors: list[ConfigError] = []

@@ -24,6 +24,8 @@ class RouteStage:
 
     def run(self, ex: Exchange) -> Interruption | None:
         raw = ex.request.raw_path
+        if raw.startswith("//"):  # API Gateway ignores extra leading slashes before the stage
+            raw = "/" + raw.lstrip("/")
         prefix = self.prefix
         if prefix:
             if not raw.startswith(prefix) or (len(raw) > len(prefix) and raw[len(prefix)] != "/"):

@@ -15,7 +15,7 @@ from typing import Any
 
 from bastion.pipeline import Exchange
 
-__all__ = ["EventContext", "build_v1", "build_v2", "is_binary"]
+__all__ = ["EventContext", "accepts_binary", "build_v1", "build_v2", "is_binary"]
 
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript",
                "application/x-www-form-urlencoded", "application/graphql")
@@ -24,11 +24,13 @@ _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/java
 class EventContext:
     """The API-level facts every event carries (account, api id, stage, variables)."""
 
-    __slots__ = ("account_id", "api_id", "binary_types", "stage", "stage_variables")
+    __slots__ = ("account_id", "api_id", "binary_types", "deployment_id", "stage",
+                 "stage_variables")
 
     def __init__(self, *, account_id: str, api_id: str, stage: str,
                  stage_variables: Mapping[str, str] | None = None,
-                 binary_types: tuple[str, ...] = ()) -> None:
+                 binary_types: tuple[str, ...] = (), deployment_id: str = "bastion") -> None:
+        self.deployment_id = deployment_id
         self.account_id = account_id
         self.api_id = api_id
         self.stage = stage
@@ -49,6 +51,14 @@ def is_binary(content_type: str | None, body: bytes, binary_types: tuple[str, ..
     except UnicodeDecodeError:
         return True
     return False
+
+
+def accepts_binary(accept: str | None, binary_types: tuple[str, ...]) -> bool:
+    """Whether any media type in an Accept header is one of the binary media types."""
+    if not accept:
+        return False
+    return any(is_binary(part.split(";", 1)[0], b"", binary_types)
+               for part in accept.split(","))
 
 
 def _body(ex: Exchange, binary_types: tuple[str, ...]) -> tuple[str | None, bool]:
@@ -103,12 +113,14 @@ def build_v1(ex: Exchange, ctx: EventContext) -> dict[str, Any]:
     request_context: dict[str, Any] = {
         "accountId": ctx.account_id,
         "apiId": ctx.api_id,
+        "deploymentId": ctx.deployment_id,
         "domainName": host,
         "domainPrefix": host.split(".", 1)[0].split(":", 1)[0] if host else "",
         "extendedRequestId": ex.request_id,
         "httpMethod": req.method,
         "identity": _identity(ex),
-        "path": req.raw_path,
+        "path": "/" + req.raw_path.lstrip("/") if req.raw_path.startswith("//")
+        else req.raw_path,
         "protocol": f"HTTP/{req.http_version}",
         "requestId": ex.request_id,
         "requestTime": _request_time(ex.started_at),

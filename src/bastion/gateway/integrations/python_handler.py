@@ -19,7 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bastion.errors import ConfigError, HandlerError
-from bastion.gateway.integrations.events import EventContext, build_v1, build_v2
+from bastion.gateway.integrations.events import (
+    EventContext,
+    accepts_binary,
+    build_v1,
+    build_v2,
+)
 from bastion.gateway.integrations.results import parse_v1, parse_v2
 from bastion.pipeline import Exchange, Interruption, Response
 
@@ -120,7 +125,11 @@ class PythonHandler:
             ex.note("integration", "handler_error", handler=self.name, error=type(exc).__name__)
             return FAILURE
         try:
-            return parse_v2(result) if self.v2 else parse_v1(result)
+            if self.v2:
+                return parse_v2(result)
+            accept = ex.request.headers.get("accept")
+            binary = bool(self.ctx.binary_types) and accepts_binary(accept, self.ctx.binary_types)
+            return parse_v1(result, binary=binary)
         except HandlerError as exc:
             log.warning("handler %s returned a malformed result: %s", self.name, exc)
             ex.note("integration", "malformed_result", handler=self.name, error=str(exc))

@@ -46,12 +46,12 @@ def _scalar(value: Any) -> str | None:
     raise HandlerError(f"header values must be strings, numbers or booleans, got {value!r}")
 
 
-def _body_bytes(body: Any, b64: Any) -> bytes:
+def _body_bytes(body: Any, b64: Any, decode: bool = True) -> bytes:
     if body is None:
         return b""
     if not isinstance(body, str):
         raise HandlerError("body must be a string")
-    if b64 is True:
+    if b64 is True and decode:
         try:
             return base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
@@ -87,7 +87,9 @@ def _finish(status: int, headers: list[tuple[str, str]], body: bytes) -> Respons
     return Response(status, headers, body)
 
 
-def parse_v1(result: Any) -> Response:
+def parse_v1(result: Any, *, binary: bool = False) -> Response:
+    """``binary``: the request's Accept matches a binary media type, the only case in which
+    a REST API decodes an ``isBase64Encoded`` body (otherwise the base64 text is the body)."""
     if not isinstance(result, dict) or not result:
         raise HandlerError("the handler must return a non-empty object")
     extra = set(result) - _V1_KEYS
@@ -95,7 +97,8 @@ def parse_v1(result: Any) -> Response:
         raise HandlerError(f"unexpected key(s) in the handler result: {sorted(extra)}")
     status = _status(result["statusCode"]) if "statusCode" in result else 200
     headers = _merge_headers(result.get("headers"), result.get("multiValueHeaders"))
-    return _finish(status, headers, _body_bytes(result.get("body"), result.get("isBase64Encoded")))
+    body = _body_bytes(result.get("body"), result.get("isBase64Encoded"), binary)
+    return _finish(status, headers, body)
 
 
 def parse_v2(result: Any) -> Response:
