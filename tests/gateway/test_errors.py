@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.gateway import handlers
-from tests.gateway.conftest import GatewayFactory, op
-from tests.helpers import call
+from tests.helpers import GatewayFactory, call, op
 
 VECTORS = Path(__file__).parent.parent / "vectors" / "apigw"
 ROUTING = json.loads((VECTORS / "test_apigateway_common.snapshot.json").read_text())[

@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.gateway.conftest import GatewayFactory, op
-from tests.helpers import call
+from tests.helpers import GatewayFactory, call, op
 
 VECTORS = Path(__file__).parent.parent / "vectors" / "apigw"
 RECORDED = json.loads((VECTORS / "test_apigateway_lambda.snapshot.json").read_text())[

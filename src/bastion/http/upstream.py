@@ -263,7 +263,9 @@ class UpstreamPool:
         return None
 
     async def request(self, method: str, target: str, headers: list[tuple[bytes, bytes]],
-                      body: bytes) -> UpstreamResponse:
+                      body: bytes, *, timeout: float | None = None) -> UpstreamResponse:
+        """Send one request; ``timeout`` (default: the pool's) bounds the wait for headers."""
+        read_timeout = timeout if timeout is not None else self.read_timeout
         head = [f"{method} {target} HTTP/1.1\r\n".encode("latin-1")]
         for name, value in headers:
             head.append(name + b": " + value + b"\r\n")
@@ -275,7 +277,7 @@ class UpstreamPool:
         conn = self._acquire_idle()
         if conn is not None:
             try:
-                return await conn.send(payload, is_head, self.read_timeout)
+                return await conn.send(payload, is_head, read_timeout)
             except UpstreamTimeout:
                 raise
             except UpstreamError:
@@ -283,7 +285,7 @@ class UpstreamPool:
                     raise
                 # a stale keep-alive connection: retry once on a fresh one
         conn = await self._connect()
-        return await conn.send(payload, is_head, self.read_timeout)
+        return await conn.send(payload, is_head, read_timeout)
 
     def close(self) -> None:
         while self._idle:

@@ -72,6 +72,7 @@ class HttpProxy:
                 self.origin, size=pool_size, connect_timeout=connect_timeout,
                 read_timeout=read_timeout)
         self.pool = pool
+        self.read_timeout = read_timeout
         self.path_template = parts.path or "/"
         self.fixed_query = parts.query
         self.param_map = dict(param_map or {})
@@ -97,7 +98,7 @@ class HttpProxy:
         headers = forward_headers(ex, host=self.origin.authority if self.rewrite_host else None)
         try:
             upstream = await self.pool.request(ex.request.method, self._target(ex), headers,
-                                               ex.request.body)
+                                               ex.request.body, timeout=self.read_timeout)
         except UpstreamTimeout as exc:
             ex.note("integration", "upstream_timeout", origin=self.origin.authority,
                     error=str(exc))
