@@ -51,3 +51,11 @@ def binary(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     return {"statusCode": 200, "headers": {"Content-Type": "application/octet-stream"},
             "body": base64.b64encode(bytes(range(256))).decode(), "isBase64Encoded": True}
+
+
+def nap(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Takes a moment: an in-flight request while the server shuts down."""
+    import time
+
+    time.sleep(0.5)
+    return {"statusCode": 200, "body": "rested"}
