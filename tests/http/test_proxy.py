@@ -50,8 +50,10 @@ def test_forwards_method_path_query_headers_and_body(gateway_for: GatewayFactory
         for hop in ("connection", "keep-alive", "x-drop"):
             assert hop not in names
         assert names["content-length"] == "7"
-        # hop-by-hop response headers are stripped too
+        # hop-by-hop response headers are stripped; the ones API Gateway owns are remapped
         assert reply.header("Keep-Alive") is None and reply.header("Connection") is None
+        assert reply.header("x-amzn-Remapped-Connection") == "keep-alive"
+        assert reply.header("x-amzn-Remapped-Content-Length") == reply.header("Content-Length")
         assert reply.header("X-Origin") == "yes"
     run(scenario)
 

@@ -21,6 +21,9 @@ __all__ = ["HOP_BY_HOP", "HttpProxy", "forward_headers"]
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
                         "te", "trailer", "trailers", "transfer-encoding", "upgrade",
                         "proxy-connection"})
+_REMAPPED = {"authorization": "Authorization", "connection": "Connection",
+             "content-length": "Content-Length", "date": "Date", "server": "Server",
+             "www-authenticate": "WWW-Authenticate"}
 _PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.+-]+)\}")
 
 BAD_GATEWAY = Interruption("INTEGRATION_FAILURE", message="Internal server error", status=502,
@@ -107,16 +110,32 @@ class HttpProxy:
             ex.note("integration", "upstream_error", origin=self.origin.authority,
                     error=str(exc))
             return BAD_GATEWAY
-        out = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in upstream.headers]
-        drop = set(HOP_BY_HOP)
-        for k, v in out:
-            if k.lower() == "connection":
-                drop |= _connection_tokens(v)
-        out = [(k, v) for k, v in out if k.lower() not in drop]
+        out = _response_headers(upstream.headers)
         stream: AsyncIterator[bytes] | None = None
         if not upstream.complete:
             stream = _rest(upstream.body(), skip_first=bool(upstream.first))
         return Response(upstream.status, out, upstream.first, stream)
+
+
+def _response_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """Upstream response headers as API Gateway returns them: hop-by-hop ones dropped, and
+    the ones the gateway sets itself kept under ``x-amzn-Remapped-<Name>`` (recorded on AWS)."""
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
+    drop = set(HOP_BY_HOP)
+    for k, v in headers:
+        if k.lower() == "connection":
+            drop |= _connection_tokens(v)
+    out: list[tuple[str, str]] = []
+    for k, v in headers:
+        low = k.lower()
+        remapped = _REMAPPED.get(low)
+        if remapped is not None:
+            out.append((f"x-amzn-Remapped-{remapped}", v))
+            if low == "content-length":
+                out.append(("Content-Length", v))
+        elif low not in drop:
+            out.append((k, v))
+    return out
 
 
 async def _rest(body: AsyncIterator[bytes], *, skip_first: bool) -> AsyncIterator[bytes]:
