@@ -94,15 +94,16 @@ http {{ access_log off;
 
 
 @contextmanager
-def nginx(template: str, **values: int) -> Iterator[int]:
+def nginx(template: str, **values: int) -> Iterator[tuple[int, int]]:
+    """Start nginx (one worker, no master) from ``template``; yields (port, pid)."""
     if not shutil.which("nginx"):
         sys.exit("nginx is required: apt-get install nginx-light")
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="bastion-bench-") as d:
         conf = Path(d) / "nginx.conf"
         conf.write_text(template.format(dir=d, port=port, **values))
-        with process([*pin(1), "nginx", "-p", d, "-c", str(conf)], port):
-            yield port
+        with process([*pin(1), "nginx", "-p", d, "-c", str(conf)], port) as proc:
+            yield port, proc.pid
 
 
 @dataclass
@@ -111,10 +112,30 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int = 0
+    cpu_us: float = float("nan")  # server CPU per request: robust when the machine is busy
 
     def line(self, name: str) -> str:
         return (f"{name:34} {self.rps:10,.0f} req/s   p50 {self.p50_ms:6.2f} ms   "
-                f"p99 {self.p99_ms:6.2f} ms" + (f"   errors {self.errors}" if self.errors else ""))
+                f"p99 {self.p99_ms:6.2f} ms   {self.cpu_us:6.1f} CPU us/req"
+                + (f"   errors {self.errors}" if self.errors else ""))
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process and its reaped children, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return sum(int(x) for x in fields[11:15]) / ticks
+
+
+def measure(pid: int, url: str, **kw: object) -> WrkResult:
+    """wrk against ``url`` while accounting the CPU time of server process ``pid``."""
+    before = cpu_seconds(pid)
+    result = wrk(url, **kw)  # type: ignore[arg-type]
+    used = cpu_seconds(pid) - before
+    if result.requests:
+        result.cpu_us = used * 1e6 / result.requests
+    return result
 
 
 def _ms(text: str) -> float:
@@ -138,13 +159,15 @@ def wrk(url: str, *, seconds: int, connections: int = 32, script: str | None = N
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = re.search(r"50%\s+(\S+)", out)
     p99 = re.search(r"99%\s+(\S+)", out)
+    total = re.search(r"(\d+) requests in", out)
     errs = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     errors = int(errs.group(1)) if errs else 0
     if sock:
         errors += sum(int(x) for x in sock.groups())
     return WrkResult(rps, _ms(p50.group(1)) if p50 else float("nan"),
-                     _ms(p99.group(1)) if p99 else float("nan"), errors)
+                     _ms(p99.group(1)) if p99 else float("nan"), errors,
+                     int(total.group(1)) if total else 0)
 
 
 def post_script(body: bytes, content_type: str = "application/json") -> str:

@@ -19,6 +19,7 @@ from bench.harness import (
     NGINX_UPSTREAM,
     bastion,
     free_port,
+    measure,
     nginx,
     post_script,
     process,
@@ -52,31 +53,35 @@ def main() -> None:
     post = post_script(body)
     demo = Path(__file__).resolve().parents[1] / "src/bastion/demo/bastion.yaml"
     print(f"wrk -t1 -c32 -d{s}s; wrk on CPU 0, servers on CPU 1\n")
-    with tempfile.TemporaryDirectory() as d, nginx(NGINX_UPSTREAM) as up:
+    with tempfile.TemporaryDirectory() as d, nginx(NGINX_UPSTREAM) as (up, _):
         cfg = proxy_config(Path(d), up)
-        with nginx(NGINX_PROXY, upstream=up) as px:
+        with nginx(NGINX_PROXY, upstream=up) as (px, pid):
             wrk(f"http://127.0.0.1:{px}{PATH}", seconds=1)
-            ng_get = wrk(f"http://127.0.0.1:{px}{PATH}", seconds=s, headers=HEADERS)
-            ng_post = wrk(f"http://127.0.0.1:{px}/api/v1/items", seconds=s, script=post)
+            ng_get = measure(pid, f"http://127.0.0.1:{px}{PATH}", seconds=s, headers=HEADERS)
+            ng_post = measure(pid, f"http://127.0.0.1:{px}/api/v1/items", seconds=s,
+                              script=post)
         port = free_port()
-        with process(bastion(cfg, port), port, ready_path="/_bastion/health"):
+        with process(bastion(cfg, port), port, ready_path="/_bastion/health") as proc:
             url = f"http://127.0.0.1:{port}/prod{PATH}"
             wrk(url, seconds=1)
-            b_get = wrk(url, seconds=s, headers=HEADERS)
-            b_post = wrk(f"http://127.0.0.1:{port}/prod/api/v1/items", seconds=s, script=post)
+            b_get = measure(proc.pid, url, seconds=s, headers=HEADERS)
+            b_post = measure(proc.pid, f"http://127.0.0.1:{port}/prod/api/v1/items",
+                             seconds=s, script=post)
         port = free_port()
-        with process(bastion(demo, port), port, ready_path="/_bastion/health"):
+        with process(bastion(demo, port), port, ready_path="/_bastion/health") as proc:
             url = f"http://127.0.0.1:{port}/prod/pets/1"
             wrk(url, seconds=1)
-            b_pet = wrk(url, seconds=s, headers=HEADERS)
+            b_pet = measure(proc.pid, url, seconds=s, headers=HEADERS)
     print(ng_get.line("nginx proxy_pass, GET"))
     print(b_get.line("bastion http_proxy, GET"))
     print(ng_post.line("nginx proxy_pass, POST 1 KB"))
     print(b_post.line("bastion http_proxy, POST 1 KB"))
     print(b_pet.line("bastion PetStore handler, GET"))
     print()
-    print(f"bastion/nginx proxy ratio: GET {b_get.rps / ng_get.rps:.2f}x, "
+    print(f"bastion/nginx proxy ratio (req/s): GET {b_get.rps / ng_get.rps:.2f}x, "
           f"POST {b_post.rps / ng_post.rps:.2f}x")
+    print(f"bastion/nginx proxy CPU per request: GET {b_get.cpu_us / ng_get.cpu_us:.2f}x, "
+          f"POST {b_post.cpu_us / ng_post.cpu_us:.2f}x")
 
 
 if __name__ == "__main__":

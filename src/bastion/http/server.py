@@ -63,7 +63,7 @@ def serve(config: Path, *, host: str | None = None, port: int | None = None,
     kwargs: dict[str, Any] = dict(
         host=host or settings.server.host, port=port if port is not None else settings.server.port,
         loop="uvloop", http=CasePreservingProtocol, lifespan="on", log_level=log_level,
-        access_log=False, server_header=False, date_header=True,
+        access_log=False, server_header=False, date_header=True, proxy_headers=False,
         timeout_graceful_shutdown=settings.server.graceful_timeout_s,
         ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, ssl_ca_certs=ssl_ca_certs,
         ssl_cert_reqs=ssl.CERT_REQUIRED if client_cert_required else ssl.CERT_NONE,

@@ -172,12 +172,13 @@ class _Conn(asyncio.Protocol):
         self._head_future = loop.create_future()
         assert self.transport is not None
         self.transport.write(request)
+        # A timer on the loop is much cheaper than asyncio.wait_for on the hot path.
+        timer = loop.call_later(timeout, self._fail,
+                                UpstreamTimeout("upstream did not answer in time"))
         try:
-            await asyncio.wait_for(self._head_future, timeout)
-        except TimeoutError:
-            self._fail(UpstreamTimeout("upstream did not answer in time"))
-            raise UpstreamTimeout("upstream did not answer in time") from None
-        assert self._error is None
+            await self._head_future
+        finally:
+            timer.cancel()
         status = self._status_code
         first = b"".join(self._chunks)
         self._chunks.clear()
@@ -201,13 +202,14 @@ class _Conn(asyncio.Protocol):
             if self._done:
                 self._release()
                 return None
-            self._waiter = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            self._waiter = loop.create_future()
+            timer = loop.call_later(self.pool.read_timeout, self._fail,
+                                    UpstreamTimeout("upstream body stalled"))
             try:
-                await asyncio.wait_for(self._waiter, self.pool.read_timeout)
-            except TimeoutError:
-                self._fail(UpstreamTimeout("upstream body stalled"))
-                raise UpstreamTimeout("upstream body stalled") from None
+                await self._waiter
             finally:
+                timer.cancel()
                 self._waiter = None
 
     def _release(self) -> None:
