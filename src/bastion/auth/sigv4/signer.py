@@ -83,12 +83,13 @@ def sign_request(
     out = [(n, v) for n, v in headers if n.lower() != "authorization"]
     if not _has(out, "host"):
         out.insert(0, ("Host", _host_of(url)))
-    out = [(n, v) for n, v in out if n.lower() != "x-amz-date"]
+    token = credentials.session_token.reveal() if credentials.session_token else None
+    replaced = {"x-amz-date"} | ({"x-amz-security-token"} if token is not None else set())
+    out = [(n, v) for n, v in out if n.lower() not in replaced]
     out.append(("X-Amz-Date", amz_date))
     payload = "UNSIGNED-PAYLOAD" if opts.unsigned_payload else hex_sha256(body)
     if opts.sign_payload_header and not _has(out, "x-amz-content-sha256"):
         out.append(("X-Amz-Content-Sha256", payload))
-    token = credentials.session_token.reveal() if credentials.session_token else None
     if token is not None and not opts.omit_session_token:
         out.append(("X-Amz-Security-Token", token))
     signed = sorted({n.lower() for n, _ in out} - _NEVER_SIGNED)
