@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bastion.auth.secret import Secret
 from bastion.auth.sigv4 import (
     Credentials,
     ResolvedKey,
@@ -14,7 +15,6 @@ from bastion.auth.sigv4 import (
     presign_url,
     sign_request,
 )
-from bastion.auth.secret import Secret
 from bastion.clock import FrozenClock
 
 from .vectors import (
