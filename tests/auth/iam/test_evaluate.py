@@ -96,7 +96,7 @@ def test_resource_matching(pattern: str, hit: bool) -> None:
 
 def test_star_crosses_slash_in_resource_but_not_colon_in_earlier_segments() -> None:
     # '*' in the region segment must not swallow the account segment.
-    assert not decide(doc(stmt(Resource=f"arn:aws:execute-api:*:abc123/*"))).allowed
+    assert not decide(doc(stmt(Resource="arn:aws:execute-api:*:abc123/*"))).allowed
     assert decide(doc(stmt(Resource=f"arn:aws:execute-api:*:{ACCOUNT}:abc123/*"))).allowed
 
 
