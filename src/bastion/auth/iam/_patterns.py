@@ -26,7 +26,13 @@ def glob_pieces(text: str) -> list[Piece]:
 
 
 def glob_regex(pieces: Sequence[Piece], *, ignore_case: bool = False) -> re.Pattern[str]:
-    """Anchored regex for pieces; ``*`` may cross any character (``/`` and ``:`` included)."""
+    """Regex (use ``fullmatch``) for pieces; ``*`` may cross any character (``/`` and ``:``
+    included). Compiled regexes are cached."""
+    return _glob_regex(tuple(pieces), ignore_case)
+
+
+@lru_cache(maxsize=8192)
+def _glob_regex(pieces: tuple[Piece, ...], ignore_case: bool) -> re.Pattern[str]:
     out: list[str] = []
     for text, literal in pieces:
         if literal:
