@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ._patterns import Piece, glob_regex
+from ._patterns import Glob, Piece, glob_regex
 
 __all__ = [
     "Arn",
@@ -73,7 +73,7 @@ def _split_pieces(pieces: Sequence[Piece]) -> list[list[Piece]]:
 
 
 @lru_cache(maxsize=8192)
-def _segment_regexes(pattern: tuple[Piece, ...]) -> tuple[re.Pattern[str], ...]:
+def _segment_regexes(pattern: tuple[Piece, ...]) -> tuple[Glob, ...]:
     return tuple(glob_regex(p) for p in _split_pieces(pattern))
 
 
@@ -92,7 +92,7 @@ def arn_matches(pattern: Sequence[Piece], value: str) -> bool:
         val_segments = [*val_segments[: len(pat_segments) - 1],
                         ":".join(val_segments[len(pat_segments) - 1:])]
     return all(
-        rx.fullmatch(v) is not None for rx, v in zip(pat_segments, val_segments, strict=True)
+        g.match(v) for g, v in zip(pat_segments, val_segments, strict=True)
     )
 
 
