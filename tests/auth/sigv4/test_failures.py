@@ -44,6 +44,12 @@ def test_unsigned_request_is_missing_authentication_token() -> None:
     ("Bearer eyJhbGciOi.eyJzdWIi.sig",
      "'eyJhbGciOi.eyJzdWIi.sig' not a valid key=value pair (missing equal-sign) in "
      "Authorization header: 'Bearer eyJhbGciOi.eyJzdWIi.sig'."),
+    ("AWS4-HMAC-SHA256 Credential=AKIAX /20231114/us-east-1/execute-api/aws4_request, "
+     "SignedHeaders=host;x-amz-date, Signature=00",
+     "'/20231114/us-east-1/execute-api/aws4_request' not a valid key=value pair (missing "
+     "equal-sign) in Authorization header: 'AWS4-HMAC-SHA256 Credential=AKIAX "
+     "/20231114/us-east-1/execute-api/aws4_request, SignedHeaders=host;x-amz-date, "
+     "Signature=00'."),
     ("eyJ0eXAi", "Authorization header requires 'Credential' parameter. Authorization header "
                  "requires 'Signature' parameter. Authorization header requires 'SignedHeaders' "
                  "parameter. Authorization=eyJ0eXAi"),
