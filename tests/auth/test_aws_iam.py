@@ -85,7 +85,7 @@ ADMIN = ("AKIAPETSTOREADMIN001", "admin-secret-1")
 
 def test_reader_may_get(store_file: Path) -> None:
     result = call(store_file, "GET", *READER)
-    assert result.allowed and result.status == 200
+    assert result.allowed and result.status == 200 and result.interruption() is None
     assert result.principal is not None and result.principal.name == "reader"
     assert result.decision is not None and result.decision.statement is not None
     assert result.decision.statement.sid == "ReadPets"
@@ -101,6 +101,12 @@ def test_reader_may_not_post(store_file: Path) -> None:
         "execute-api:Invoke on resource: "
         "arn:aws:execute-api:us-east-1:********9012:petstore/prod/POST/pets/1")}
     assert result.headers() == [("x-amzn-ErrorType", "AccessDeniedException")]
+    stop = result.interruption()
+    assert stop is not None
+    assert (stop.response_type, stop.status, stop.error_type, stop.message_key) == (
+        "ACCESS_DENIED", 403, "AccessDeniedException", "Message")
+    assert stop.message == result.body["Message"]
+    assert "IMPLICIT_DENY" in stop.reason
 
 
 def test_admin_may_post(store_file: Path) -> None:
@@ -126,3 +132,6 @@ def test_signature_failures_pass_through(store_file: Path) -> None:
     assert (unsigned.error_type, unsigned.response_type) == (
         "MissingAuthenticationTokenException", "MISSING_AUTHENTICATION_TOKEN")
     assert unsigned.body == {"message": "Missing Authentication Token"}
+    stop = unsigned.interruption()
+    assert stop is not None and stop.message_key == "message"
+    assert stop.response_type == "MISSING_AUTHENTICATION_TOKEN" and stop.reason == "sigv4: missing"

@@ -23,6 +23,7 @@ from bastion.auth.iam import (
 )
 from bastion.auth.iam.context import ContextValue
 from bastion.auth.sigv4 import SigV4Failure, SigV4Verifier, VerifyResult
+from bastion.pipeline import Interruption
 
 __all__ = ["IamAuthResult", "authorize_aws_iam"]
 
@@ -45,6 +46,23 @@ class IamAuthResult:
 
     def headers(self) -> list[tuple[str, str]]:
         return [("x-amzn-ErrorType", self.error_type)] if self.error_type else []
+
+    def interruption(self) -> Interruption | None:
+        """The pipeline ``Interruption`` for a refusal (None when allowed); ``reason`` carries
+        the operator-facing explanation (deciding statement, failed conditions)."""
+        if self.allowed or self.body is None or self.response_type is None:
+            return None
+        key, message = next(iter(self.body.items()))
+        if self.decision is not None:
+            reason = self.decision.explain()
+        elif isinstance(self.sigv4, SigV4Failure):
+            reason = f"sigv4: {self.sigv4.reason}"
+        else:
+            reason = ""
+        return Interruption(
+            response_type=self.response_type, message=message, status=self.status,
+            error_type=self.error_type, message_key=key, source="aws_iam", reason=reason,
+        )
 
 
 def authorize_aws_iam(

@@ -84,6 +84,14 @@ def test_combine_reports_the_deciding_side() -> None:
     assert "did not allow" in combine(allow, none, same_account=False).reason
 
 
+def test_resource_must_allow_variant() -> None:
+    allow, none = Decision(ALLOW, "allowed"), Decision(IMPLICIT, "nothing")
+    assert combine(allow, none, same_account=True).allowed
+    strict = combine(allow, none, same_account=True, resource_must_allow=True)
+    assert strict.outcome is IMPLICIT and strict.side == "resource"
+    assert combine(allow, allow, same_account=True, resource_must_allow=True).allowed
+
+
 def test_no_resource_policy_means_identity_alone() -> None:
     assert simulate(identity(A), None, ACTION, RES, USER).allowed
     assert simulate(identity(N), None, ACTION, RES, USER).outcome is IMPLICIT
