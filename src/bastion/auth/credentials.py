@@ -289,14 +289,22 @@ class CredentialStore:
     memory, refused after expiry or when their role is gone after a reload).
     """
 
-    __slots__ = ("_clock", "_lock", "_path", "_sessions", "_snapshot")
+    __slots__ = ("_clock", "_lock", "_path", "_sessions", "_snapshot", "_stamp")
 
     def __init__(self, path: str | Path, clock: Clock) -> None:
         self._path = Path(path)
         self._clock = clock
         self._lock = threading.Lock()
         self._sessions: dict[str, TemporaryCredentials] = {}
+        self._stamp = self._file_stamp()
         self._snapshot = _Loader(self._path).build(_read(self._path))
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        try:
+            st = self._path.stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
 
     def __repr__(self) -> str:
         snap = self._snapshot
@@ -308,7 +316,17 @@ class CredentialStore:
 
         On any error the old snapshot stays in force and the ``ConfigError`` propagates.
         """
+        stamp = self._file_stamp()
         self._snapshot = _Loader(self._path).build(_read(self._path))
+        self._stamp = stamp
+
+    def reload_if_changed(self) -> bool:
+        """``reload()`` when the file's mtime or size changed (for a periodic watcher);
+        returns True when a new snapshot was installed."""
+        if self._file_stamp() == self._stamp:
+            return False
+        self.reload()
+        return True
 
     def lookup(self, access_key: str) -> Principal | None:
         """The principal behind an access key (long-term or live temporary), or None."""

@@ -149,6 +149,17 @@ def test_rotation_by_reload(store: CredentialStore, creds_file: Path) -> None:
     assert store.lookup(session.access_key) is None  # role removed: its sessions die
 
 
+def test_reload_if_changed(store: CredentialStore, creds_file: Path) -> None:
+    import os
+    assert not store.reload_if_changed()
+    creds_file.write_text(FILE.replace(ALICE_KEY, "AKIAEXAMPLEALICE0003"))
+    st = creds_file.stat()
+    os.utime(creds_file, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    assert store.reload_if_changed()
+    assert store.lookup("AKIAEXAMPLEALICE0003") is not None
+    assert not store.reload_if_changed()
+
+
 def test_bad_reload_keeps_the_old_snapshot(store: CredentialStore, creds_file: Path) -> None:
     creds_file.write_text("users: [{name: alice, account: '12'}]")
     with pytest.raises(ConfigError) as info:
