@@ -1,8 +1,8 @@
 """``bastion``: serve, demo, validate, and the commands each layer contributes.
 
-A layer contributes a command with a module exposing ``add_parser(subparsers)`` (which sets
-``func`` on its parser) and is listed in ``_LAYER_COMMANDS``; a layer not installed yet is
-skipped. Every command returns an exit code; configuration problems print
+A layer contributes commands with a module exposing ``add_parser(subparsers)`` (or
+``add_parsers``) that sets ``func`` or ``handler`` on its parsers; it is listed in
+``_LAYER_COMMANDS``. Every command returns an exit code; configuration problems print
 ``file:line: key: problem`` lines and exit 2, never a traceback.
 """
 
@@ -19,7 +19,10 @@ from bastion.errors import ConfigError, ConfigErrors
 
 __all__ = ["main"]
 
-_LAYER_COMMANDS: tuple[str, ...] = ()
+_LAYER_COMMANDS: tuple[str, ...] = (
+    "bastion.auth.iam.cli",  # policy simulate
+    "bastion.auth.sigv4.cli",  # sign, curl
+)
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -75,6 +78,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
        -d '{{"type": "bird", "price": 42.5}}'
   curl -si {base}/nothing-here        # 403 Missing Authentication Token, as API Gateway
 
+AWS_IAM routes (SigV4; users in the demo's credentials.yaml: reader may GET, admin may POST):
+  bastion curl --access-key AKIAPETSTOREREADER01 --secret-key demo-reader-secret \
+       {base}/admin/pets
+  bastion curl -i -X POST -d '{{"type": "cat", "price": 3}}' \
+       --access-key AKIAPETSTOREREADER01 --secret-key demo-reader-secret {base}/admin/pets
+  bastion curl -X POST -d '{{"type": "cat", "price": 3}}' \
+       --access-key AKIAPETSTOREADMIN001 --secret-key demo-admin-secret {base}/admin/pets
+
 Config: {DEMO_CONFIG}
 Press Ctrl-C to stop.""", flush=True)
     try:
@@ -112,14 +123,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_validate)
 
     for module in _LAYER_COMMANDS:
-        importlib.import_module(module).add_parser(sub)
+        mod = importlib.import_module(module)
+        (getattr(mod, "add_parser", None) or mod.add_parsers)(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    func: Handler | None = getattr(args, "func", None)
+    func: Handler | None = getattr(args, "func", None) or getattr(args, "handler", None)
     if func is None:
         parser.print_help()
         return 2

@@ -11,4 +11,6 @@ __all__ = ["builtin_layers"]
 
 
 def builtin_layers() -> list[LayerFactory]:
-    return []
+    from bastion.auth.stage import auth_layer
+
+    return [auth_layer]

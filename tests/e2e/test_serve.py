@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -28,6 +30,25 @@ def test_demo_serves_the_petstore(demo: Server) -> None:
     status, _, body = demo.request("POST", "/prod/pets", b'{"type": "bird", "price": 42.5}',
                                    {"Content-Type": "application/json"})
     assert status == 201 and json.loads(body)["type"] == "bird"
+
+
+def _bastion_curl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bastion.cli", "curl", *args],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_demo_iam_routes_with_bastion_curl(demo: Server) -> None:
+    base = f"http://127.0.0.1:{demo.port}/prod/admin/pets"
+    status, _, body = demo.request("GET", "/prod/admin/pets")
+    assert status == 403 and body == b'{"message":"Missing Authentication Token"}'
+    reader = ["--access-key", "AKIAPETSTOREREADER01", "--secret-key", "demo-reader-secret"]
+    admin = ["--access-key", "AKIAPETSTOREADMIN001", "--secret-key", "demo-admin-secret"]
+    got = _bastion_curl(*reader, base)
+    assert got.returncode == 0 and json.loads(got.stdout)[0]["type"] == "dog"
+    got = _bastion_curl("-i", "-X", "POST", "-d", '{"type": "cat", "price": 3}', *reader, base)
+    assert "403" in got.stdout and "is not authorized to perform" in got.stdout
+    got = _bastion_curl("-X", "POST", "-d", '{"type": "cat", "price": 3}', *admin, base)
+    assert json.loads(got.stdout)["type"] == "cat"
 
 
 def test_demo_unknown_path_is_the_exact_aws_response(demo: Server) -> None:
