@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio import BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -59,6 +60,10 @@ __all__ = ["RedisStorage"]
 
 _T = TypeVar("_T")
 _GRACE_MS = 1000  # physical TTL = logical TTL + grace: the data, not Redis, decides expiry
+# driver query parameters that would loosen the bounds this module guarantees
+_BOUNDS = frozenset(
+    {"socket_timeout", "socket_connect_timeout", "retry", "retry_on_timeout"}
+)
 _OWN_PARAMS = frozenset({"prefix", "time", "timeout", "connect_timeout", "max_connections"})
 
 
@@ -108,6 +113,8 @@ class RedisStorage:
         query = parse_qsl(parts.query, keep_blank_values=True)
         own = {k: v for k, v in query if k in _OWN_PARAMS}
         rest = [(k, v) for k, v in query if k not in _OWN_PARAMS]
+        if any(k in _BOUNDS for k, _ in rest):
+            raise ValueError("set timeouts with timeout= and connect_timeout= in the state URI")
         time_source = own.get("time", "client")
         if time_source not in ("client", "server"):
             raise ValueError("time must be 'client' or 'server'")
@@ -115,7 +122,7 @@ class RedisStorage:
         connect_timeout = _positive(own.get("connect_timeout", "0.5"), "connect_timeout")
         max_connections = int(_positive(own.get("max_connections", "64"), "max_connections"))
         driver_uri = urlunsplit(parts._replace(query=urlencode(rest)))
-        client = aioredis.Redis.from_url(
+        pool = BlockingConnectionPool.from_url(
             driver_uri,
             socket_timeout=timeout,
             socket_connect_timeout=connect_timeout,
@@ -123,8 +130,12 @@ class RedisStorage:
             # connection is dead, the retry opens a fresh one; a refused connect fails fast
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             max_connections=max_connections,
+            # a burst above max_connections waits for a free connection (bounded) instead of
+            # failing at once
+            timeout=timeout,
             health_check_interval=0,
         )
+        client = aioredis.Redis.from_pool(pool)
         return cls(
             client,
             clock,
