@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from typing import IO
 
 __all__ = ["RedisServer", "free_port", "redis_binary"]
 
@@ -37,6 +38,7 @@ class RedisServer:
         self.port = port or free_port()
         self._dir = tempfile.TemporaryDirectory(prefix="bastion-redis-")
         self.proc: subprocess.Popen[bytes] | None = None
+        self._drainer: threading.Thread | None = None
 
     @property
     def uri(self) -> str:
@@ -71,31 +73,40 @@ class RedisServer:
             sel.register(out, selectors.EVENT_READ)
             while b"Ready to accept connections" not in log:
                 left = deadline - time.monotonic()
-                if left <= 0 or not sel.select(left):
-                    self.kill()
-                    raise RuntimeError(f"redis-server not ready: {log[-500:]!r}")
-                chunk = os.read(out.fileno(), 65536)
+                chunk = os.read(out.fileno(), 65536) if left > 0 and sel.select(left) else b""
                 if not chunk:
-                    raise RuntimeError(f"redis-server exited: {log[-500:]!r}")
+                    self.kill()
+                    out.close()
+                    raise RuntimeError(f"redis-server did not start: {log[-500:]!r}")
                 log += chunk
         # keep draining so a chatty server never blocks on a full pipe
-        threading.Thread(target=self._drain, args=(out,), daemon=True).start()
+        # keep draining so a chatty server never blocks on a full pipe; the drainer owns the
+        # pipe from here on and closes it at EOF (when the server exits)
+        self._drainer = threading.Thread(target=self._drain, args=(out,), daemon=True)
+        self._drainer.start()
         return self
 
     @staticmethod
-    def _drain(out: object) -> None:
-        fd = out.fileno()  # type: ignore[attr-defined]
+    def _drain(out: IO[bytes]) -> None:
         try:
-            while os.read(fd, 65536):
+            while os.read(out.fileno(), 65536):
                 pass
         except OSError:
             pass
+        finally:
+            out.close()
+
+    def _reap(self) -> None:
+        if self._drainer is not None:
+            self._drainer.join(timeout=10)
+            self._drainer = None
 
     def kill(self) -> None:
         """SIGKILL by PID: the crash a failure test wants."""
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
+        self._reap()
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -104,8 +115,7 @@ class RedisServer:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.kill()
-        if self.proc is not None and self.proc.stdout is not None:
-            self.proc.stdout.close()
+        self._reap()
 
     def cleanup(self) -> None:
         self.stop()
