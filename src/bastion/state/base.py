@@ -166,6 +166,10 @@ class Storage(Protocol):
         """Remove a member; True when it was live."""
         ...
 
+    async def ping(self) -> None:
+        """Check the backend answers (health endpoints); raises ``StorageError`` when not."""
+        ...
+
     async def close(self) -> None:
         """Release connections; the storage is unusable afterwards."""
         ...

@@ -302,6 +302,10 @@ class MemoryStorage:
         with self._lock:
             return self._set(key, self._now()).pop(member, None) is not None
 
+    async def ping(self) -> None:
+        with self._lock:
+            self._now()
+
     async def close(self) -> None:
         with self._lock:
             self._closed = True

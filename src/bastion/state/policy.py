@@ -240,6 +240,13 @@ class GuardedStorage:
         self._degrade(feature, "hincr", exc)
         return None
 
+    async def hdel(self, feature: Feature, key: str, field: str) -> bool:
+        removed, exc = await self._try(self.storage.hdel(key, field))
+        if exc is None:
+            return bool(removed)
+        self._degrade(feature, "hdel", exc)
+        return False
+
     async def sadd(self, feature: Feature, key: str, member: str, ttl: float) -> bool:
         _, exc = await self._try(self.storage.sadd(key, member, ttl))
         if exc is None:
@@ -253,6 +260,13 @@ class GuardedStorage:
         if exc is None:
             return bool(found)
         return not self._degrade(feature, "sismember", exc)
+
+    async def srem(self, feature: Feature, key: str, member: str) -> bool:
+        removed, exc = await self._try(self.storage.srem(key, member))
+        if exc is None:
+            return bool(removed)
+        self._degrade(feature, "srem", exc)
+        return False
 
     async def close(self) -> None:
         _, exc = await self._try(self.storage.close())

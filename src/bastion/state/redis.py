@@ -42,7 +42,6 @@ from redis.asyncio import BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 
 from bastion.clock import Clock
 from bastion.errors import StorageError
@@ -161,7 +160,7 @@ class RedisStorage:
         try:
             async with asyncio.timeout(self._timeout):
                 return await fn()
-        except (RedisError, OSError, TimeoutError) as exc:
+        except Exception as exc:  # every driver failure, whatever its class, is a StorageError
             # the message names the failure class only: driver messages may echo the URI
             raise StorageError(f"redis: {type(exc).__name__}", exc) from exc
 
@@ -290,7 +289,7 @@ class RedisStorage:
     async def close(self) -> None:
         try:
             await self._r.aclose()
-        except (RedisError, OSError) as exc:
+        except Exception as exc:
             raise StorageError(f"redis: {type(exc).__name__}", exc) from exc
 
 
