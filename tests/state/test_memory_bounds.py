@@ -57,3 +57,26 @@ async def test_closed_storage_raises_storage_error(clock: FrozenClock) -> None:
         pass
     else:
         raise AssertionError("a closed storage must raise StorageError")
+
+
+async def test_payload_budget_evicts_cache_entries_only(clock: FrozenClock) -> None:
+    s = MemoryStorage(clock, max_bytes=1000)
+    assert (await s.hit_window("rate", 1, 60)).allowed
+    for i in range(5):
+        await s.set(f"body{i}", b"x" * 300, 60)
+    assert s.payload_bytes <= 1000
+    kept = [await s.get(f"body{i}") is not None for i in range(5)]
+    assert kept == [False, False, True, True, True]
+    assert not (await s.hit_window("rate", 1, 60)).allowed  # rate state survived the cache
+    await s.set("body4", b"y", 60)  # replacing a value re-charges its size
+    assert s.payload_bytes == 601
+    assert await s.delete("body3")
+    assert s.payload_bytes == 301
+    clock.advance(60)
+    await s.set("n", b"z", 60)
+    assert await s.get("body4") is None
+    assert s.payload_bytes == 1
+    await s.set("huge", b"h" * 5000, 60)  # larger than the budget: not kept, flushes nothing
+    assert await s.get("huge") is None
+    assert await s.get("n") == b"z"
+    assert s.payload_bytes == 1

@@ -4,11 +4,14 @@ Every verb runs without an ``await`` inside, so on one event loop each verb is a
 construction; a ``threading.Lock`` additionally makes it safe when handlers run in threads.
 Time comes only from the injected ``Clock`` (tests drive a ``FrozenClock``, never sleep).
 
-Bounded: at most ``max_keys`` entries (all verb families together). Every entry has an expiry;
-expired entries are dropped when touched and swept incrementally from a heap on every write, so
-idle keys do not accumulate. When the store is full of live entries the least recently used one
-is evicted and counted in ``evictions`` (an evicted rate-limit key forgets its history, so size
-``max_keys`` above the number of keys live in one window).
+Bounded: at most ``max_keys`` entries (all verb families together) and at most ``max_bytes`` of
+key/value payload (the caches: a response body is the only big value). Every entry has an
+expiry; expired entries are dropped when touched and swept incrementally from a heap on every
+write, so idle keys do not accumulate. When the store is full of live entries the least recently
+used one is evicted and counted in ``evictions`` (an evicted rate-limit key forgets its history,
+so size ``max_keys`` above the number of keys live in one window); when the payload budget is
+exceeded, the least recently used *key/value* entries go first, so a large cache never pushes
+out rate-limit state.
 """
 
 from __future__ import annotations
@@ -55,12 +58,19 @@ class _Bucket:
 class MemoryStorage:
     """A bounded, clock-driven, in-process ``Storage``."""
 
-    def __init__(self, clock: Clock, *, max_keys: int = 100_000) -> None:
+    def __init__(
+        self, clock: Clock, *, max_keys: int = 100_000, max_bytes: int = 256 * 1024 * 1024
+    ) -> None:
         if max_keys < 1:
             raise ValueError("max_keys must be >= 1")
+        if max_bytes < 1:
+            raise ValueError("max_bytes must be >= 1")
         self._clock = clock
         self._max_keys = max_keys
+        self._max_bytes = max_bytes
         self._entries: OrderedDict[_Key, _Entry] = OrderedDict()
+        self._kv_sizes: OrderedDict[_Key, int] = OrderedDict()  # LRU order of payload entries
+        self._bytes = 0
         self._heap: list[tuple[float, _Key]] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -68,6 +78,11 @@ class MemoryStorage:
 
     def __repr__(self) -> str:
         return f"MemoryStorage(keys={len(self._entries)}, max_keys={self._max_keys})"
+
+    @property
+    def payload_bytes(self) -> int:
+        """Bytes of key/value payload held (the quantity ``max_bytes`` bounds)."""
+        return self._bytes
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -84,10 +99,32 @@ class MemoryStorage:
         if entry is None:
             return None
         if entry.expires_at <= now:
-            del self._entries[k]
+            self._remove(k)
             return None
         self._entries.move_to_end(k)
+        if k in self._kv_sizes:
+            self._kv_sizes.move_to_end(k)
         return entry
+
+    def _remove(self, k: _Key) -> None:
+        self._entries.pop(k, None)
+        self._bytes -= self._kv_sizes.pop(k, 0)
+
+    def _put_kv(self, k: _Key, value: bytes, expires_at: float, now: float) -> None:
+        if len(value) > self._max_bytes:
+            self._remove(k)  # larger than the whole budget: not kept, and flushes nothing
+            return
+        self._put(k, bytes(value), expires_at, now)
+        self._account(k, len(value))
+
+    def _account(self, k: _Key, size: int) -> None:
+        """Charge a key/value payload and evict LRU payloads until within ``max_bytes``."""
+        self._bytes += size - self._kv_sizes.get(k, 0)
+        self._kv_sizes[k] = size
+        self._kv_sizes.move_to_end(k)
+        while self._bytes > self._max_bytes:
+            self._remove(next(iter(self._kv_sizes)))
+            self.evictions += 1
 
     def _put(self, k: _Key, value: object, expires_at: float, now: float) -> None:
         self._sweep(now)
@@ -100,7 +137,7 @@ class MemoryStorage:
             entry.expires_at = expires_at
         else:
             while len(self._entries) >= self._max_keys:
-                self._entries.popitem(last=False)
+                self._remove(next(iter(self._entries)))
                 self.evictions += 1
             self._entries[k] = _Entry(value, expires_at)
         heapq.heappush(self._heap, (expires_at, k))
@@ -109,8 +146,6 @@ class MemoryStorage:
             self._heap = [(e.expires_at, key) for key, e in self._entries.items()]
             heapq.heapify(self._heap)
 
-    def _drop(self, k: _Key) -> None:
-        self._entries.pop(k, None)
 
     def _sweep(self, now: float) -> None:
         heap = self._heap
@@ -120,7 +155,7 @@ class MemoryStorage:
             _, k = heapq.heappop(heap)
             entry = self._entries.get(k)
             if entry is not None and entry.expires_at <= now:
-                del self._entries[k]
+                self._remove(k)
 
     # -- rate strategies ---------------------------------------------------------------------
 
@@ -145,7 +180,7 @@ class MemoryStorage:
             if log:
                 self._put(k, log, log[-1] + window_s, now)
             else:
-                self._drop(k)
+                self._remove(k)
             if allowed:
                 retry = 0.0
             elif need > limit:
@@ -215,7 +250,7 @@ class MemoryStorage:
         check_ttl(ttl)
         with self._lock:
             now = self._now()
-            self._put(("k", key), bytes(value), now + ttl, now)
+            self._put_kv(("k", key), value, now + ttl, now)
 
     async def set_if_absent(self, key: str, ttl: float, value: bytes = b"1") -> bool:
         check_ttl(ttl)
@@ -223,13 +258,13 @@ class MemoryStorage:
             now = self._now()
             if self._live(("k", key), now) is not None:
                 return False
-            self._put(("k", key), bytes(value), now + ttl, now)
+            self._put_kv(("k", key), value, now + ttl, now)
             return True
 
     async def delete(self, key: str) -> bool:
         with self._lock:
             found = self._live(("k", key), self._now()) is not None
-            self._drop(("k", key))
+            self._remove(("k", key))
             return found
 
     # -- hashes --------------------------------------------------------------------------------
@@ -310,4 +345,6 @@ class MemoryStorage:
         with self._lock:
             self._closed = True
             self._entries.clear()
+            self._kv_sizes.clear()
+            self._bytes = 0
             self._heap.clear()
