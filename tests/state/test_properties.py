@@ -51,6 +51,7 @@ def test_sliding_log_is_exact(evs: list[tuple[float, int]], wl: tuple[float, int
 
 
 @pytest.mark.redis
+@pytest.mark.e2e
 @settings(max_examples=40, deadline=None)
 @given(evs=events, wl=WINDOW_LIMIT)
 def test_redis_window_matches_memory(
@@ -72,6 +73,7 @@ def test_redis_window_matches_memory(
 
 
 @pytest.mark.redis
+@pytest.mark.e2e
 @settings(max_examples=40, deadline=None)
 @given(evs=events, rate=st.sampled_from([0.5, 2.0, 8.0]), burst=st.integers(0, 6))
 def test_redis_bucket_matches_memory(

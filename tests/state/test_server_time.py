@@ -12,7 +12,7 @@ from bastion.state import open_storage
 from tests.redis_server import RedisServer
 from tests.state.conftest import redis_uri
 
-pytestmark = pytest.mark.redis
+pytestmark = [pytest.mark.redis, pytest.mark.e2e]
 
 
 async def test_every_script_runs_on_server_time(

@@ -146,7 +146,6 @@ class MemoryStorage:
             self._heap = [(e.expires_at, key) for key, e in self._entries.items()]
             heapq.heapify(self._heap)
 
-
     def _sweep(self, now: float) -> None:
         heap = self._heap
         for _ in range(_SWEEP_BUDGET):
