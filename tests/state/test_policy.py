@@ -101,3 +101,42 @@ async def test_bugs_still_raise(clock: FrozenClock) -> None:
     g = GuardedStorage(MemoryStorage(clock), clock)
     with pytest.raises(ValueError):
         await g.hit_window(Feature.RATE_RULE, "k", -1, 60)
+
+
+async def test_breaker_short_circuits_then_probes(clock: FrozenClock) -> None:
+    healthy = MemoryStorage(clock)
+    down = MemoryStorage(clock)
+    await down.close()
+    g = GuardedStorage(down, clock, breaker_s=2.0)
+    assert (await g.get(Feature.RESPONSE_CACHE, "k")).degraded
+    assert g.breaker_trips == 1
+    g.storage = healthy  # the backend comes back (same object in real life, reconnected)
+    assert (await g.get(Feature.RESPONSE_CACHE, "k")).degraded  # still open: no call made
+    clock.advance(2.0)
+    probe = await g.get(Feature.RESPONSE_CACHE, "k")
+    assert not probe.degraded
+    assert await g.set(Feature.RESPONSE_CACHE, "k", b"v", 60)
+    assert g.counter.total == 2
+    assert g.breaker_trips == 1
+
+
+async def test_failed_probe_reopens_and_close_bypasses_breaker(clock: FrozenClock) -> None:
+    down = MemoryStorage(clock)
+    await down.close()
+    g = GuardedStorage(down, clock, breaker_s=1.0)
+    await g.get(Feature.RESPONSE_CACHE, "k")
+    clock.advance(1.0)
+    await g.get(Feature.RESPONSE_CACHE, "k")  # the probe fails: open for another second
+    assert g.breaker_trips == 1
+    clock.advance(0.5)
+    assert (await g.get(Feature.RESPONSE_CACHE, "k")).degraded
+    await g.close()  # never raises
+
+
+async def test_breaker_can_be_disabled(clock: FrozenClock) -> None:
+    down = MemoryStorage(clock)
+    await down.close()
+    g = GuardedStorage(down, clock, breaker_s=0.0)
+    for _ in range(3):
+        await g.get(Feature.RESPONSE_CACHE, "k")
+    assert g.counter.total == 3

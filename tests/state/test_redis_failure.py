@@ -46,13 +46,18 @@ async def test_kill_then_restart(fresh_redis: RedisServer, clock: FrozenClock) -
         assert auth.allowed is False
         assert guarded.counter.total == 4
 
+        assert guarded.breaker_trips == 1  # only the first call waited for Redis
+
         fresh_redis.start()  # same port, empty data, empty script cache
+        still = await guarded.hit_window(Feature.RATE_RULE, "k", 5, 60)
+        assert still.degraded  # the breaker holds for breaker_s before probing again
+        clock.advance(1.0)
         r = await guarded.hit_window(Feature.RATE_RULE, "k", 5, 60)
         assert (r.allowed, r.degraded, r.count) == (True, False, 1)
         assert (await guarded.get(Feature.RESPONSE_CACHE, "c")).value is None
         await storage.set("c", b"again", 60)
         assert await storage.get("c") == b"again"
-        assert guarded.counter.total == 4
+        assert guarded.counter.total == 5
     finally:
         await storage.close()
 
