@@ -166,6 +166,7 @@ class IamAuthorizeStage:
         if not result.allowed:
             return result.interruption()
         if isinstance(principal, Principal):
+            ex.notes["iam_principal"] = principal
             ex.principal = principal.arn
             access_key = getattr(result.sigv4, "access_key", None)
             ex.identity.update({
@@ -173,6 +174,21 @@ class IamAuthorizeStage:
                 "caller": principal.userid, "user": principal.userid,
                 "userArn": principal.arn})
         return None
+
+
+    def can_invalidate_cache(self, ex: Exchange) -> bool:
+        """Whether the signed caller may ``execute-api:InvalidateCache`` on this method."""
+        principal = ex.notes.get("iam_principal")
+        if not isinstance(principal, Principal):
+            return False
+        arn = method_arn(self.ctx, ex)
+        ctx = principal.context(now=self.clock.time(), source_ip=ex.request.client_ip,
+                                secure_transport=ex.request.scheme == "https")
+        decision = simulate(principal.policies, self.resource_policy,
+                            "execute-api:InvalidateCache", arn, principal.arn, ctx)
+        ex.note(self.name, "invalidate_cache", allowed=decision.allowed,
+                why=decision.explain())
+        return decision.allowed
 
 
 def auth_layer(ctx: GatewayContext) -> list[Stage]:
@@ -189,4 +205,6 @@ def auth_layer(ctx: GatewayContext) -> list[Stage]:
     if rp is None and not iam_routes:
         return []
     ctx.resources["auth_settings"] = settings
-    return [IamAuthorizeStage(ctx, settings, rp)]
+    stage = IamAuthorizeStage(ctx, settings, rp)
+    ctx.resources["invalidate_cache_check"] = stage.can_invalidate_cache
+    return [stage]
