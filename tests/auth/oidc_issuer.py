@@ -75,7 +75,7 @@ def serve(issuer: Issuer) -> Iterator[Issuer]:
 
     srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
     issuer.url = f"http://127.0.0.1:{srv.server_address[1]}"
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t = threading.Thread(target=srv.serve_forever, args=(0.02,), daemon=True)
     t.start()
     try:
         yield issuer
