@@ -29,7 +29,8 @@ def per_method(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise ValueError("database down")
     if token == "unauthorized-subclass":
         raise RuntimeError("Unauthorized")
-    return {"principalId": "user-" + str(token), "policyDocument": policy("Allow", event["methodArn"]),
+    return {"principalId": "user-" + str(token),
+            "policyDocument": policy("Allow", event["methodArn"]),
             "context": {"tier": "gold", "n": 3, "flag": True},
             "usageIdentifierKey": "k" * 20}
 
