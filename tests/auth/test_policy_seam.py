@@ -25,19 +25,29 @@ def st(effect: str, **kw: Any) -> dict[str, Any]:
         ([st("Allow", Action="execute-api:Invoke", Resource=ARN.replace("GET", "get"))],
          Decision.IMPLICIT_DENY, None),
         ([st("Allow", Action="execute-api:Invoke", Resource="*"),
-          st("Deny", Action="*", Resource="*/GET/*")], Decision.EXPLICIT_DENY, 1),
-        ([st("Allow", NotAction="s3:*", NotResource="*/POST/*")], Decision.ALLOW, 0),
+          st("Deny", Action="*", Resource="arn:aws:execute-api:*:*:api/*/GET/*")],
+         Decision.EXPLICIT_DENY, 1),
+        ([st("Allow", NotAction="s3:*", NotResource="arn:aws:execute-api:*:*:api/*/POST/*")],
+         Decision.ALLOW, 0),
         ([st("Allow", Action="s3:GetObject", Resource="*")], Decision.IMPLICIT_DENY, None),
         ([st("Allow", Action="*", Resource="*", Condition={"Bool": {"x": "true"}})],
          Decision.IMPLICIT_DENY, None),
         ([st("Allow", Action="*", Resource="*"),
           st("Deny", Action="*", Resource="*", Condition={"Bool": {"x": "true"}})],
-         Decision.EXPLICIT_DENY, 1),
+         Decision.ALLOW, 0),  # the condition key is absent: the Deny does not apply
     ],
 )
 def test_evaluate(statements: list[dict[str, Any]], decision: Decision, index: int | None) -> None:
     v = evaluate({"Version": "2012-10-17", "Statement": statements}, "execute-api:Invoke", ARN)
     assert (v.decision, v.statement) == (decision, index)
+
+
+def test_near_miss_is_reported() -> None:
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "*", "Resource": "*",
+         "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}]}
+    v = evaluate(doc, "execute-api:Invoke", ARN)
+    assert v.decision is Decision.IMPLICIT_DENY and "aws:SourceIp" in v.note
 
 
 @pytest.mark.parametrize("policy", [

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bastion.auth import iam
 from bastion.auth.outcome import (
     AuthOutcome,
     access_denied,
@@ -411,7 +412,7 @@ class CustomAuthorizer:
             self.stats.hits += 1
             tr.add("cache.hit", cached_method_arn=cached.method_arn, request_method_arn=arn,
                    age=round(now - cached.stored_at, 3))
-            return self._decide(cached, arn, tr, from_cache=True)
+            return self._decide(cached, req, tr, from_cache=True)
         if self._caching():
             self.stats.misses += 1
             tr.add("cache.miss")
@@ -427,7 +428,7 @@ class CustomAuthorizer:
             self._cache[key] = result
             while len(self._cache) > cfg.cache_size:
                 self._cache.popitem(last=False)
-        return self._decide(result, arn, tr, from_cache=False)
+        return self._decide(result, req, tr, from_cache=False)
 
     async def _invoke(self, event: dict[str, Any], req: AuthRequest,
                       tr: Tracer) -> Any:
@@ -453,8 +454,10 @@ class CustomAuthorizer:
                                     f"the authorizer raised {type(e).__name__} (not exactly "
                                     "Exception('Unauthorized'), so AWS answers 500)")
 
-    def _decide(self, res: _Result, arn: str, tr: Tracer, *, from_cache: bool) -> AuthOutcome:
+    def _decide(self, res: _Result, req: AuthRequest, tr: Tracer, *,
+                from_cache: bool) -> AuthOutcome:
         cfg = self.config
+        arn = req.method_arn
         common: dict[str, Any] = {"principal": res.principal, "context": res.context,
                                   "usage_identifier_key": res.usage_identifier_key}
         if res.is_authorized is not None:
@@ -464,7 +467,10 @@ class CustomAuthorizer:
             return forbidden("simple_response_denied", "the authorizer answered isAuthorized=false")
         assert res.policy is not None
         try:
-            verdict = evaluate(res.policy, "execute-api:Invoke", arn)
+            ctx = iam.RequestContext.for_request(
+                now=self.clock.time(), source_ip=req.source_ip,
+                user_agent=req.header("user-agent"), referer=req.header("referer"))
+            verdict = evaluate(res.policy, "execute-api:Invoke", arn, ctx)
         except PolicyError as e:
             return authorizer_error("malformed_policy", f"Could not parse policy: {e}")
         tr.add("policy.evaluated", decision=verdict.decision.value, statement=verdict.statement,
