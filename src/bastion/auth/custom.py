@@ -464,7 +464,8 @@ class CustomAuthorizer:
             tr.add("simple_response", is_authorized=res.is_authorized)
             if res.is_authorized:
                 return allowed(**common)
-            return forbidden("simple_response_denied", "the authorizer answered isAuthorized=false")
+            return forbidden("simple_response_denied", "the authorizer answered isAuthorized=false",
+                             response_type="ACCESS_DENIED")
         assert res.policy is not None
         try:
             ctx = iam.RequestContext.for_request(

@@ -100,9 +100,10 @@ def authorizer_error(code: str, reason: str) -> AuthOutcome:
                    "AUTHORIZER_CONFIGURATION_ERROR", code, reason)
 
 
-def forbidden(code: str, reason: str) -> AuthOutcome:
-    """403 ForbiddenException ``{"message":"Forbidden"}`` (API keys, Cedar, simple responses)."""
-    return _refuse(403, "ForbiddenException", "Forbidden", "INVALID_API_KEY", code, reason)
+def forbidden(code: str, reason: str, *, response_type: str = "INVALID_API_KEY") -> AuthOutcome:
+    """403 ForbiddenException ``{"message":"Forbidden"}`` (API keys; Cedar and simple
+    responses pass ``response_type="ACCESS_DENIED"``)."""
+    return _refuse(403, "ForbiddenException", "Forbidden", response_type, code, reason)
 
 
 def too_many_requests(code: str, reason: str) -> AuthOutcome:
