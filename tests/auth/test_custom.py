@@ -87,7 +87,8 @@ def test_identity_source_change_is_a_new_invocation(clock: FrozenClock) -> None:
     assert [c["authorizationToken"] for c in authorizers.CALLS] == ["alice", "bob"]
 
 
-def test_cross_method_pitfall_reproduced_and_explained(clock: FrozenClock) -> None:
+def test_cross_method_pitfall_reproduced_and_explained(
+        clock: FrozenClock, caplog: pytest.LogCaptureFixture) -> None:
     a = token_auth(clock, ttl=300)
     assert run(a, req("GET", "/pets")).ok
     out = run(a, req("POST", "/pets"))  # same token -> cached policy for GET /pets
@@ -99,6 +100,11 @@ def test_cross_method_pitfall_reproduced_and_explained(clock: FrozenClock) -> No
     pit = [e for e in out.trace if e.event == "cache.pitfall"][0]
     assert pit.detail["cached_method_arn"] == f"{ARN}/GET/pets"
     assert pit.detail["request_method_arn"] == f"{ARN}/POST/pets"
+    run(a, req("POST", "/pets"))
+    logged = [r.getMessage() for r in caplog.records if r.name == "bastion.auth.custom"]
+    assert len(logged) == 1 and f"{ARN}/GET/pets was applied to {ARN}/POST/pets" in logged[0]
+    itr = out.to_interruption()
+    assert (itr.status, itr.response_type, itr.message_key) == (403, "ACCESS_DENIED", "Message")
     # with TTL 0, as AWS advises, the same calls succeed
     b = token_auth(clock, ttl=0)
     assert run(b, req("GET", "/pets")).ok and run(b, req("POST", "/pets")).ok

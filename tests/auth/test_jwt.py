@@ -12,7 +12,15 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from bastion.auth.jwks import JwksCache
-from bastion.auth.jwt import JwtAuthorizer, JwtConfig, claims_v1, jwt_context_v2
+from bastion.auth.jwt import (
+    JwtAuthorizer,
+    JwtConfig,
+    claims_v1,
+    cognito_issuer,
+    config_from_openapi,
+    jwt_context_v2,
+)
+from bastion.auth.trace import select
 from bastion.clock import FrozenClock
 from tests.auth.oidc_issuer import Issuer, serve
 
@@ -245,3 +253,30 @@ def test_claim_shapes() -> None:
     v2 = jwt_context_v2(claims, ["a"])["jwt"]
     assert v2["claims"]["exp"] == "1469818373" and v2["scopes"] == ["a"]
     assert jwt_context_v2(claims, [])["jwt"]["scopes"] is None
+
+
+def test_config_from_openapi() -> None:
+    rest = {"type": "apiKey", "name": "Authorization", "in": "header",
+            "x-amazon-apigateway-authtype": "cognito_user_pools",
+            "x-amazon-apigateway-authorizer": {
+                "type": "cognito_user_pools",
+                "providerARNs": [
+                    "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_Ab"]}}
+    cfg = config_from_openapi("pool", rest)
+    assert cfg.issuer == "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Ab"
+    assert cfg.style == "cognito" and cfg.identity_header == "Authorization"
+    http = {"x-amazon-apigateway-authorizer": {
+        "type": "jwt", "identitySource": "$request.header.X-Token",
+        "jwtConfiguration": {"issuer": "https://idp.example", "audience": ["a", "b"]}}}
+    cfg = config_from_openapi("jwt", http)
+    assert (cfg.issuer, cfg.audiences, cfg.identity_header) == (
+        "https://idp.example", ("a", "b"), "X-Token")
+    with pytest.raises(ValueError):
+        cognito_issuer("arn:aws:iam::1:user/x")
+
+
+def test_trace_levels(issuer: Issuer, clk: FrozenClock) -> None:
+    ok = cognito(issuer, clk).authorize(issuer.sign(id_claims(issuer), "k1"))
+    bad = cognito(issuer, clk).authorize("x.y.z")
+    assert select(ok.trace, "errors", ok.ok) == [] and select(bad.trace, "errors", bad.ok)
+    assert select(bad.trace, "off", bad.ok) == [] and select(ok.trace, "info", ok.ok)

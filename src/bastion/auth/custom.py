@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import logging
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -52,6 +53,7 @@ __all__ = [
     "load_callable",
 ]
 
+_log = logging.getLogger("bastion.auth.custom")
 AuthorizerType = Literal["TOKEN", "REQUEST"]
 Payload = Literal["REST", "1.0", "2.0"]
 MAX_TTL = 3600
@@ -362,7 +364,18 @@ class CustomAuthorizer:
         except (TypeError, ValueError):
             self._two_args = True
         self._cache: OrderedDict[tuple[str | None, ...], _Result] = OrderedDict()
+        self._warned: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.stats = _Stats()
+
+    def _warn_once(self, cached: str, current: str, explain: str) -> None:
+        """Log each (cached, request) methodArn pair once (bounded), not every request."""
+        pair = (cached, current)
+        if pair in self._warned:
+            return
+        self._warned[pair] = None
+        if len(self._warned) > 1024:
+            self._warned.popitem(last=False)
+        _log.warning("authorizer %s: %s", self.config.name, explain)
 
     def flush(self) -> None:
         """``FlushStageAuthorizersCache``."""
@@ -488,6 +501,7 @@ class CustomAuthorizer:
                        "return a policy that covers every method of the API, or set the TTL to 0")
             tr.add("cache.pitfall", cached_method_arn=res.method_arn, request_method_arn=arn,
                    explanation=explain)
+            self._warn_once(res.method_arn, arn, explain)
         if verdict.decision is Decision.EXPLICIT_DENY:
             reason = f"policy {where} explicitly denies execute-api:Invoke on {arn}"
             if pitfall:

@@ -44,6 +44,8 @@ __all__ = [
     "JwtAuthorizer",
     "JwtConfig",
     "claims_v1",
+    "cognito_issuer",
+    "config_from_openapi",
     "jwt_context_v2",
     "token_scopes",
     "verify_jws",
@@ -186,6 +188,7 @@ class JwtConfig:
     style: Style = "jwt"
     leeway: float = 0.0
     name: str = "jwt"
+    identity_header: str = "Authorization"
 
     def __post_init__(self) -> None:
         if not self.algorithms:
@@ -201,6 +204,48 @@ class JwtConfig:
             raise ValueError("at most 50 audiences")
         if self.leeway < 0 or self.leeway > 300:
             raise ValueError("leeway must be within 0..300 seconds")
+
+
+def cognito_issuer(provider_arn: str) -> str:
+    """``arn:aws:cognito-idp:{region}:{acct}:userpool/{poolId}`` -> the pool's ``iss``."""
+    parts = provider_arn.split(":")
+    if len(parts) != 6 or parts[2] != "cognito-idp" or not parts[5].startswith("userpool/"):
+        raise ValueError(f"not a Cognito user pool ARN: {provider_arn!r}")
+    return f"https://cognito-idp.{parts[3]}.amazonaws.com/{parts[5].split('/', 1)[1]}"
+
+
+def config_from_openapi(name: str, scheme: Mapping[str, Any], *,
+                        algorithms: tuple[str, ...] = ("RS256",),
+                        leeway: float = 0.0) -> JwtConfig:
+    """A ``JwtConfig`` from an OpenAPI security scheme carrying ``x-amazon-apigateway-authorizer``
+    of type ``cognito_user_pools`` (REST) or ``jwt`` (HTTP API). ``x-bastion-issuer`` overrides
+    the issuer (a local IdP standing in for Cognito); ``x-bastion-audiences`` sets REST app
+    client ids to check."""
+    ext = scheme.get("x-amazon-apigateway-authorizer")
+    if not isinstance(ext, Mapping):
+        raise ValueError(f"{name}: no x-amazon-apigateway-authorizer")
+    kind = str(ext.get("type", "")).lower()
+    override = scheme.get("x-bastion-issuer") or ext.get("x-bastion-issuer")
+    if kind == "cognito_user_pools":
+        arns = ext.get("providerARNs") or []
+        issuer = override or (cognito_issuer(arns[0]) if arns else None)
+        if not issuer:
+            raise ValueError(f"{name}: cognito_user_pools authorizer without providerARNs")
+        auds = tuple(scheme.get("x-bastion-audiences") or ext.get("x-bastion-audiences") or ())
+        return JwtConfig(issuer=str(issuer), audiences=auds, algorithms=algorithms,
+                         style="cognito", leeway=leeway, name=name,
+                         identity_header=str(scheme.get("name", "Authorization")))
+    if kind == "jwt":
+        jc = ext.get("jwtConfiguration") or {}
+        src = ext.get("identitySource") or "$request.header.Authorization"
+        src = src[0] if isinstance(src, list) else str(src)
+        if not src.lower().startswith("$request.header."):
+            raise ValueError(f"{name}: JWT identitySource must be a header, not {src!r}")
+        return JwtConfig(issuer=str(override or jc.get("issuer", "")),
+                         audiences=tuple(jc.get("audience") or ()), algorithms=algorithms,
+                         style="jwt", leeway=leeway, name=name,
+                         identity_header=src.split(".", 2)[2])
+    raise ValueError(f"{name}: authorizer type {kind!r} is not a JWT authorizer")
 
 
 def _www_authenticate(code: str, description: str) -> tuple[tuple[str, str], ...]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bastion.pipeline.exchange import TraceEvent
+from bastion.pipeline.interruption import Interruption
 
 __all__ = [
     "AuthOutcome",
@@ -54,6 +55,17 @@ class AuthOutcome:
 
     def with_trace(self, events: list[TraceEvent] | tuple[TraceEvent, ...]) -> AuthOutcome:
         return replace(self, trace=self.trace + tuple(events))
+
+    def to_interruption(self, source: str = "auth") -> Interruption:
+        """The refusal as the pipeline's ``Interruption`` (``reason`` stays server-side)."""
+        if self.ok:
+            raise ValueError("an allowed outcome is not an interruption")
+        return Interruption(
+            response_type=self.response_type or "DEFAULT_4XX", message=self.message,
+            status=self.status, error_type=self.error_type, message_key=self.message_key,
+            headers=self.headers, source=source, reason=self.reason,
+            details={"reason_code": self.reason_code},
+        )
 
 
 def allowed(**kw: Any) -> AuthOutcome:

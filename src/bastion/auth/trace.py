@@ -8,13 +8,15 @@ through ``mask`` (a short prefix plus a truncated SHA-256, enough to correlate, 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Literal
 
 from bastion.pipeline.exchange import TraceEvent
 
-__all__ = ["Tracer", "mask"]
+__all__ = ["TraceLevel", "Tracer", "mask", "select"]
 
 _PREFIX = 4
+TraceLevel = Literal["off", "errors", "info"]
 
 
 def mask(secret: str | None) -> str:
@@ -39,3 +41,10 @@ class Tracer:
 
     def add(self, event: str, **detail: Any) -> None:
         self.events.append(TraceEvent(self.stage, event, detail))
+
+
+def select(events: Iterable[TraceEvent], level: TraceLevel, ok: bool) -> list[TraceEvent]:
+    """The events to keep for a decision: none (``off``), only refusals' (``errors``), all."""
+    if level == "off" or (level == "errors" and ok):
+        return []
+    return list(events)
