@@ -262,3 +262,29 @@ def test_cache_is_bounded(clock: FrozenClock) -> None:
     for t in ("a", "b", "c", "a"):
         run(a, req(token=t))
     assert len(authorizers.CALLS) == 4  # "a" was evicted
+
+
+def test_shared_cache_in_state_backend(clock: FrozenClock) -> None:
+    """Two gateway processes sharing one store: the second reuses the first one's result
+    (and its pitfall); the token never appears in a storage key."""
+    from bastion.state import GuardedStorage, MemoryStorage
+
+    mem = MemoryStorage(clock)
+    shared = GuardedStorage(mem, clock)
+    cfg = CustomAuthorizerConfig(name="tok", function="tests.auth.authorizers:per_method")
+    one, two = CustomAuthorizer(cfg, clock, storage=shared), CustomAuthorizer(
+        cfg, clock, storage=mem)
+
+    async def scenario() -> list[AuthOutcome]:
+        return [await one.authorize(req("GET", "/pets", token="sekret-token")),
+                await two.authorize(req("GET", "/pets", token="sekret-token")),
+                await two.authorize(req("POST", "/pets", token="sekret-token"))]
+
+    first, second, third = asyncio.run(scenario())
+    assert first.ok and second.ok and len(authorizers.CALLS) == 1
+    assert any(e.event == "cache.hit" for e in second.trace)
+    assert third.reason_code == "cached_policy_mismatch"
+    assert "sekret-token" not in repr(list(vars(mem)["_entries"]))
+    clock.advance(300)
+    assert run(two, req("GET", "/pets", token="sekret-token")).ok
+    assert len(authorizers.CALLS) == 2  # expired in the shared store too

@@ -18,8 +18,10 @@ to which request methodArn, and what to change.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib
 import inspect
+import json
 import logging
 import re
 from collections import OrderedDict
@@ -43,6 +45,7 @@ from bastion.auth.request import AuthRequest
 from bastion.auth.trace import Tracer, mask
 from bastion.clock import Clock, SystemClock
 from bastion.errors import ConfigError
+from bastion.state import Feature, GuardedStorage, Storage
 
 __all__ = [
     "CustomAuthorizer",
@@ -283,6 +286,12 @@ def build_event(cfg: CustomAuthorizerConfig, req: AuthRequest,
     return event
 
 
+def _cache_key(name: str, identity: list[str | None]) -> str:
+    """Identity values hashed: tokens never become cache keys (or Redis keys) in clear."""
+    digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()
+    return f"authz:{name}:{digest}"
+
+
 class _BadOutput(Exception):
     pass
 
@@ -348,9 +357,13 @@ class CustomAuthorizer:
 
     _executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="bastion-authorizer")
 
-    def __init__(self, config: CustomAuthorizerConfig, clock: Clock | None = None) -> None:
+    def __init__(self, config: CustomAuthorizerConfig, clock: Clock | None = None, *,
+                 storage: Storage | GuardedStorage | None = None) -> None:
+        """``storage`` (``bastion.state``) shares the result cache across processes; without
+        it the cache is in-process and bounded by ``config.cache_size``."""
         self.config = config
         self.clock = clock or SystemClock()
+        self.storage = storage
         fn = config.function
         self._fn = load_callable(fn) if isinstance(fn, str) else fn
         self._is_async = inspect.iscoroutinefunction(self._fn)
@@ -363,7 +376,7 @@ class CustomAuthorizer:
                 p.kind == p.VAR_POSITIONAL for p in positional)
         except (TypeError, ValueError):
             self._two_args = True
-        self._cache: OrderedDict[tuple[str | None, ...], _Result] = OrderedDict()
+        self._cache: OrderedDict[str, _Result] = OrderedDict()
         self._warned: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.stats = _Stats()
 
@@ -378,8 +391,57 @@ class CustomAuthorizer:
         _log.warning("authorizer %s: %s", self.config.name, explain)
 
     def flush(self) -> None:
-        """``FlushStageAuthorizersCache``."""
+        """``FlushStageAuthorizersCache`` (in-process cache; a shared store expires by TTL)."""
         self._cache.clear()
+
+    def _now(self) -> float:
+        # a shared cache is read by other processes: wall time; in-process: monotonic
+        return self.clock.time() if self.storage is not None else self.clock.monotonic()
+
+    async def _cache_get(self, key: str, tr: Tracer) -> _Result | None:
+        if self.storage is None:
+            res = self._cache.get(key)
+            if res is None:
+                return None
+            if self._now() - res.stored_at >= self.config.ttl:
+                del self._cache[key]
+                tr.add("cache.expired", age=round(self._now() - res.stored_at, 3))
+                return None
+            self._cache.move_to_end(key)
+            return res
+        if isinstance(self.storage, GuardedStorage):
+            read = await self.storage.get(Feature.AUTHORIZER_CACHE, key)
+            if read.degraded:
+                tr.add("cache.degraded", note="state backend unavailable; invoking authorizer")
+            raw = read.value
+        else:
+            raw = await self.storage.get(key)
+        if raw is None:
+            return None
+        try:
+            d = json.loads(raw)
+            return _Result(d["principal"], d["policy"], d["is_authorized"], d["context"],
+                           d["uik"], d["method_arn"], float(d["stored_at"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    async def _cache_put(self, key: str, res: _Result) -> None:
+        if self.storage is None:
+            self._cache[key] = res
+            while len(self._cache) > self.config.cache_size:
+                self._cache.popitem(last=False)
+            return
+        try:
+            raw = json.dumps({"principal": res.principal, "policy": res.policy,
+                              "is_authorized": res.is_authorized, "context": res.context,
+                              "uik": res.usage_identifier_key, "method_arn": res.method_arn,
+                              "stored_at": res.stored_at}).encode()
+        except (TypeError, ValueError):
+            return  # not JSON-representable: simply not shared
+        if isinstance(self.storage, GuardedStorage):
+            await self.storage.set(Feature.AUTHORIZER_CACHE, key, raw, self.config.ttl)
+        else:
+            await self.storage.set(key, raw, self.config.ttl)
 
     def _caching(self) -> bool:
         return self.config.ttl > 0
@@ -413,18 +475,12 @@ class CustomAuthorizer:
             return unauthorized("identity_missing",
                                 f"identity source(s) {missing} missing or empty; "
                                 "the authorizer was not invoked")
-        key = tuple(identity)
-        now = self.clock.monotonic()
-        cached = self._cache.get(key) if self._caching() else None
-        if cached is not None and now - cached.stored_at >= cfg.ttl:
-            del self._cache[key]
-            tr.add("cache.expired", age=round(now - cached.stored_at, 3))
-            cached = None
+        key = _cache_key(cfg.name, identity)
+        cached = await self._cache_get(key, tr) if self._caching() else None
         if cached is not None:
-            self._cache.move_to_end(key)
             self.stats.hits += 1
             tr.add("cache.hit", cached_method_arn=cached.method_arn, request_method_arn=arn,
-                   age=round(now - cached.stored_at, 3))
+                   age=round(self._now() - cached.stored_at, 3))
             return self._decide(cached, req, tr, from_cache=True)
         if self._caching():
             self.stats.misses += 1
@@ -434,13 +490,11 @@ class CustomAuthorizer:
         if isinstance(result_or_error, AuthOutcome):
             return result_or_error
         try:
-            result = _parse(cfg, result_or_error, arn, now)
+            result = _parse(cfg, result_or_error, arn, self._now())
         except _BadOutput as e:
             return authorizer_error("malformed_output", f"Could not parse authorizer output: {e}")
         if self._caching():
-            self._cache[key] = result
-            while len(self._cache) > cfg.cache_size:
-                self._cache.popitem(last=False)
+            await self._cache_put(key, result)
         return self._decide(result, req, tr, from_cache=False)
 
     async def _invoke(self, event: dict[str, Any], req: AuthRequest,
