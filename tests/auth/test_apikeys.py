@@ -10,9 +10,15 @@ from typing import Any
 
 import pytest
 
-from bastion.auth.apikeys import ApiKeyStore, UsagePlan, UsagePlanEnforcer, generate_key
+from bastion.auth.apikeys import (
+    ApiKeyStore,
+    UsagePlan,
+    UsagePlanEnforcer,
+    generate_key,
+    presented_key,
+)
 from bastion.auth.keys_cli import add_parser, run
-from bastion.auth.outcome import AuthOutcome
+from bastion.auth.outcome import AuthOutcome, allowed
 from bastion.clock import FrozenClock
 from bastion.errors import ConfigError
 from bastion.state import GuardedStorage, MemoryStorage
@@ -212,3 +218,30 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert [e["action"] for e in events] == ["create"]
     (tmp_path / "k.json").write_text("{")
     assert cli(tmp_path, "list") == 2
+
+
+def test_running_enforcer_sees_cli_changes(tmp_path: Path, clk: FrozenClock) -> None:
+    gateway_view = ApiKeyStore(tmp_path / "k.json", clock=clk)
+    _, key = gateway_view.create("a", plans=["gold"])
+    enf = UsagePlanEnforcer(gateway_view, [plan()], MemoryStorage(clk), clk, refresh_interval=5)
+    assert check(enf, key).ok
+    cli_view = ApiKeyStore(tmp_path / "k.json", clock=clk)  # another process
+    cli_view.set_enabled(cli_view.records()[0].id, False)
+    assert check(enf, key).ok  # not re-read yet
+    clk.advance(5)
+    out = check(enf, key)
+    assert out.reason_code == "disabled_api_key"
+    assert any(e.event == "apikey.store_reloaded" for e in out.trace)
+    # a concurrent writer starts from the file's latest state: nothing is lost
+    gateway_view.create("b")
+    assert {r.name for r in ApiKeyStore(tmp_path / "k.json").records()} == {"a", "b"}
+    assert not ApiKeyStore(tmp_path / "k.json").records()[0].enabled
+
+
+def test_presented_key_sources() -> None:
+    out = allowed(usage_identifier_key="k" * 20)
+    assert presented_key("HEADER", header="h" * 20, authorizer=out) == "h" * 20
+    assert presented_key("AUTHORIZER", header="h" * 20, authorizer=out) == "k" * 20
+    assert presented_key("AUTHORIZER", header="h" * 20) is None
+    with pytest.raises(ValueError):
+        presented_key("QUERY", header=None)

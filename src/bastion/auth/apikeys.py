@@ -20,6 +20,7 @@ exhausted -> 429 ``Limit Exceeded``.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import json
@@ -28,7 +29,8 @@ import re
 import secrets
 import string
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,7 @@ __all__ = [
     "UsagePlan",
     "UsagePlanEnforcer",
     "generate_key",
+    "presented_key",
 ]
 
 _ALPHABET = string.ascii_letters + string.digits
@@ -69,6 +72,17 @@ def generate_key(length: int = KEY_LENGTH) -> str:
     if not 20 <= length <= 128:
         raise ValueError("API keys are 20-128 characters")
     return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def presented_key(source: str, *, header: str | None,
+                  authorizer: AuthOutcome | None = None) -> str | None:
+    """The key to check under ``x-amazon-apigateway-api-key-source``: ``HEADER`` (the
+    ``x-api-key`` value) or ``AUTHORIZER`` (the custom authorizer's ``usageIdentifierKey``)."""
+    if source.upper() == "AUTHORIZER":
+        return authorizer.usage_identifier_key if authorizer is not None else None
+    if source.upper() != "HEADER":
+        raise ValueError(f"apiKeySource must be HEADER or AUTHORIZER, not {source!r}")
+    return header
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,17 +122,51 @@ class ApiKeyStore:
         self._salt = b""
         self._records: dict[str, ApiKeyRecord] = {}
         self._by_digest: dict[str, str] = {}
+        self._stamp: tuple[int, int] | None = None
         if self.path.exists():
             self._load()
         else:
             self._salt = secrets.token_bytes(32)
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    def refresh(self) -> bool:
+        """Reload if the file changed on disk (a ``bastion keys`` run); True when reloaded.
+        A running gateway calls this periodically so rotate/disable take effect."""
+        stamp = self._file_stamp()
+        if stamp is None or stamp == self._stamp:
+            return False
+        self._load()
+        return True
+
+    @contextmanager
+    def _mutation(self) -> Iterator[None]:
+        """Serialize writers (an advisory lock file), starting from the file's latest state."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        with open(lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                self.refresh()
+                yield
+                self.save()
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     # -- persistence -------------------------------------------------------------------------
     def _yaml(self) -> bool:
         return self.path.suffix in (".yaml", ".yml")
 
     def _load(self) -> None:
+        stamp = self._file_stamp()
         text = self.path.read_text(encoding="utf-8")
+        records: dict[str, ApiKeyRecord] = {}
+        by_digest: dict[str, str] = {}
         try:
             doc = yaml.safe_load(text) if self._yaml() else json.loads(text)
         except (ValueError, yaml.YAMLError) as e:
@@ -127,19 +175,21 @@ class ApiKeyStore:
         if not isinstance(doc, dict) or doc.get("version") != 1:
             raise ConfigError("not a Bastion API key store (version 1)", file=str(self.path))
         try:
-            self._salt = bytes.fromhex(str(doc["salt"]))
+            salt = bytes.fromhex(str(doc["salt"]))
             for i, raw in enumerate(doc.get("keys") or []):
                 rec = ApiKeyRecord(**{**raw, "plans": tuple(raw.get("plans") or ())})
-                if rec.id in self._records or rec.digest in self._by_digest:
+                if rec.id in records or rec.digest in by_digest:
                     raise ConfigError(f"duplicate key id or digest at keys[{i}]",
                                       file=str(self.path))
-                self._records[rec.id] = rec
-                self._by_digest[rec.digest] = rec.id
+                records[rec.id] = rec
+                by_digest[rec.digest] = rec.id
         except (KeyError, TypeError, ValueError) as e:
             raise ConfigError(f"malformed key store: {type(e).__name__}: {e}",
                               file=str(self.path)) from None
-        if len(self._salt) < 16:
+        if len(salt) < 16:
             raise ConfigError("key store salt is too short", file=str(self.path))
+        self._salt, self._records, self._by_digest = salt, records, by_digest
+        self._stamp = stamp
 
     def save(self) -> None:
         doc = {"version": 1, "hash": "hmac-sha256", "salt": self._salt.hex(),
@@ -153,6 +203,7 @@ class ApiKeyStore:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
             os.replace(tmp, self.path)
+            self._stamp = self._file_stamp()
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -195,49 +246,49 @@ class ApiKeyStore:
         value = value if value is not None else generate_key()
         if not _KEY_RE.fullmatch(value):
             raise ValueError("an API key value is 20-128 alphanumeric characters")
-        digest = self._digest(value)
-        if digest in self._by_digest:
-            raise ValueError("that key value is already in the store")
-        now = self.clock.time()
-        key_id = secrets.token_hex(5)
-        while key_id in self._records:
+        with self._mutation():
+            digest = self._digest(value)
+            if digest in self._by_digest:
+                raise ValueError("that key value is already in the store")
+            now = self.clock.time()
             key_id = secrets.token_hex(5)
-        rec = ApiKeyRecord(key_id, name, digest, value[:4], True, now, now,
-                           tuple(plans), description)
-        self._records[key_id] = rec
-        self._by_digest[digest] = key_id
-        self.save()
+            while key_id in self._records:
+                key_id = secrets.token_hex(5)
+            rec = ApiKeyRecord(key_id, name, digest, value[:4], True, now, now,
+                               tuple(plans), description)
+            self._records[key_id] = rec
+            self._by_digest[digest] = key_id
         self._audit("create", rec)
         return rec, value
 
     def rotate(self, key_id: str, *, value: str | None = None) -> tuple[ApiKeyRecord, str]:
         """Replace a key's value (the old one stops working at once); returns the new value."""
-        old = self.get(key_id)
         value = value if value is not None else generate_key()
         if not _KEY_RE.fullmatch(value):
             raise ValueError("an API key value is 20-128 alphanumeric characters")
-        digest = self._digest(value)
-        if digest in self._by_digest:
-            raise ValueError("that key value is already in the store")
-        rec = replace(old, digest=digest, prefix=value[:4], updated_at=self.clock.time())
-        del self._by_digest[old.digest]
-        self._records[key_id] = rec
-        self._by_digest[digest] = key_id
-        self.save()
+        with self._mutation():
+            old = self.get(key_id)
+            digest = self._digest(value)
+            if digest in self._by_digest:
+                raise ValueError("that key value is already in the store")
+            rec = replace(old, digest=digest, prefix=value[:4], updated_at=self.clock.time())
+            del self._by_digest[old.digest]
+            self._records[key_id] = rec
+            self._by_digest[digest] = key_id
         self._audit("rotate", rec)
         return rec, value
 
     def set_enabled(self, key_id: str, enabled: bool) -> ApiKeyRecord:
-        rec = replace(self.get(key_id), enabled=enabled, updated_at=self.clock.time())
-        self._records[key_id] = rec
-        self.save()
+        with self._mutation():
+            rec = replace(self.get(key_id), enabled=enabled, updated_at=self.clock.time())
+            self._records[key_id] = rec
         self._audit("enable" if enabled else "disable", rec)
         return rec
 
     def set_plans(self, key_id: str, plans: Iterable[str]) -> ApiKeyRecord:
-        rec = replace(self.get(key_id), plans=tuple(plans), updated_at=self.clock.time())
-        self._records[key_id] = rec
-        self.save()
+        with self._mutation():
+            rec = replace(self.get(key_id), plans=tuple(plans), updated_at=self.clock.time())
+            self._records[key_id] = rec
         self._audit("associate", rec)
         return rec
 
@@ -334,11 +385,15 @@ class UsagePlanEnforcer:
     """``await check(api_key, api_id=, stage=, resource_path=, method=)`` -> ``AuthOutcome``."""
 
     def __init__(self, keys: ApiKeyStore, plans: Sequence[UsagePlan],
-                 storage: Storage | GuardedStorage, clock: Clock | None = None) -> None:
+                 storage: Storage | GuardedStorage, clock: Clock | None = None, *,
+                 refresh_interval: float = 5.0) -> None:
+        """``refresh_interval``: how often (seconds) the key file is checked for changes."""
         self.keys = keys
         self.plans = {p.id: p for p in plans}
         self.storage = storage
         self.clock = clock or SystemClock()
+        self.refresh_interval = refresh_interval
+        self._checked = self.clock.monotonic()
 
     async def check(self, api_key: str | None, *, api_id: str, stage: str,
                     resource_path: str, method: str) -> AuthOutcome:
@@ -371,6 +426,14 @@ class UsagePlanEnforcer:
                route=f"{resource_path}/{method.upper()}")
         if not api_key:
             return forbidden("missing_api_key", "no API key was presented")
+        now_mono = self.clock.monotonic()
+        if now_mono - self._checked >= self.refresh_interval:
+            self._checked = now_mono
+            try:
+                if self.keys.refresh():
+                    tr.add("apikey.store_reloaded", store=str(self.keys.path))
+            except (OSError, ConfigError) as e:  # keep serving the last good keys
+                tr.add("apikey.store_reload_failed", error=str(e))
         rec = self.keys.lookup(api_key)
         if rec is None:
             return forbidden("unknown_api_key", f"API key {mask(api_key)} is not in the store")
