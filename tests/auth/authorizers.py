@@ -29,6 +29,8 @@ def per_method(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise ValueError("database down")
     if token == "unauthorized-subclass":
         raise RuntimeError("Unauthorized")
+    if token == "unauthorized-lower":
+        raise Exception("unauthorized")
     return {"principalId": "user-" + str(token),
             "policyDocument": policy("Allow", event["methodArn"]),
             "context": {"tier": "gold", "n": 3, "flag": True},

@@ -5,7 +5,7 @@ HTTP-API payloads 1.0/2.0, identity-source pre-validation (401 without invoking)
 keyed on the identity sources only, the returned IAM policy evaluated against *this* request's
 methodArn, and AWS's error mapping:
 
-* raises exactly ``Exception("Unauthorized")`` -> 401 ``{"message":"Unauthorized"}``
+* raises an exception whose message is exactly ``Unauthorized`` -> 401 (``{"message":...}``)
 * the policy explicitly denies the methodArn -> 403 ``{"Message": "... with an explicit deny"}``
 * the policy does not cover the methodArn (implicit deny) -> 403 ``{"Message": "User is not ..."}``
 * any other exception, a timeout, or malformed output -> 500 ``{"message": null}``
@@ -514,12 +514,13 @@ class CustomAuthorizer:
         except TimeoutError:
             return authorizer_error("timeout", f"authorizer did not answer within {cfg.timeout}s")
         except Exception as e:  # any authorizer failure is a value
-            if type(e) is Exception and e.args == ("Unauthorized",):
+            # API Gateway looks only at the Lambda errorMessage, which is str(exception)
+            if str(e) == "Unauthorized":
                 return unauthorized("authorizer_unauthorized",
-                                    "the authorizer raised Exception('Unauthorized')")
+                                    f"the authorizer raised {type(e).__name__}('Unauthorized')")
             return authorizer_error("authorizer_error",
-                                    f"the authorizer raised {type(e).__name__} (not exactly "
-                                    "Exception('Unauthorized'), so AWS answers 500)")
+                                    f"the authorizer raised {type(e).__name__} whose message is "
+                                    "not exactly 'Unauthorized', so AWS answers 500")
 
     def _decide(self, res: _Result, req: AuthRequest, tr: Tracer, *,
                 from_cache: bool) -> AuthOutcome:
