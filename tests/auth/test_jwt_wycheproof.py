@@ -53,3 +53,22 @@ def test_wycheproof_jws(key: dict[str, Any], case: dict[str, Any]) -> None:
 def test_difference_list_is_small_and_reasoned() -> None:
     assert len(DIFFS) <= 8
     assert all(d["reason"] for d in DIFFS.values())
+
+
+def _jwk_cases() -> list[Any]:
+    doc = json.loads((VEC / "json_web_key_test.json").read_text())
+    out = []
+    for g in doc["testGroups"]:
+        key = g.get("public") or g["private"]
+        jwks = key if "keys" in key else {"keys": [key]}
+        for t in g["tests"]:
+            out.append(pytest.param(jwks, t, id=f"jwk-tc{t['tcId']}-{t['comment']}"))
+    return out
+
+
+@pytest.mark.parametrize(("jwks", "case"), _jwk_cases())
+def test_wycheproof_jwk_keysets(jwks: dict[str, Any], case: dict[str, Any]) -> None:
+    """Key-set hygiene: mixed symmetric/public sets, duplicate kids, RSA < 2048 bits, exponent 1,
+    ROCA moduli, short or empty HMAC keys, wrong use, alg/curve mismatch, AES keys: all refused."""
+    verdicts = [verify_jws(case["jws"], algs, JwksCache(keys=jwks)) for algs in (_HMAC, _PUBLIC)]
+    assert any(v.ok for v in verdicts) is (case["result"] == "valid"), [v.code for v in verdicts]

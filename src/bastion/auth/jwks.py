@@ -15,6 +15,7 @@ import json
 import threading
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ import jwt
 
 from bastion.clock import Clock, SystemClock
 
-__all__ = ["JwkKey", "JwksCache", "JwksUnavailable", "KeySet", "fetch_json"]
+__all__ = ["JwkKey", "JwksCache", "JwksUnavailable", "KeySet", "fetch_json", "rsa_weakness"]
 
 MAX_JWKS_BYTES = 256 * 1024
 MAX_KEYS = 64
@@ -33,6 +34,37 @@ _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth"})
 # token's (allow-listed) one, checked against the key's family in jwt.py.
 _PARSE_ALG = {"RSA": "RS256", "oct": "HS256", "OKP": "EdDSA"}
 _EC_PARSE_ALG = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512", "secp256k1": "ES256K"}
+
+
+MIN_RSA_BITS = 2048
+MIN_HMAC_BYTES = 32
+# ROCA (CVE-2017-15361) fingerprint: moduli made by the vulnerable Infineon generator are, modulo
+# each small prime p, a power of 65537; a random modulus passes all these tests with negligible
+# probability.
+_ROCA_PRIMES = (3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79,
+                83, 89, 97, 101, 103, 107, 109, 113, 127, 131, 137, 139, 149, 151, 157, 163, 167)
+
+
+def _subgroup(p: int) -> frozenset[int]:
+    out, x = set(), 1
+    while x not in out:
+        out.add(x)
+        x = x * 65537 % p
+    return frozenset(out)
+
+
+_ROCA_GROUPS = tuple((p, _subgroup(p)) for p in _ROCA_PRIMES)
+
+
+def rsa_weakness(n: int, e: int) -> str | None:
+    """Why an RSA public key must not be trusted (small modulus, bad exponent, ROCA), or None."""
+    if n.bit_length() < MIN_RSA_BITS:
+        return f"RSA modulus of {n.bit_length()} bits is below {MIN_RSA_BITS}"
+    if e < 3 or e % 2 == 0:
+        return f"RSA public exponent {e} is invalid"
+    if all(n % p in group for p, group in _ROCA_GROUPS):
+        return "RSA modulus has the ROCA (CVE-2017-15361) fingerprint"
+    return None
 
 
 class JwksUnavailable(Exception):
@@ -70,9 +102,18 @@ def parse_jwk(data: Mapping[str, Any]) -> JwkKey:
     public = {k: v for k, v in data.items() if kty == "oct" or k not in _PRIVATE_MEMBERS}
     public.pop("alg", None)  # parsing must not depend on the (possibly bogus) declared alg
     try:
-        parsed = jwt.PyJWK(public, algorithm=parse_alg)
+        with warnings.catch_warnings():  # weak keys are refused below, with a reason
+            warnings.simplefilter("ignore")
+            parsed = jwt.PyJWK(public, algorithm=parse_alg)
     except (jwt.PyJWTError, ValueError, TypeError, KeyError) as e:
         raise ValueError(f"unparseable JWK: {type(e).__name__}") from None
+    if kty == "RSA":
+        nums = parsed.key.public_numbers()
+        weak = rsa_weakness(nums.n, nums.e)
+        if weak:
+            raise ValueError(weak)
+    if kty == "oct" and len(parsed.key) < MIN_HMAC_BYTES:
+        raise ValueError(f"HMAC key of {len(parsed.key)} bytes is below {MIN_HMAC_BYTES}")
     ops = data.get("key_ops")
     alg, kid, use = data.get("alg"), data.get("kid"), data.get("use")
     return JwkKey(
@@ -106,6 +147,18 @@ class KeySet:
                 keys.append(parse_jwk(item))
             except ValueError as e:
                 skipped.append(f"keys[{i}]: {e}")
+        kinds = {k.kty == "oct" for k in keys}
+        if len(kinds) > 1:
+            raise JwksUnavailable("JWKS mixes symmetric (oct) and public keys; refusing it")
+        seen: dict[str, int] = {}
+        for k in keys:
+            if k.kid is not None:
+                seen[k.kid] = seen.get(k.kid, 0) + 1
+        dup = {kid for kid, n in seen.items() if n > 1}
+        if dup:
+            skipped.extend(f"kid {kid!r} appears more than once; all its keys ignored"
+                           for kid in sorted(dup))
+            keys = [k for k in keys if k.kid not in dup]
         return cls(tuple(keys), tuple(skipped))
 
     def by_kid(self, kid: str) -> JwkKey | None:

@@ -152,6 +152,9 @@ def verify_jws(
     if key.alg is not None and key.alg != alg:
         return _bad("alg_key_mismatch", f"key {key.kid!r} is pinned to {key.alg}, token says {alg}",
                     header)
+    if alg in _HMAC and len(key.key) < int(alg[2:]) // 8:
+        return _bad("weak_key", f"{alg} needs a key of at least {int(alg[2:]) // 8} bytes "
+                    "(RFC 7518 3.2)", header)
     if key.use is not None and key.use != "sig":
         return _bad("key_use", f"key {key.kid!r} has use={key.use!r}, not 'sig'", header)
     if key.key_ops is not None and "verify" not in key.key_ops:
