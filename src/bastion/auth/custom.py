@@ -110,6 +110,9 @@ class CustomAuthorizerConfig:
         if self.simple_responses and self.payload != "2.0":
             raise ConfigError("enableSimpleResponses needs payload format 2.0",
                               key=f"{self.name}.enableSimpleResponses")
+        if self.ttl > 0 and not self.identity_sources:
+            raise ConfigError("caching (TTL > 0) needs at least one identity source",
+                              key=f"{self.name}.identitySource")
         if self.type == "TOKEN" and len(self.identity_sources) != 1:
             raise ConfigError("a TOKEN authorizer has exactly one identity source (a header)",
                               key=f"{self.name}.identitySource")
@@ -475,7 +478,7 @@ class CustomAuthorizer:
             return unauthorized("identity_missing",
                                 f"identity source(s) {missing} missing or empty; "
                                 "the authorizer was not invoked")
-        key = _cache_key(cfg.name, identity)
+        key = _cache_key(f"{req.api_id}/{req.stage}/{cfg.name}", identity)
         cached = await self._cache_get(key, tr) if self._caching() else None
         if cached is not None:
             self.stats.hits += 1
