@@ -44,6 +44,12 @@ def test_unsigned_request_is_missing_authentication_token() -> None:
     ("Bearer eyJhbGciOi.eyJzdWIi.sig",
      "'eyJhbGciOi.eyJzdWIi.sig' not a valid key=value pair (missing equal-sign) in "
      "Authorization header: 'Bearer eyJhbGciOi.eyJzdWIi.sig'."),
+    ("AWS4-HMAC-SHA256 Credential=AKIAX /20231114/us-east-1/execute-api/aws4_request, "
+     "SignedHeaders=host;x-amz-date, Signature=00",
+     "'/20231114/us-east-1/execute-api/aws4_request' not a valid key=value pair (missing "
+     "equal-sign) in Authorization header: 'AWS4-HMAC-SHA256 Credential=AKIAX "
+     "/20231114/us-east-1/execute-api/aws4_request, SignedHeaders=host;x-amz-date, "
+     "Signature=00'."),
     ("eyJ0eXAi", "Authorization header requires 'Credential' parameter. Authorization header "
                  "requires 'Signature' parameter. Authorization header requires 'SignedHeaders' "
                  "parameter. Authorization=eyJ0eXAi"),
@@ -126,3 +132,47 @@ def test_secret_never_in_failure_text() -> None:
     assert not result.ok
     assert "SK-" not in result.message
     assert "SK-very-secret" not in repr(creds)
+
+
+def test_date_header_form_verifies() -> None:
+    """A request dated by ``Date`` (no X-Amz-Date) signs the ISO form of that date."""
+    from bastion.auth.sigv4 import (
+        CanonicalRequest,
+        canonical_headers,
+        derive_signing_key,
+        string_to_sign,
+    )
+    from bastion.auth.sigv4._canonical import EMPTY_SHA256, sign_string
+
+    headers = [("Host", "api.example.com"), ("Date", "Tue, 14 Nov 2023 22:13:20 GMT")]
+    signed = ["date", "host"]
+    creq = CanonicalRequest("GET", "/prod/pets", "", canonical_headers(headers, signed),
+                            "date;host", EMPTY_SHA256).text
+    sts = string_to_sign("20231114T221320Z", "20231114/us-east-1/execute-api/aws4_request", creq)
+    sig = sign_string(derive_signing_key("SK", "20231114", "us-east-1", "execute-api"), sts)
+    auth = ("AWS4-HMAC-SHA256 Credential=AK/20231114/us-east-1/execute-api/aws4_request, "
+            f"SignedHeaders=date;host, Signature={sig}")
+    verifier = SigV4Verifier(StaticKeys([ResolvedKey("AK", Secret("SK"))]), FrozenClock(NOW))
+    result = verifier.verify("GET", "/prod/pets", "", [*headers, ("Authorization", auth)], b"")
+    assert result.ok
+    stale = SigV4Verifier(StaticKeys([ResolvedKey("AK", Secret("SK"))]),
+                          FrozenClock(NOW + 400)).verify(
+        "GET", "/prod/pets", "", [*headers, ("Authorization", auth)], b"")
+    assert not stale.ok and stale.reason == "expired"
+
+
+def test_scope_date_mismatch_with_date_header() -> None:
+    auth = ("AWS4-HMAC-SHA256 Credential=AK/20231115/us-east-1/execute-api/aws4_request, "
+            "SignedHeaders=date;host, Signature=00")
+    result = _verify([("Host", "h"), ("Date", "Tue, 14 Nov 2023 22:13:20 GMT"),
+                      ("Authorization", auth)])
+    assert result.message == (
+        "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from "
+        "HTTP: '20231115' != '20231114', from 'Date'.")
+
+
+def test_unsupported_algorithm() -> None:
+    auth = ("AWS4-HMAC-SHA512 Credential=AK/20231114/us-east-1/execute-api/aws4_request, "
+            "SignedHeaders=host, Signature=00")
+    result = _verify([*HOST, ("Authorization", auth)])
+    assert result.error_type == "IncompleteSignatureException"

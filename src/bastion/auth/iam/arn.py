@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
-from ._patterns import Piece, glob_regex
+from ._patterns import Glob, Piece, glob_regex
 
 __all__ = [
     "Arn",
@@ -55,8 +56,8 @@ def account_of(principal_arn: str | None) -> str | None:
 
 
 def _split_pieces(pieces: Sequence[Piece]) -> list[list[Piece]]:
-    """Split pieces on ``:`` at most five times (only in non-literal text... and literal too:
-    a literal colon still separates ARN segments)."""
+    """Split pieces into at most six ARN segments on ``:`` (a colon in the resource segment
+    stays part of it)."""
     segments: list[list[Piece]] = [[]]
     for text, literal in pieces:
         chunks = text.split(":")
@@ -71,11 +72,16 @@ def _split_pieces(pieces: Sequence[Piece]) -> list[list[Piece]]:
     return segments
 
 
+@lru_cache(maxsize=8192)
+def _segment_regexes(pattern: tuple[Piece, ...]) -> tuple[Glob, ...]:
+    return tuple(glob_regex(p) for p in _split_pieces(pattern))
+
+
 def arn_matches(pattern: Sequence[Piece], value: str) -> bool:
     """Does ARN ``value`` match the pattern (``*`` alone matches anything)?"""
     if len(pattern) == 1 and pattern[0] == ("*", False):
         return True
-    pat_segments = _split_pieces(pattern)
+    pat_segments = _segment_regexes(tuple(pattern))
     val_segments = value.split(":", 5)
     if len(pat_segments) > len(val_segments):
         return False
@@ -86,8 +92,7 @@ def arn_matches(pattern: Sequence[Piece], value: str) -> bool:
         val_segments = [*val_segments[: len(pat_segments) - 1],
                         ":".join(val_segments[len(pat_segments) - 1:])]
     return all(
-        glob_regex(p).fullmatch(v) is not None
-        for p, v in zip(pat_segments, val_segments, strict=True)
+        g.match(v) for g, v in zip(pat_segments, val_segments, strict=True)
     )
 
 

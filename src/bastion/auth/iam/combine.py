@@ -21,12 +21,24 @@ from .model import Policy
 __all__ = ["combine", "simulate"]
 
 
-def combine(identity: Decision, resource: Decision, *, same_account: bool) -> Decision:
-    """Combine the two sides' decisions per Table A (``same_account``) or Table B."""
+def combine(
+    identity: Decision, resource: Decision, *, same_account: bool,
+    resource_must_allow: bool = False,
+) -> Decision:
+    """Combine the two sides' decisions per Table A (``same_account``) or Table B.
+
+    ``resource_must_allow`` is the Cognito-authorizer reading of the docs ("the resource policy
+    is evaluated independently, and an explicit allow is required"): the resource side must
+    Allow even in the same account (gateway-semantics §1.2 notes the doc inconsistency).
+    """
     misses = identity.near_misses + resource.near_misses
     for side, d in (("identity", identity), ("resource", resource)):
         if d.outcome is Outcome.EXPLICIT_DENY:
             return replace(d, near_misses=misses, side=side, same_account=same_account)
+    if resource_must_allow and not resource.allowed:
+        return Decision(Outcome.IMPLICIT_DENY,
+                        "the resource policy must explicitly allow it and does not",
+                        None, misses, side="resource", same_account=same_account)
     if same_account:
         for side, d in (("identity", identity), ("resource", resource)):
             if d.allowed:

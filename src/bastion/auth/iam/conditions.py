@@ -80,9 +80,9 @@ class _StringLike(_Family):
     def test(self, request_value: str, prepared: object, ctx: RequestContext) -> bool:
         assert isinstance(prepared, Template)
         if prepared.is_plain:
-            return compile_glob(prepared.source).fullmatch(request_value) is not None
+            return compile_glob(prepared.source).match(request_value)
         pieces = prepared.render(ctx.values)
-        return pieces is not None and glob_regex(pieces).fullmatch(request_value) is not None
+        return pieces is not None and glob_regex(pieces).match(request_value)
 
 
 class _Arn(_Family):

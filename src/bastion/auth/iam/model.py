@@ -87,7 +87,7 @@ class Statement:
         return f"Sid '{self.sid}'" if self.sid else f"Statement[{self.index}]"
 
     def matches_action(self, action: str) -> bool:
-        hit = any(compile_glob(a, True).fullmatch(action) is not None for a in self.actions)
+        hit = any(compile_glob(a, True).match(action) for a in self.actions)
         return hit != self.not_action
 
 

@@ -12,6 +12,7 @@ canonical request and string to sign the server computed, as AWS's does, so a cl
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -56,6 +57,7 @@ MISMATCH_TEXT = (
 INVALID_TOKEN_TEXT = "The security token included in the request is invalid."
 EXPIRED_TOKEN_TEXT = "The security token included in the request is expired"
 _MAX_AUTH_LEN = 16_384
+_PAIR_SEPARATORS = re.compile(r"[,\s]+")  # AWS splits the parameters on commas and spaces
 _MAX_SIGNED_HEADERS = 64
 _PRESIGN_PARAMS = (
     "X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-Date",
@@ -198,8 +200,7 @@ class SigV4Verifier:
             return _fail(INCOMPLETE_SIGNATURE, "Authorization header is too long.", "malformed")
         scheme, _, rest = auth.partition(" ")
         fields: dict[str, str] = {}
-        for piece in rest.split(","):
-            piece = piece.strip()
+        for piece in _PAIR_SEPARATORS.split(rest):
             if not piece:
                 continue
             if "=" not in piece:
@@ -210,7 +211,7 @@ class SigV4Verifier:
                     "malformed",
                 )
             name, _, value = piece.partition("=")
-            fields.setdefault(name.strip(), value.strip())
+            fields.setdefault(name, value)
         date = self._date_of(headers)
         missing = [
             f"Authorization header requires '{p}' parameter."
