@@ -75,7 +75,9 @@ def redis_uri(server: RedisServer, **params: str) -> str:
     return f"{server.uri}?{query}"
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=["memory", pytest.param("redis", marks=[pytest.mark.redis, pytest.mark.e2e])]
+)
 def backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "memory":
         return Backend("memory", "memory://")

@@ -63,7 +63,9 @@ async def test_defaults_when_backend_is_down(clock: FrozenClock) -> None:
     assert not await g.hset(Feature.COLLECTION, "ip:1.2.3.4", {"a": b"1"}, 60)
     assert not await g.sadd(Feature.DECISION, "bans", "1.2.3.4", 60)
     assert not await g.delete(Feature.RESPONSE_CACHE, "GET /pets")
-    assert g.counter.total == 13
+    assert not await g.hdel(Feature.COLLECTION, "ip:1.2.3.4", "a")
+    assert not await g.srem(Feature.DECISION, "bans", "1.2.3.4")
+    assert g.counter.total == 15
     assert g.counter.get(Feature.RESPONSE_CACHE) == 3
     assert g.counter.snapshot()[("quota", "closed")] == 1
 
@@ -99,3 +101,42 @@ async def test_bugs_still_raise(clock: FrozenClock) -> None:
     g = GuardedStorage(MemoryStorage(clock), clock)
     with pytest.raises(ValueError):
         await g.hit_window(Feature.RATE_RULE, "k", -1, 60)
+
+
+async def test_breaker_short_circuits_then_probes(clock: FrozenClock) -> None:
+    healthy = MemoryStorage(clock)
+    down = MemoryStorage(clock)
+    await down.close()
+    g = GuardedStorage(down, clock, breaker_s=2.0)
+    assert (await g.get(Feature.RESPONSE_CACHE, "k")).degraded
+    assert g.breaker_trips == 1
+    g.storage = healthy  # the backend comes back (same object in real life, reconnected)
+    assert (await g.get(Feature.RESPONSE_CACHE, "k")).degraded  # still open: no call made
+    clock.advance(2.0)
+    probe = await g.get(Feature.RESPONSE_CACHE, "k")
+    assert not probe.degraded
+    assert await g.set(Feature.RESPONSE_CACHE, "k", b"v", 60)
+    assert g.counter.total == 2
+    assert g.breaker_trips == 1
+
+
+async def test_failed_probe_reopens_and_close_bypasses_breaker(clock: FrozenClock) -> None:
+    down = MemoryStorage(clock)
+    await down.close()
+    g = GuardedStorage(down, clock, breaker_s=1.0)
+    await g.get(Feature.RESPONSE_CACHE, "k")
+    clock.advance(1.0)
+    await g.get(Feature.RESPONSE_CACHE, "k")  # the probe fails: open for another second
+    assert g.breaker_trips == 1
+    clock.advance(0.5)
+    assert (await g.get(Feature.RESPONSE_CACHE, "k")).degraded
+    await g.close()  # never raises
+
+
+async def test_breaker_can_be_disabled(clock: FrozenClock) -> None:
+    down = MemoryStorage(clock)
+    await down.close()
+    g = GuardedStorage(down, clock, breaker_s=0.0)
+    for _ in range(3):
+        await g.get(Feature.RESPONSE_CACHE, "k")
+    assert g.counter.total == 3

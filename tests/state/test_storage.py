@@ -285,3 +285,8 @@ async def test_expiring_set(backend: Backend, clock: FrozenClock) -> None:
         assert await s.srem("bans", "9.9.9.9")
         assert not await s.srem("bans", "9.9.9.9")
         assert not await s.sismember("bans", "9.9.9.9")
+
+
+async def test_ping_then_close(backend: Backend, clock: FrozenClock) -> None:
+    async with backend.open(clock) as s:
+        await s.ping()

@@ -48,8 +48,8 @@ __all__ = [
 
 
 def open_storage(uri: str, clock: Clock) -> Storage:
-    """The backend named by ``uri``'s scheme: ``memory://[?max_keys=N]`` (also the empty
-    string), ``redis://host:port/db`` or ``rediss://…`` (see ``bastion.state.redis``).
+    """The backend named by ``uri``'s scheme: ``memory://[?max_keys=N&max_bytes=M]`` (also the
+    empty string), ``redis://host:port/db`` or ``rediss://…`` (see ``bastion.state.redis``).
 
     Raises ``ConfigError`` (never echoing the URI, which may hold a password) when it is invalid.
     Opening does not connect: a Redis that is down shows up as ``StorageError`` on first use.
@@ -58,7 +58,12 @@ def open_storage(uri: str, clock: Clock) -> Storage:
     try:
         if scheme == "memory":
             query = dict(parse_qsl(urlsplit(uri).query))
-            return MemoryStorage(clock, max_keys=int(query.get("max_keys", "100000")))
+            return MemoryStorage(
+                clock,
+                max_keys=int(query.get("max_keys", "100000")),
+                max_bytes=int(query.get("max_bytes", str(256 * 1024 * 1024))),
+                window_slots=int(query.get("window_slots", "600")),
+            )
         if scheme in ("redis", "rediss"):
             try:
                 from bastion.state.redis import RedisStorage  # the driver loads only when used

@@ -4,11 +4,14 @@ Every verb runs without an ``await`` inside, so on one event loop each verb is a
 construction; a ``threading.Lock`` additionally makes it safe when handlers run in threads.
 Time comes only from the injected ``Clock`` (tests drive a ``FrozenClock``, never sleep).
 
-Bounded: at most ``max_keys`` entries (all verb families together). Every entry has an expiry;
-expired entries are dropped when touched and swept incrementally from a heap on every write, so
-idle keys do not accumulate. When the store is full of live entries the least recently used one
-is evicted and counted in ``evictions`` (an evicted rate-limit key forgets its history, so size
-``max_keys`` above the number of keys live in one window).
+Bounded: at most ``max_keys`` entries (all verb families together) and at most ``max_bytes`` of
+key/value payload (the caches: a response body is the only big value). Every entry has an
+expiry; expired entries are dropped when touched and swept incrementally from a heap on every
+write, so idle keys do not accumulate. When the store is full of live entries the least recently
+used one is evicted and counted in ``evictions`` (an evicted rate-limit key forgets its history,
+so size ``max_keys`` above the number of keys live in one window); when the payload budget is
+exceeded, the least recently used *key/value* entries go first, so a large cache never pushes
+out rate-limit state.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import heapq
 import math
 import threading
-from bisect import bisect_right, insort
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import cast
@@ -24,6 +27,7 @@ from typing import cast
 from bastion.clock import Clock
 from bastion.errors import StorageError
 from bastion.state.base import (
+    WINDOW_SLOTS,
     BucketResult,
     WindowResult,
     check_bucket,
@@ -31,6 +35,7 @@ from bastion.state.base import (
     check_field,
     check_ttl,
     check_window,
+    slot_width,
 )
 
 __all__ = ["MemoryStorage"]
@@ -47,6 +52,25 @@ class _Entry:
 
 
 @dataclass(slots=True)
+class _Log:
+    """A sliding log: ``times`` sorted, ``counts[i]`` hits stamped ``times[i]``, ``total`` hits."""
+
+    times: list[float]
+    counts: list[int]
+    total: int
+
+
+def _leave_time(log: _Log, excess: int) -> float:
+    """The stamp of the entry whose departure brings ``excess`` hits out of the window."""
+    gone = 0
+    for t, c in zip(log.times, log.counts, strict=True):
+        gone += c
+        if gone >= excess:
+            return t
+    return log.times[-1]
+
+
+@dataclass(slots=True)
 class _Bucket:
     tokens: float
     ts: float
@@ -55,12 +79,27 @@ class _Bucket:
 class MemoryStorage:
     """A bounded, clock-driven, in-process ``Storage``."""
 
-    def __init__(self, clock: Clock, *, max_keys: int = 100_000) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        max_keys: int = 100_000,
+        max_bytes: int = 256 * 1024 * 1024,
+        window_slots: int = WINDOW_SLOTS,
+    ) -> None:
+        if window_slots < 1:
+            raise ValueError("window_slots must be >= 1")
         if max_keys < 1:
             raise ValueError("max_keys must be >= 1")
+        if max_bytes < 1:
+            raise ValueError("max_bytes must be >= 1")
         self._clock = clock
         self._max_keys = max_keys
+        self._max_bytes = max_bytes
+        self._slots = window_slots
         self._entries: OrderedDict[_Key, _Entry] = OrderedDict()
+        self._kv_sizes: OrderedDict[_Key, int] = OrderedDict()  # LRU order of payload entries
+        self._bytes = 0
         self._heap: list[tuple[float, _Key]] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -68,6 +107,11 @@ class MemoryStorage:
 
     def __repr__(self) -> str:
         return f"MemoryStorage(keys={len(self._entries)}, max_keys={self._max_keys})"
+
+    @property
+    def payload_bytes(self) -> int:
+        """Bytes of key/value payload held (the quantity ``max_bytes`` bounds)."""
+        return self._bytes
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -84,10 +128,32 @@ class MemoryStorage:
         if entry is None:
             return None
         if entry.expires_at <= now:
-            del self._entries[k]
+            self._remove(k)
             return None
         self._entries.move_to_end(k)
+        if k in self._kv_sizes:
+            self._kv_sizes.move_to_end(k)
         return entry
+
+    def _remove(self, k: _Key) -> None:
+        self._entries.pop(k, None)
+        self._bytes -= self._kv_sizes.pop(k, 0)
+
+    def _put_kv(self, k: _Key, value: bytes, expires_at: float, now: float) -> None:
+        if len(value) > self._max_bytes:
+            self._remove(k)  # larger than the whole budget: not kept, and flushes nothing
+            return
+        self._put(k, bytes(value), expires_at, now)
+        self._account(k, len(value))
+
+    def _account(self, k: _Key, size: int) -> None:
+        """Charge a key/value payload and evict LRU payloads until within ``max_bytes``."""
+        self._bytes += size - self._kv_sizes.get(k, 0)
+        self._kv_sizes[k] = size
+        self._kv_sizes.move_to_end(k)
+        while self._bytes > self._max_bytes:
+            self._remove(next(iter(self._kv_sizes)))
+            self.evictions += 1
 
     def _put(self, k: _Key, value: object, expires_at: float, now: float) -> None:
         self._sweep(now)
@@ -100,7 +166,7 @@ class MemoryStorage:
             entry.expires_at = expires_at
         else:
             while len(self._entries) >= self._max_keys:
-                self._entries.popitem(last=False)
+                self._remove(next(iter(self._entries)))
                 self.evictions += 1
             self._entries[k] = _Entry(value, expires_at)
         heapq.heappush(self._heap, (expires_at, k))
@@ -108,9 +174,6 @@ class MemoryStorage:
             # refreshed TTLs leave stale heap items behind; rebuild to keep the heap bounded
             self._heap = [(e.expires_at, key) for key, e in self._entries.items()]
             heapq.heapify(self._heap)
-
-    def _drop(self, k: _Key) -> None:
-        self._entries.pop(k, None)
 
     def _sweep(self, now: float) -> None:
         heap = self._heap
@@ -120,7 +183,7 @@ class MemoryStorage:
             _, k = heapq.heappop(heap)
             entry = self._entries.get(k)
             if entry is not None and entry.expires_at <= now:
-                del self._entries[k]
+                self._remove(k)
 
     # -- rate strategies ---------------------------------------------------------------------
 
@@ -133,26 +196,36 @@ class MemoryStorage:
             now = self._now()
             k = ("w", key)
             entry = self._live(k, now)
-            log = cast(list[float], entry.value) if entry is not None else []
-            del log[: bisect_right(log, now - window_s)]
-            count = len(log)
+            log = cast(_Log, entry.value) if entry is not None else _Log([], [], 0)
+            cut = bisect_right(log.times, now - window_s)
+            if cut:
+                log.total -= sum(log.counts[:cut])
+                del log.times[:cut], log.counts[:cut]
+            count = log.total
             need = max(cost, 1)
             allowed = count + need <= limit
             if allowed and cost:
-                for _ in range(cost):
-                    insort(log, now)
+                width = slot_width(limit, window_s, self._slots)
+                at = now if width == 0.0 else (math.floor(now / width) + 1) * width
+                i = bisect_left(log.times, at)
+                if i < len(log.times) and log.times[i] == at:
+                    log.counts[i] += cost
+                else:
+                    log.times.insert(i, at)
+                    log.counts.insert(i, cost)
+                log.total += cost
                 count += cost
-            if log:
-                self._put(k, log, log[-1] + window_s, now)
+            if log.times:
+                self._put(k, log, log.times[-1] + window_s, now)
             else:
-                self._drop(k)
+                self._remove(k)
             if allowed:
                 retry = 0.0
             elif need > limit:
                 retry = math.inf
             else:
-                retry = log[count - (limit - need) - 1] + window_s - now
-            reset_at = log[0] + window_s if log else now
+                retry = _leave_time(log, count - (limit - need)) + window_s - now
+            reset_at = log.times[0] + window_s if log.times else now
             return WindowResult(allowed, count, limit, reset_at, retry)
 
     async def fixed_window(
@@ -215,7 +288,7 @@ class MemoryStorage:
         check_ttl(ttl)
         with self._lock:
             now = self._now()
-            self._put(("k", key), bytes(value), now + ttl, now)
+            self._put_kv(("k", key), value, now + ttl, now)
 
     async def set_if_absent(self, key: str, ttl: float, value: bytes = b"1") -> bool:
         check_ttl(ttl)
@@ -223,13 +296,13 @@ class MemoryStorage:
             now = self._now()
             if self._live(("k", key), now) is not None:
                 return False
-            self._put(("k", key), bytes(value), now + ttl, now)
+            self._put_kv(("k", key), value, now + ttl, now)
             return True
 
     async def delete(self, key: str) -> bool:
         with self._lock:
             found = self._live(("k", key), self._now()) is not None
-            self._drop(("k", key))
+            self._remove(("k", key))
             return found
 
     # -- hashes --------------------------------------------------------------------------------
@@ -302,8 +375,14 @@ class MemoryStorage:
         with self._lock:
             return self._set(key, self._now()).pop(member, None) is not None
 
+    async def ping(self) -> None:
+        with self._lock:
+            self._now()
+
     async def close(self) -> None:
         with self._lock:
             self._closed = True
             self._entries.clear()
+            self._kv_sizes.clear()
+            self._bytes = 0
             self._heap.clear()

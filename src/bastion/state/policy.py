@@ -6,6 +6,11 @@ the configured mode for the *feature* asking decides the answer, the decision is
 ``log_every`` seconds, with the number of suppressed lines). Arguments that are bugs
 (``ValueError``) still raise: a policy hides outages, not mistakes.
 
+While the backend is failing, a small circuit breaker answers from policy at once for
+``breaker_s`` seconds (monotonic clock) instead of making every request wait out a connect
+timeout; then one probe call goes through, and its success closes the breaker. So an outage
+costs each request nothing and recovery is noticed within ``breaker_s``.
+
 ``OPEN`` lets the request through as if state said yes (a cache miss, an admitted hit, a fresh
 nonce, not banned); ``CLOSED`` refuses it (a blocked hit, a replayed nonce, banned, an unusable
 cached decision). Defaults follow the availability/security trade-off of each feature: quotas,
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
@@ -115,6 +120,7 @@ class GuardedStorage:
         policy: Mapping[Feature, FailMode] | None = None,
         counter: DegradedCounter | None = None,
         log_every: float = 10.0,
+        breaker_s: float = 1.0,
     ) -> None:
         self.storage = storage
         self.policy: dict[Feature, FailMode] = {**DEFAULT_POLICY, **(policy or {})}
@@ -123,6 +129,10 @@ class GuardedStorage:
         self._log_every = log_every
         self._last_log: dict[Feature, float] = {}
         self._suppressed: Counter[Feature] = Counter()
+        self._breaker_s = breaker_s
+        self._tripped = False
+        self._open_until = 0.0
+        self.breaker_trips = 0  # times the breaker opened (metrics)
 
     def mode(self, feature: Feature) -> FailMode:
         return self.policy[feature]
@@ -144,16 +154,29 @@ class GuardedStorage:
             )
         return mode is FailMode.OPEN
 
-    async def _try(self, op: Awaitable[_T]) -> tuple[_T | None, StorageError | None]:
+    async def _try(
+        self, op: Callable[[], Awaitable[_T]]
+    ) -> tuple[_T | None, StorageError | None]:
+        now = self._clock.monotonic()
+        if self._tripped:
+            if now < self._open_until:
+                return None, StorageError("state backend circuit open")
+            self._open_until = now + self._breaker_s  # this call is the probe; others wait
         try:
-            return await op, None
+            result = await op()
         except StorageError as exc:
+            if not self._tripped:
+                self.breaker_trips += 1
+            self._tripped = self._breaker_s > 0
+            self._open_until = self._clock.monotonic() + self._breaker_s
             return None, exc
+        self._tripped = False
+        return result, None
 
     async def hit_window(
         self, feature: Feature, key: str, limit: int, window_s: float, cost: int = 1
     ) -> WindowResult:
-        result, exc = await self._try(self.storage.hit_window(key, limit, window_s, cost))
+        result, exc = await self._try(lambda: self.storage.hit_window(key, limit, window_s, cost))
         if exc is None and result is not None:
             return result
         assert exc is not None
@@ -164,7 +187,7 @@ class GuardedStorage:
     async def fixed_window(
         self, feature: Feature, key: str, limit: int | None, reset_at: float, cost: int = 1
     ) -> WindowResult:
-        result, exc = await self._try(self.storage.fixed_window(key, limit, reset_at, cost))
+        result, exc = await self._try(lambda: self.storage.fixed_window(key, limit, reset_at, cost))
         if exc is None and result is not None:
             return result
         assert exc is not None
@@ -175,7 +198,7 @@ class GuardedStorage:
     async def token_bucket(
         self, feature: Feature, key: str, rate: float, burst: int, cost: int = 1
     ) -> BucketResult:
-        result, exc = await self._try(self.storage.token_bucket(key, rate, burst, cost))
+        result, exc = await self._try(lambda: self.storage.token_bucket(key, rate, burst, cost))
         if exc is None and result is not None:
             return result
         assert exc is not None
@@ -183,14 +206,14 @@ class GuardedStorage:
         return BucketResult(ok, 0.0, 0.0 if ok else 1.0, degraded=True)
 
     async def get(self, feature: Feature, key: str) -> Read:
-        value, exc = await self._try(self.storage.get(key))
+        value, exc = await self._try(lambda: self.storage.get(key))
         if exc is None:
             return Read(value)
         return Read(None, allowed=self._degrade(feature, "get", exc), degraded=True)
 
     async def set(self, feature: Feature, key: str, value: bytes, ttl: float) -> bool:
         """Store; False when the backend failed (the value is simply not cached)."""
-        _, exc = await self._try(self.storage.set(key, value, ttl))
+        _, exc = await self._try(lambda: self.storage.set(key, value, ttl))
         if exc is None:
             return True
         self._degrade(feature, "set", exc)
@@ -200,13 +223,13 @@ class GuardedStorage:
         self, feature: Feature, key: str, ttl: float, value: bytes = b"1"
     ) -> bool:
         """True: first sighting (accept). On failure: OPEN accepts, CLOSED treats as replay."""
-        stored, exc = await self._try(self.storage.set_if_absent(key, ttl, value))
+        stored, exc = await self._try(lambda: self.storage.set_if_absent(key, ttl, value))
         if exc is None:
             return bool(stored)
         return self._degrade(feature, "set_if_absent", exc)
 
     async def delete(self, feature: Feature, key: str) -> bool:
-        found, exc = await self._try(self.storage.delete(key))
+        found, exc = await self._try(lambda: self.storage.delete(key))
         if exc is None:
             return bool(found)
         self._degrade(feature, "delete", exc)
@@ -215,7 +238,7 @@ class GuardedStorage:
     async def hget_all(self, feature: Feature, key: str) -> dict[str, bytes] | None:
         """The collection, or None when the backend failed and the feature fails closed
         (OPEN degrades to an empty collection)."""
-        fields, exc = await self._try(self.storage.hget_all(key))
+        fields, exc = await self._try(lambda: self.storage.hget_all(key))
         if exc is None and fields is not None:
             return fields
         assert exc is not None
@@ -224,7 +247,7 @@ class GuardedStorage:
     async def hset(
         self, feature: Feature, key: str, fields: dict[str, bytes], ttl: float
     ) -> bool:
-        _, exc = await self._try(self.storage.hset(key, fields, ttl))
+        _, exc = await self._try(lambda: self.storage.hset(key, fields, ttl))
         if exc is None:
             return True
         self._degrade(feature, "hset", exc)
@@ -234,14 +257,21 @@ class GuardedStorage:
         self, feature: Feature, key: str, field: str, amount: int, ttl: float
     ) -> int | None:
         """The new value, or None when the backend failed (the increment is lost)."""
-        value, exc = await self._try(self.storage.hincr(key, field, amount, ttl))
+        value, exc = await self._try(lambda: self.storage.hincr(key, field, amount, ttl))
         if exc is None:
             return value
         self._degrade(feature, "hincr", exc)
         return None
 
+    async def hdel(self, feature: Feature, key: str, field: str) -> bool:
+        removed, exc = await self._try(lambda: self.storage.hdel(key, field))
+        if exc is None:
+            return bool(removed)
+        self._degrade(feature, "hdel", exc)
+        return False
+
     async def sadd(self, feature: Feature, key: str, member: str, ttl: float) -> bool:
-        _, exc = await self._try(self.storage.sadd(key, member, ttl))
+        _, exc = await self._try(lambda: self.storage.sadd(key, member, ttl))
         if exc is None:
             return True
         self._degrade(feature, "sadd", exc)
@@ -249,12 +279,20 @@ class GuardedStorage:
 
     async def sismember(self, feature: Feature, key: str, member: str) -> bool:
         """Deny-list lookup: on failure OPEN answers "not listed", CLOSED answers "listed"."""
-        found, exc = await self._try(self.storage.sismember(key, member))
+        found, exc = await self._try(lambda: self.storage.sismember(key, member))
         if exc is None:
             return bool(found)
         return not self._degrade(feature, "sismember", exc)
 
+    async def srem(self, feature: Feature, key: str, member: str) -> bool:
+        removed, exc = await self._try(lambda: self.storage.srem(key, member))
+        if exc is None:
+            return bool(removed)
+        self._degrade(feature, "srem", exc)
+        return False
+
     async def close(self) -> None:
-        _, exc = await self._try(self.storage.close())
-        if exc is not None:
+        try:  # not through the breaker: close even while the backend is failing
+            await self.storage.close()
+        except StorageError as exc:
             _log.warning("state backend close failed: %s", exc)
