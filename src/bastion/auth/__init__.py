@@ -10,7 +10,7 @@
 * ``bastion.auth.aws_iam``     ``authorize_aws_iam``: the whole AWS_IAM method check in one call
 * ``bastion.auth.secret``      ``Secret``: masked strings for key material
 * ``bastion.auth.jwt``         JWT/OIDC (REST ``COGNITO_USER_POOLS``, HTTP-API ``JWT``):
-  (+ ``jwks``)                 ``JwtAuthorizer(JwtConfig(...), JwksCache(...)).authorize(tok, scopes)``
+  (+ ``jwks``)                 ``JwtAuthorizer(config, JwksCache(...)).authorize(token, scopes)``
 * ``bastion.auth.custom``      Lambda-style authorizers backed by a Python callable:
                                ``await CustomAuthorizer(config).authorize(AuthRequest(...))``
 * ``bastion.auth.cedar``       Cedar / Verified Permissions: ``CedarAuthorizer(store, mapping)``
