@@ -33,7 +33,7 @@ def per_method(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise Exception("unauthorized")
     return {"principalId": "user-" + str(token),
             "policyDocument": policy("Allow", event["methodArn"]),
-            "context": {"tier": "gold", "n": 3, "flag": True},
+            "context": {"tier": "gold", "n": 3, "flag": True, "nothing": None},
             "usageIdentifierKey": "k" * 20}
 
 

@@ -53,7 +53,8 @@ def test_token_event_shape_and_allow(clock: FrozenClock) -> None:
     assert authorizers.CALLS == [{"type": "TOKEN", "authorizationToken": "alice",
                                   "methodArn": f"{ARN}/GET/pets"}]
     assert authorizer_context_v1(out) == {"principalId": "user-alice", "tier": "gold",
-                                          "n": "3", "flag": "true"}
+                                          "n": "3", "flag": "true", "nothing": None,
+                                          "integrationLatency": 0}
     assert out.usage_identifier_key == "k" * 20
     dumped = json.dumps([e.detail for e in out.trace], default=str)
     assert '"alice"' not in dumped  # the token is masked

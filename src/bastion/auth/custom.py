@@ -307,7 +307,7 @@ def _parse(cfg: CustomAuthorizerConfig, out: Any, arn: str, now: float) -> _Resu
         raise _BadOutput("'context' is not an object")
     if cfg.payload == "REST":
         for k, v in ctx.items():
-            if not isinstance(v, str | int | float | bool) or v is None:
+            if v is not None and not isinstance(v, str | int | float | bool):
                 raise _BadOutput(f"context[{k!r}] is a {type(v).__name__}; REST authorizer "
                                  "context values must be string, number or boolean")
     uik = out.get("usageIdentifierKey")
@@ -335,10 +335,14 @@ def _stringify(v: Any) -> Any:
     return v
 
 
-def authorizer_context_v1(outcome: AuthOutcome) -> dict[str, Any]:
-    """``requestContext.authorizer`` for REST / payload 1.0: principalId + stringified context."""
+def authorizer_context_v1(outcome: AuthOutcome, integration_latency_ms: int = 0,
+                          ) -> dict[str, Any]:
+    """``requestContext.authorizer`` for REST / payload 1.0: the context with numbers and
+    booleans stringified (``null`` stays ``null``), ``principalId`` and ``integrationLatency``
+    (as observed on AWS, DefinitelyTyped#69823)."""
     out: dict[str, Any] = {k: _stringify(v) for k, v in outcome.context.items()}
     out["principalId"] = outcome.principal
+    out["integrationLatency"] = integration_latency_ms
     return out
 
 

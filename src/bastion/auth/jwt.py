@@ -417,8 +417,9 @@ def claims_v1(claims: Mapping[str, Any]) -> dict[str, Any]:
 def jwt_context_v2(claims: Mapping[str, Any], scopes: Sequence[str]) -> dict[str, Any]:
     """``requestContext.authorizer`` for HTTP API (v2): ``{"jwt": {"claims", "scopes"}}``.
 
-    Claims are strings (numbers as decimal text, lists as ``[a b]`` [inf]); ``scopes`` is the
-    token's scope list or ``None`` when it has none.
+    Claims are strings (numbers as decimal text, lists as ``[a b]`` [inf]). ``scopes``: pass the
+    token's scopes when the route has ``authorizationScopes``; AWS sends ``null`` for routes
+    without scopes (aws/aws-lambda-go#317), which an empty ``scopes`` produces.
     """
     return {"jwt": {
         "claims": {k: _stringify(k, v, dates=False) for k, v in claims.items()},
