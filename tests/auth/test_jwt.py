@@ -280,3 +280,13 @@ def test_trace_levels(issuer: Issuer, clk: FrozenClock) -> None:
     bad = cognito(issuer, clk).authorize("x.y.z")
     assert select(ok.trace, "errors", ok.ok) == [] and select(bad.trace, "errors", bad.ok)
     assert select(bad.trace, "off", bad.ok) == [] and select(ok.trace, "info", ok.ok)
+
+
+def test_insufficient_scope_status_403_option(issuer: Issuer, clk: FrozenClock) -> None:
+    cfg = JwtConfig(issuer=issuer.url, audiences=(CLIENT,), style="jwt",
+                    insufficient_scope_status=403)
+    a = JwtAuthorizer(cfg, JwksCache.for_issuer(issuer.url, clock=clk), clk)
+    out = a.authorize(issuer.sign(access_claims(issuer), "k1"), ["pets/write"])
+    assert (out.status, out.body(), out.reason_code) == (
+        403, {"message": "Forbidden"}, "insufficient_scope")
+    assert 'error="insufficient_scope"' in out.headers[0][1]

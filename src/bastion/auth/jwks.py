@@ -194,7 +194,8 @@ class JwksCache:
 
     Sources, first match wins: ``keys`` (a JWKS document, tests/offline), ``file`` (a local JWKS),
     ``url``, or OIDC discovery (``discovery_issuer`` -> ``/.well-known/openid-configuration`` ->
-    ``jwks_uri``). ``max_age`` forces a refetch of old keys; a failed refetch keeps the old ones.
+    ``jwks_uri``). ``max_age`` (2 h, as the HTTP API caches keys) forces a refetch of old keys;
+    a failed refetch keeps the old ones.
     Thread-safe; fetching blocks for at most ``timeout`` seconds (1.5 s, as the HTTP API does).
     """
 
@@ -208,7 +209,7 @@ class JwksCache:
         clock: Clock | None = None,
         timeout: float = 1.5,
         min_refresh_interval: float = 60.0,
-        max_age: float = 3600.0,
+        max_age: float = 7200.0,
         fetcher: Callable[[str, float], Any] = fetch_json,
     ) -> None:
         if not (url or file or keys is not None or discovery_issuer):

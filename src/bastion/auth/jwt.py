@@ -29,13 +29,13 @@ import json
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeGuard
 
 import jwt as pyjwt
 
 from bastion.auth.jwks import JwkKey, JwksCache
-from bastion.auth.outcome import AuthOutcome, allowed, unauthorized
+from bastion.auth.outcome import AuthOutcome, allowed, forbidden, unauthorized
 from bastion.auth.trace import Tracer, mask
 from bastion.clock import Clock, SystemClock
 
@@ -183,7 +183,12 @@ def token_scopes(claims: Mapping[str, Any]) -> tuple[str, ...]:
 @dataclass(frozen=True, slots=True)
 class JwtConfig:
     """One JWT authorizer. ``audiences`` are app client ids / audiences (empty: not checked,
-    Cognito only). ``style`` ``cognito`` enforces ``token_use``; ``jwt`` is the HTTP-API one."""
+    Cognito only). ``style`` ``cognito`` enforces ``token_use``; ``jwt`` is the HTTP-API one.
+
+    ``insufficient_scope_status``: AWS documents 401 for REST Cognito scope failures; its newer
+    REST JWT authorizer documents 403 Forbidden, and HTTP APIs are unverified [inf]; 401 by
+    default, 403 (``{"message":"Forbidden"}``) selectable. HTTP APIs accept only RSA algorithms
+    on AWS; Bastion lets the allow-list decide."""
 
     issuer: str
     audiences: tuple[str, ...] = ()
@@ -192,6 +197,7 @@ class JwtConfig:
     leeway: float = 0.0
     name: str = "jwt"
     identity_header: str = "Authorization"
+    insufficient_scope_status: Literal[401, 403] = 401
 
     def __post_init__(self) -> None:
         if not self.algorithms:
@@ -286,6 +292,9 @@ class JwtAuthorizer:
 
     def _fail(self, code: str, reason: str) -> AuthOutcome:
         headers = _www_authenticate(code, reason) if self.config.style == "jwt" else ()
+        if code == "insufficient_scope" and self.config.insufficient_scope_status == 403:
+            return replace(forbidden(code, reason, response_type="ACCESS_DENIED"),
+                           headers=headers)
         return unauthorized(code, reason, headers=headers)
 
     def _authorize(self, token: str | None, scopes: tuple[str, ...], tr: Tracer) -> AuthOutcome:
