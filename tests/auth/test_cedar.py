@@ -112,3 +112,21 @@ def test_split_policies() -> None:
     text = 'permit(principal, action, resource) when { "x;y" == "\\";" }; // c;\nforbid(p,a,r);'
     chunks = split_policies(text)
     assert len(chunks) == 2 and chunks[1].line == 2
+
+
+def test_entity_provider_supplies_resources(authz: CedarAuthorizer) -> None:
+    """Resources not in the entities file come from a provider (e.g. a database lookup)."""
+    seen: list[tuple[str, str]] = []
+
+    def provider(etype: str, eid: str) -> dict[str, Any] | None:
+        seen.append((etype, eid))
+        if eid != "42":
+            return None
+        return {"uid": {"type": etype, "id": eid},
+                "attrs": {"owner": {"__entity": {"type": "PetStore::User", "id": "bob"}}},
+                "parents": []}
+
+    a = CedarAuthorizer(authz.store, MAPPING, entity_provider=provider)
+    assert a.authorize(req("PUT", "42"), claims=BOB).ok
+    assert not a.authorize(req("PUT", "42"), claims=ALICE).ok
+    assert seen[0] == ("PetStore::Pet", "42")
