@@ -290,3 +290,24 @@ def test_shared_cache_in_state_backend(clock: FrozenClock) -> None:
     clock.advance(300)
     assert run(two, req("GET", "/pets", token="sekret-token")).ok
     assert len(authorizers.CALLS) == 2  # expired in the shared store too
+
+
+def test_from_openapi_rest() -> None:
+    cfg = CustomAuthorizerConfig.from_openapi("auth", {
+        "type": "token", "authorizerUri": "tests.auth.authorizers:per_method",
+        "identitySource": "method.request.header.X-Token",
+        "identityValidationExpression": "^x-.*$", "authorizerResultTtlInSeconds": 60})
+    assert (cfg.type, cfg.identity_sources, cfg.ttl, cfg.payload) == (
+        "TOKEN", ("method.request.header.X-Token",), 60, "REST")
+    req_cfg = CustomAuthorizerConfig.from_openapi("r", {
+        "type": "request", "x-bastion-function": "tests.auth.authorizers:request_auth",
+        "identitySource": "method.request.header.A, method.request.querystring.b",
+        "authorizerResultTtlInSeconds": 0})
+    assert req_cfg.identity_sources == ("method.request.header.A", "method.request.querystring.b")
+    with pytest.raises(ConfigError, match="identity source"):
+        CustomAuthorizerConfig.from_openapi("r", {"type": "request",
+                                                  "x-bastion-function": "m:f"})
+    with pytest.raises(ConfigError, match="callable"):
+        CustomAuthorizerConfig.from_openapi("r", {
+            "type": "token",
+            "authorizerUri": "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/x"})

@@ -155,9 +155,10 @@ class CustomAuthorizerConfig:
             sources = tuple(str(s).strip() for s in raw_src)
         elif isinstance(raw_src, str) and raw_src.strip():
             sources = tuple(s.strip() for s in raw_src.split(","))
-        else:
-            sources = ("$request.header.Authorization",) if http_api else (
-                "method.request.header.Authorization",)
+        elif typ == "TOKEN":
+            sources = ("method.request.header.Authorization",)
+        else:  # REQUEST: optional without caching, required with it (checked in __post_init__)
+            sources = ()
         ttl = ext.get("authorizerResultTtlInSeconds", 300 if not http_api else 0)
         payload: Payload = "REST"
         if http_api:
