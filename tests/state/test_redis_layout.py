@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 import redis.asyncio as aioredis
 
@@ -17,7 +19,7 @@ async def test_every_key_expires_and_logs_stay_bounded(
     redis_server: RedisServer, clock: FrozenClock
 ) -> None:
     uri = redis_uri(redis_server)
-    prefix = uri.split("prefix=")[1]
+    prefix = parse_qs(urlsplit(uri).query)["prefix"][0]
     s = open_storage(uri, clock)
     raw = aioredis.Redis.from_url(redis_server.uri)
     try:

@@ -24,8 +24,9 @@ Memory on the Redis side is bounded by the TTL on every key; run Redis with ``ma
 URI: ``redis://[user:password@]host:port/db`` or ``rediss://`` for TLS. Bastion's own query
 parameters (removed before the driver sees the URI): ``prefix`` (key prefix, default
 ``bastion:``), ``time`` (``client`` or ``server``), ``timeout`` (seconds per call, default 0.5),
-``connect_timeout`` (default 0.5), ``max_connections`` (default 64), ``window_slots`` (default
-600, see ``base.py``; every process sharing a Redis must use the same value).
+``connect_timeout`` (default 0.5), ``max_connections`` (default 16: Redis runs one command at
+a time, so more connections per process add connect storms, not throughput), ``window_slots``
+(default 600, see ``base.py``; every process sharing a Redis must use the same value).
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ class RedisStorage:
             raise ValueError("time must be 'client' or 'server'")
         timeout = _positive(own.get("timeout", "0.5"), "timeout")
         connect_timeout = _positive(own.get("connect_timeout", "0.5"), "connect_timeout")
-        max_connections = int(_positive(own.get("max_connections", "64"), "max_connections"))
+        max_connections = int(_positive(own.get("max_connections", "16"), "max_connections"))
         driver_uri = urlunsplit(parts._replace(query=urlencode(rest)))
         pool = BlockingConnectionPool.from_url(
             driver_uri,
