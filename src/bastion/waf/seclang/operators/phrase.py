@@ -38,7 +38,7 @@ class PhraseMatcher:
     captured phrase may differ when phrases overlap).
     """
 
-    __slots__ = ("_automaton", "_regex", "min_length", "size")
+    __slots__ = ("_automaton", "_regex", "_table", "min_length", "size")
 
     def __init__(self, phrases: Iterable[str]) -> None:
         table: dict[str, str] = {}
@@ -49,6 +49,7 @@ class PhraseMatcher:
         self.min_length = min((len(k) for k in table), default=0)
         self._automaton: Any = None
         self._regex: re.Pattern[str] | None = None
+        self._table = table
         if not table:
             return
         if _ahocorasick is not None:
@@ -60,7 +61,6 @@ class PhraseMatcher:
         else:  # pragma: no cover
             keys = sorted(table, key=len, reverse=True)
             self._regex = re.compile("|".join(re.escape(k) for k in keys))
-            self._table = table
 
     def first(self, value: str) -> str | None:
         """The first phrase found in ``value``, or None."""

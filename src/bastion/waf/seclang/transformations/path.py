@@ -12,7 +12,7 @@ from __future__ import annotations
 from bastion.waf.seclang.transformations.registry import register
 
 
-def _normalize(value: str, win: bool) -> str:  # noqa: C901 - a faithful port of one C function
+def _normalize(value: str, win: bool) -> str:
     n = len(value)
     if n == 0:
         return value

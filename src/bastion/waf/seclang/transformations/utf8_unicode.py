@@ -18,7 +18,7 @@ def _cont(value: str, i: int) -> bool:
     return (ord(value[i]) & 0xC0) == 0x80
 
 
-def utf8_to_unicode(value: str) -> str:  # noqa: C901 - a faithful port of one C function
+def utf8_to_unicode(value: str) -> str:
     """Turn UTF-8 sequences into ``%uHHHH`` escapes."""
     if value.isascii():
         return value.replace("\x00", "")
