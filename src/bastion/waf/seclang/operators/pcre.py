@@ -27,11 +27,12 @@ DOTALL: int = int(pcre2.DOTALL)
 MULTILINE: int = int(pcre2.MULTILINE)
 DOLLAR_ENDONLY = 0x00000010  # PCRE2_DOLLAR_ENDONLY; the wheel has no named flag for it
 _NOTEMPTY = 0x00000004  # PCRE2_NOTEMPTY match option
-_LIMIT_ERRORS = frozenset({-47, -53, -63})  # MATCHLIMIT, DEPTHLIMIT, HEAPLIMIT
+# JIT_STACKLIMIT, MATCHLIMIT, DEPTHLIMIT, HEAPLIMIT: all mean "gave up", never "no match".
+_LIMIT_ERRORS = frozenset({-46, -47, -53, -63})
 
 
 class MatchLimitExceeded(Exception):
-    """The regex hit its match/depth/heap limit before deciding."""
+    """The regex hit its match, depth, heap or JIT-stack limit before deciding."""
 
 
 class RegexCompileError(ValueError):

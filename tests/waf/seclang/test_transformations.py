@@ -1,0 +1,68 @@
+"""Transformations beyond the unit vectors: registry, byte-range safety, v2 quirks."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bastion.waf.seclang import transformations
+from bastion.waf.seclang.transformations.url import make_url_decode_uni
+
+CRS_AND_V2 = [
+    "lowercase", "urlDecode", "urlDecodeUni", "htmlEntityDecode", "jsDecode", "cssDecode",
+    "cmdLine", "compressWhitespace", "removeWhitespace", "removeNulls", "replaceNulls",
+    "replaceComments", "removeComments", "removeCommentsChar", "normalisePath", "normalizePath",
+    "normalisePathWin", "normalizePathWin", "utf8toUnicode", "hexEncode", "hexDecode",
+    "base64Decode", "base64DecodeExt", "base64Encode", "sqlHexDecode", "escapeSeqDecode",
+    "length", "md5", "sha1", "trim", "trimLeft", "trimRight", "uppercase", "parityEven7bit",
+    "parityOdd7bit", "parityZero7bit", "urlEncode",
+]
+
+BYTES = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0xFF), max_size=64)
+
+
+def test_registry() -> None:
+    assert set(CRS_AND_V2) <= set(transformations.names())
+    assert "none" not in {n.lower() for n in transformations.names()}
+    assert transformations.get("URLDECODEUNI") is transformations.get("urlDecodeUni")
+    with pytest.raises(KeyError):
+        transformations.get("none")
+
+
+@pytest.mark.parametrize("name", CRS_AND_V2)
+@settings(max_examples=60, deadline=None)
+@given(value=BYTES)
+def test_outputs_stay_bytes(name: str, value: str) -> None:
+    out = transformations.get(name)(value)
+    assert isinstance(out, str)
+    assert all(ord(c) <= 0xFF for c in out)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("lowercase", "\xc9A", "\xc9a"),  # ASCII-only, like C tolower
+        ("uppercase", "\xe9a", "\xe9A"),
+        ("urlDecodeUni", "%uff01%u0041%u00e9", "!A\xe9"),
+        ("htmlEntityDecode", "&#x100;&#99999999999999999999;", "\x00\xff"),
+        ("utf8toUnicode", "a\x00\xc3", "a"),  # NUL and a truncated lead byte are dropped
+        ("utf8toUnicode", "\xc0\x80", "%u0000\xc0"),  # overlong: %u text then the lead byte
+        ("sqlHexDecode", "0x414243 0x4", "ABC 0x4"),
+        ("sqlHexDecode", "a\x000x41", "a"),
+        ("removeComments", "a/*x*/b--c", "ab"),
+        ("removeComments", "a/*x*/", "a\x00"),  # v2 copies the C string's NUL terminator
+        ("base64Decode", "VGVzdA==junk", "Test"),
+        ("base64DecodeExt", "VG Vz\ndA", "Test"),
+        ("cmdLine", "C^OMMAND /C DIR\x00rest", "command/c dir"),
+        ("normalizePath", "/a/./b/../../../etc//passwd", "/etc/passwd"),
+        ("sha1", "", "\xda9\xa3\xee^kK\r2U\xbf\xef\x95`\x18\x90\xaf\xd8\x07\t"),
+    ],
+)
+def test_v2_quirks(name: str, value: str, expected: str) -> None:
+    assert transformations.get(name)(value) == expected
+
+
+def test_url_decode_uni_unicode_map() -> None:
+    decode = make_url_decode_uni({0x00C0: 0x41})
+    assert decode("%u00c0%u00c1") == "A\xc1"
