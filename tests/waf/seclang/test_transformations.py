@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bastion.waf.seclang import transformations
+from bastion.waf.seclang.transformations.unicode_map import UnicodeMapError, load_unicode_map
 from bastion.waf.seclang.transformations.url import make_url_decode_uni
 
 CRS_AND_V2 = [
@@ -66,3 +69,17 @@ def test_v2_quirks(name: str, value: str, expected: str) -> None:
 def test_url_decode_uni_unicode_map() -> None:
     decode = make_url_decode_uni({0x00C0: 0x41})
     assert decode("%u00c0%u00c1") == "A\xc1"
+
+
+def test_unicode_map_file(tmp_path: Path) -> None:
+    mapping = tmp_path / "unicode.mapping"
+    mapping.write_text(
+        "(MAC - Roman)\n\n1252  (ANSI - Latin I)\n00c0:41 ff01:21\n\n"
+        "20127  (US-ASCII)\n00c0:41 00e9:65 ff01:21\n\n20261  (T.61)\n00c0:58\n"
+    )
+    table = load_unicode_map(mapping, 20127)
+    assert table[0x00C0] == 0x41 and table[0x00E9] == 0x65 and table[0x3002] == 0x2E
+    decode = make_url_decode_uni(table)
+    assert decode("%u00c0%u00e9%u00e8%u3002%uff01") == "Ae\xe8.!"
+    with pytest.raises(UnicodeMapError):
+        load_unicode_map(tmp_path / "missing", 20127)
