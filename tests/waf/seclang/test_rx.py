@@ -128,8 +128,9 @@ def test_prefilter_helpers() -> None:
     op = rx("foo\\d+")
     assert pattern_of(op) == "foo\\d+"
     assert op.regex_source == "foo\\d+"
-    assert op.matches("xfoo12") and not op.matches("foo")
+    assert op.match_all("xfoo12") and not op.match_all("foo")
+    assert op.matches("xfoo12")
     other = operators.get("streq")("x", OPTS)
     assert pattern_of(other) is None
     with pytest.raises(ValueError):
-        rx("%{tx.a}").matches("x")
+        rx("%{tx.a}").match_all("x")

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from bastion.waf.seclang import transformations
 from bastion.waf.seclang.transformations.unicode_map import UnicodeMapError, load_unicode_map
 from bastion.waf.seclang.transformations.url import make_url_decode_uni
+from tests.waf.seclang.reference_utf8 import reference_utf8_to_unicode
 
 CRS_AND_V2 = [
     "lowercase", "urlDecode", "urlDecodeUni", "htmlEntityDecode", "jsDecode", "cssDecode",
@@ -34,7 +35,7 @@ def test_registry() -> None:
 
 
 @pytest.mark.parametrize("name", CRS_AND_V2)
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(value=BYTES)
 def test_outputs_stay_bytes(name: str, value: str) -> None:
     out = transformations.get(name)(value)
@@ -83,3 +84,22 @@ def test_unicode_map_file(tmp_path: Path) -> None:
     assert decode("%u00c0%u00e9%u00e8%u3002%uff01") == "Ae\xe8.!"
     with pytest.raises(UnicodeMapError):
         load_unicode_map(tmp_path / "missing", 20127)
+
+
+UTF8ISH = st.text(
+    alphabet=st.sampled_from([chr(c) for c in range(0x80, 0x100)] + ["\x00", "A", " "]),
+    max_size=12,
+)
+
+
+@settings(max_examples=800, deadline=None)
+@given(value=UTF8ISH)
+def test_utf8_to_unicode_matches_reference_port(value: str) -> None:
+    assert transformations.get("utf8toUnicode")(value) == reference_utf8_to_unicode(value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=12))
+def test_utf8_to_unicode_fast_path_matches_reference_port(text: str) -> None:
+    value = text.encode("utf-8", "surrogatepass").decode("latin-1")
+    assert transformations.get("utf8toUnicode")(value) == reference_utf8_to_unicode(value)
