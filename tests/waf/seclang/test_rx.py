@@ -90,6 +90,12 @@ def test_macro_pattern_is_expanded_escaped_and_cached() -> None:
     assert not op.evaluate(StubTx({"tx.charset": "a.c"}), "abc")
 
 
+def test_any_percent_brace_makes_the_pattern_dynamic_like_v2() -> None:
+    op = rx("a%{b")
+    assert op.dynamic
+    assert op.evaluate(StubTx(), "a%{b")
+
+
 def test_log_escape_re() -> None:
     assert log_escape_re('a.b:c"d\\e\x01\xff/') == 'a\\.b\\:c\\"d\\\\e\\x01\\xff\\/'
 

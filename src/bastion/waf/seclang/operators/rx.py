@@ -18,7 +18,6 @@ from bastion.waf.seclang.operators.base import (
     OperatorError,
     OperatorOptions,
     OperatorTx,
-    has_macro,
 )
 from bastion.waf.seclang.operators.pcre import (
     DOLLAR_ENDONLY,
@@ -65,7 +64,9 @@ class RxOperator:
         self.regex_source = argument
         self._limit = options.match_limit
         self.limit_hits = 0
-        self.dynamic = has_macro(argument)
+        # v2 decides with strstr(pattern, "%{"): any "%{" makes the pattern dynamic (expanded and
+        # log_escape_re'd per evaluation), even without a closing brace.
+        self.dynamic = "%{" in argument
         self._cache: dict[str, Regex | None] = {}
         self._static: Regex | None = None
         if not self.dynamic:
