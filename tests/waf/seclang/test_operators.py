@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bastion.waf.seclang import operators
 from bastion.waf.seclang.operators import OperatorError, OperatorOptions
@@ -162,3 +164,23 @@ def test_verify_cc_luhn_and_capture() -> None:
     assert tx.captures == [["4111111111111111"]]
     # v2 retries from each start offset, so only a value with no Luhn-valid window fails.
     assert not evaluate("verifyCC", "\\d{13,16}", "card 0000000000001 x")
+
+
+ANY_VALUE = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0xFF), max_size=40)
+TYPICAL = [
+    ("rx", "(?i)(?:union\\s+select|<script)"), ("pm", "select union <script"),
+    ("beginsWith", "/a"), ("endsWith", ".php"), ("contains", "x"), ("containsWord", "or"),
+    ("within", "GET POST"), ("streq", "x"), ("strmatch", "abc"), ("eq", "0"), ("ge", "1"),
+    ("gt", "1"), ("le", "1"), ("lt", "1"), ("ipMatch", "10.0.0.0/8,::1"),
+    ("detectSQLi", ""), ("detectXSS", ""), ("validateByteRange", "32-126"),
+    ("validateUrlEncoding", ""), ("validateUtf8Encoding", ""), ("verifyCC", "\\d{13,16}"),
+    ("unconditionalMatch", ""), ("noMatch", ""),
+]
+
+
+@pytest.mark.parametrize(("name", "argument"), TYPICAL)
+@settings(max_examples=40, deadline=None)
+@given(value=ANY_VALUE)
+def test_operators_take_any_byte_value(name: str, argument: str, value: str) -> None:
+    op = operators.get(name)(argument, OPTS)
+    assert op.evaluate(StubTx(capture=True), value) in (True, False)
