@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from bastion.waf.seclang import operators
 from bastion.waf.seclang.operators import OperatorError, OperatorOptions
+from bastion.waf.seclang.operators.acmp import PhraseMatcher
 from bastion.waf.seclang.operators.pm_content import PmContentError, parse_pm_content
 from tests.waf.seclang.stub_tx import StubTx
 
@@ -184,3 +185,30 @@ TYPICAL = [
 def test_operators_take_any_byte_value(name: str, argument: str, value: str) -> None:
     op = operators.get(name)(argument, OPTS)
     assert op.evaluate(StubTx(capture=True), value) in (True, False)
+
+
+def test_acmp_reports_current_node_text_for_suffix_hits() -> None:
+    # v2 quirk: "bc" ends inside "abc…", and v2 reports the current node's text "abc".
+    assert PhraseMatcher(["abcd", "bc"]).first("zabcx") == "abc"
+    assert PhraseMatcher(["abcd", "bc"]).first("zbcx") == "bc"
+
+
+def test_acmp_misses_what_v2_misses() -> None:
+    # v2 builds fail links one level deep, so after "xyzc" it falls back to the root and
+    # never sees "zcq"; a textbook automaton would match.
+    matcher = PhraseMatcher(["xyzcd", "yzq", "zcq"])
+    assert matcher.first("xyzcq") is None
+    assert matcher.first("..zcq") == "zcq"
+
+
+def test_acmp_keeps_first_phrase_case() -> None:
+    tx = StubTx(capture=True)
+    assert evaluate("pm", "SeLeCt select", "x SELECT y", tx)
+    assert tx.captures == [["SeLeCt"]]
+
+
+def test_pm_from_file_drops_one_character_lines(tmp_path: Path) -> None:
+    (tmp_path / "p.data").write_text("a\nbc\n")
+    op = operators.get("pmFromFile")("p.data", OperatorOptions(base_dir=tmp_path))
+    assert not op.evaluate(StubTx(), "a")
+    assert op.evaluate(StubTx(), "xbcx")
