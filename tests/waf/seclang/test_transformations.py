@@ -48,7 +48,8 @@ def test_outputs_stay_bytes(name: str, value: str) -> None:
     [
         ("lowercase", "\xc9A", "\xc9a"),  # ASCII-only, like C tolower
         ("uppercase", "\xe9a", "\xe9A"),
-        ("urlDecodeUni", "%uff01%u0041%u00e9", "!A\xe9"),
+        ("urlDecodeUni", "%uff01%u0041%u4e01", "!A\x01"),  # low byte when unmapped
+        ("urlDecodeUni", "%u00c0%u00a0%u3002%u2215", "A .\x15"),  # Debian's 20127 map
         ("htmlEntityDecode", "&#x100;&#99999999999999999999;", "\x00\xff"),
         ("utf8toUnicode", "a\x00\xc3", "a"),  # NUL and a truncated lead byte are dropped
         ("utf8toUnicode", "\xc0\x80", "%u0000\xc0"),  # overlong: %u text then the lead byte
