@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from bastion.waf.seclang import transformations
 from bastion.waf.seclang.transformations.unicode_map import UnicodeMapError, load_unicode_map
 from bastion.waf.seclang.transformations.url import make_url_decode_uni
+from tests.waf.seclang import reference_ports
 from tests.waf.seclang.reference_utf8 import reference_utf8_to_unicode
 
 CRS_AND_V2 = [
@@ -104,3 +105,35 @@ def test_utf8_to_unicode_matches_reference_port(value: str) -> None:
 def test_utf8_to_unicode_fast_path_matches_reference_port(text: str) -> None:
     value = text.encode("utf-8", "surrogatepass").decode("latin-1")
     assert transformations.get("utf8toUnicode")(value) == reference_utf8_to_unicode(value)
+
+
+SPECIALS = st.text(
+    alphabet=st.sampled_from(list("%uUfF0123456789aAbBxXgG&#;:ltqonsp\\/*-!<>+^\"', \t\n\r\x0b\x0c")
+                             + ["\x00", "\xa0", "\xff", "\xe9"]),
+    max_size=24,
+)
+ORACLES = {
+    "urlDecode": reference_ports.url_decode,
+    "htmlEntityDecode": reference_ports.html_entity_decode,
+    "jsDecode": reference_ports.js_decode,
+    "cssDecode": reference_ports.css_decode,
+    "escapeSeqDecode": reference_ports.escape_seq_decode,
+    "replaceComments": reference_ports.replace_comments,
+    "removeCommentsChar": reference_ports.remove_comments_char,
+    "cmdLine": reference_ports.cmd_line,
+    "compressWhitespace": reference_ports.compress_whitespace,
+    "sqlHexDecode": reference_ports.sql_hex_decode,
+}
+
+
+@pytest.mark.parametrize("name", sorted(ORACLES))
+@settings(max_examples=300, deadline=None)
+@given(value=SPECIALS)
+def test_fast_versions_match_line_by_line_ports(name: str, value: str) -> None:
+    assert transformations.get(name)(value) == ORACLES[name](value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=SPECIALS)
+def test_url_decode_uni_matches_port_without_map(value: str) -> None:
+    assert make_url_decode_uni(None)(value) == reference_ports.url_decode_uni(value)
