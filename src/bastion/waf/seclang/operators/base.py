@@ -22,6 +22,7 @@ __all__ = [
     "OperatorFactory",
     "OperatorOptions",
     "OperatorTx",
+    "UnsupportedOperatorError",
     "has_macro",
 ]
 
@@ -67,6 +68,16 @@ OperatorFactory = Callable[[str, OperatorOptions], Operator]
 
 class OperatorError(ConfigError):
     """Raised at load time for a bad operator argument or an unsupported operator."""
+
+
+class UnsupportedOperatorError(OperatorError):
+    """Raised at load time by operators we deliberately do not run (network or external data).
+
+    CRS 3.3.4 has two of them in active rules (910130 ``@geoLookup``, 910140 ``@rbl``), both
+    behind runtime switches that are off by default; v2 itself loads them and then finds no
+    match without a GeoIP database / http:BL key. An engine that wants to load CRS catches this
+    class and compiles such a rule as never matching (with a warning).
+    """
 
 
 def has_macro(text: str) -> bool:
