@@ -40,7 +40,14 @@ class OperatorTx(Protocol):
         ...
 
     def set_captures(self, groups: Sequence[str]) -> None:
-        """Set TX.0.. from ``groups`` (called only when ``capture`` is true)."""
+        """Replace TX.0-TX.9 with ``groups`` (TX.0..TX.n set, the rest unset).
+
+        Called only when ``capture`` is true and the operator matched: @rx (whole match and
+        groups), @pm/@pmFromFile (the phrase), @verifyCC (the number), @detectSQLi (the
+        fingerprint; v2 leaves TX.1-TX.9 alone there, a difference no CRS rule can see).
+        A transaction may also define ``note_pcre_limits_exceeded()``: @rx calls it when PCRE
+        gives up on its limits (v2 sets ``TX:MSC_PCRE_LIMITS_EXCEEDED=1``).
+        """
         ...
 
 
