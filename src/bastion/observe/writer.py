@@ -9,9 +9,10 @@ appends to date-partitioned files::
     <dir>/<kind>/dt=YYYY-MM-DD/part-<pid>-<start>-<n>.jsonl
 
 The partition comes from the record's own time (``ts``, epoch seconds; default: the clock at
-submit), so late records land in their day. Files rotate at ``max_file_bytes``; ``close()`` drains
-the queue, flushes and closes every file. Write errors (disk full, permissions) are counted in
-``stats().failed`` and never propagate into the request path.
+submit), so late records land in their day. Files rotate at ``max_file_bytes`` and are closed
+after ``idle_close_seconds`` without writes (the next record opens a new part), so compaction can
+take idle files safely; ``close()`` drains the queue, flushes and closes every file. Write errors
+(disk full, permissions) are counted in ``stats().failed`` and never reach the request path.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class LogWriter:
     def __init__(self, base_dir: str | os.PathLike[str], *, clock: Clock | None = None,
                  max_queue: int = 65536, batch: int = 2048, flush_interval: float = 0.25,
                  max_file_bytes: int = 128 * 1024 * 1024, fsync: bool = False,
-                 start: bool = True) -> None:
+                 idle_close_seconds: float = 60.0, start: bool = True) -> None:
         if max_queue <= 0 or batch <= 0:
             raise ValueError("max_queue and batch must be positive")
         self.base = Path(base_dir)
@@ -64,7 +65,8 @@ class LogWriter:
         self._stop = False
         self._submitted = self._written = self._dropped = self._failed = 0
         self._dropped_by_kind: dict[str, int] = {}
-        self._files: dict[tuple[str, str], tuple[IO[bytes], int, int]] = {}
+        self._files: dict[tuple[str, str], tuple[IO[bytes], int, float]] = {}
+        self._idle_close = idle_close_seconds
         self._seq = 0
         self._started = f"{int(time.time())}"
         self._io_lock = threading.Lock()
@@ -154,7 +156,7 @@ class LogWriter:
                         os.fsync(entry[0].fileno())
                 except OSError:
                     self._failed += 1
-            self._close_old_days()
+            self._close_idle()
 
     def _write(self, key: tuple[str, str], line: bytes) -> None:
         entry = self._files.get(key)
@@ -166,14 +168,13 @@ class LogWriter:
             self._seq += 1
             fh: IO[bytes] = open(  # kept open across batches; closed in close()
                 d / f"part-{os.getpid()}-{self._started}-{self._seq:06d}.jsonl", "ab")
-            entry = (fh, 0, self._seq)
-        f, size, seq = entry
+            entry = (fh, 0, 0.0)
+        f, size, _ = entry
         f.write(line)
-        self._files[key] = (f, size + len(line), seq)
+        self._files[key] = (f, size + len(line), time.monotonic())
 
-    def _close_old_days(self) -> None:
-        if len(self._files) <= 8:
-            return
-        newest = max(day for _, day in self._files)
-        for key in [k for k in self._files if k[1] < newest]:
+    def _close_idle(self) -> None:
+        """Close files idle for ``idle_close_seconds`` so compaction can take them safely."""
+        cutoff = time.monotonic() - self._idle_close
+        for key in [k for k, (_, _, last) in self._files.items() if last < cutoff]:
             self._files.pop(key)[0].close()
