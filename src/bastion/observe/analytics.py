@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -108,6 +109,8 @@ class LogStore:
         self.audit_dir = Path(audit_dir).resolve() if audit_dir is not None else None
         self._clock = clock or SystemClock()
         self._threads = threads
+        self._lock = threading.Lock()
+        self._cache: dict[str | None, tuple[tuple[bool, ...], duckdb.DuckDBPyConnection]] = {}
 
     # -- compaction -----------------------------------------------------------------------
 
@@ -178,7 +181,7 @@ class LogStore:
         """Run one read-only statement over ``waf_logs``, ``access_logs``, ``audit_events``."""
         if day is not None:
             date.fromisoformat(day)   # raises ValueError on anything but YYYY-MM-DD
-        con = self._connect(sandbox=True, day=day)
+        con = self._cached(day).cursor()
         try:
             stmts = con.extract_statements(sql)
             if len(stmts) != 1 or stmts[0].type not in (
@@ -195,6 +198,40 @@ class LogStore:
     def connect(self, *, day: str | None = None) -> duckdb.DuckDBPyConnection:
         """A sandboxed connection with the views defined (caller closes it)."""
         return self._connect(sandbox=True, day=day)
+
+    def close(self) -> None:
+        """Close the cached query connections."""
+        with self._lock:
+            for _, con in self._cache.values():
+                con.close()
+            self._cache.clear()
+
+    def _cached(self, day: str | None) -> duckdb.DuckDBPyConnection:
+        """Reuse a sandboxed connection (warm metadata caches) while the set of sources holds.
+
+        View globs are resolved at query time, so new files are seen; only a source appearing
+        or vanishing (hot files all compacted, first Parquet written) needs new views.
+        """
+        sig = self._signature(day)
+        with self._lock:
+            hit = self._cache.get(day)
+            if hit is not None and hit[0] == sig:
+                return hit[1]
+            if hit is not None:
+                hit[1].close()
+            con = self._connect(sandbox=True, day=day)
+            self._cache[day] = (sig, con)
+            return con
+
+    def _signature(self, day: str | None) -> tuple[bool, ...]:
+        part = f"dt={day}" if day else "dt=*"
+        sig = []
+        for kind in KINDS:
+            sig.append(any((self.root / "parquet" / kind).glob(f"{part}/*.parquet")))
+            sig.append(any((self.root / kind).glob(f"{part}/part-*.jsonl")))
+        if self.audit_dir is not None:
+            sig.append(any(self.audit_dir.glob("AWSLogs/*/CloudTrail/**/*.json.gz")))
+        return tuple(sig)
 
     def _connect(self, *, sandbox: bool, day: str | None = None) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect()
