@@ -24,38 +24,38 @@ from bastion.observe.metrics import GatewayMetrics
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "alarms"
 RETAIN = "retain"
 COLS = ("missing", "ignore", "breaching", "notBreaching")
-I, A, O = "INSUFFICIENT_DATA", "ALARM", "OK"
+INS, A, OK_ = "INSUFFICIENT_DATA", "ALARM", "OK"
 
 # (M, N, datapoints oldest->newest, expected per MISSING / IGNORE / BREACHING / NOT BREACHING)
 # transcribed from the CloudWatch user guide tables (evaluation range of N+2 = 5 datapoints)
 DOC_TABLE = [
-    (3, 3, "0-X-X", (O, O, O, O)),
-    (3, 3, "0----", (O, O, O, O)),
-    (3, 3, "-----", (I, RETAIN, A, O)),
+    (3, 3, "0-X-X", (OK_, OK_, OK_, OK_)),
+    (3, 3, "0----", (OK_, OK_, OK_, OK_)),
+    (3, 3, "-----", (INS, RETAIN, A, OK_)),
     (3, 3, "0XX-X", (A, A, A, A)),
-    (3, 3, "----X", (I, RETAIN, A, O)),
-    (3, 3, "X----", (A, RETAIN, A, O)),
+    (3, 3, "----X", (INS, RETAIN, A, OK_)),
+    (3, 3, "X----", (A, RETAIN, A, OK_)),
     (2, 3, "0-X-X", (A, A, A, A)),
     (2, 3, "00X0X", (A, A, A, A)),
-    (2, 3, "0-X--", (O, O, A, O)),
-    (2, 3, "----0", (O, O, A, O)),
-    (2, 3, "----X", (I, RETAIN, A, O)),
+    (2, 3, "0-X--", (OK_, OK_, A, OK_)),
+    (2, 3, "----0", (OK_, OK_, A, OK_)),
+    (2, 3, "----X", (INS, RETAIN, A, OK_)),
 ]
 # further M-of-N cases, worked by hand from the same rules
 EXTRA_TABLE = [
-    (1, 1, "---", (I, RETAIN, A, O)),
+    (1, 1, "---", (INS, RETAIN, A, OK_)),
     (1, 1, "--X", (A, A, A, A)),
-    (1, 1, "X0-", (O, O, O, O)),
+    (1, 1, "X0-", (OK_, OK_, OK_, OK_)),
     (1, 1, "X--", (A, A, A, A)),          # one real point >= N: it decides alone
-    (1, 1, "0--", (O, O, O, O)),
-    (4, 5, "00XXX00", (O, O, O, O)),
+    (1, 1, "0--", (OK_, OK_, OK_, OK_)),
+    (4, 5, "00XXX00", (OK_, OK_, OK_, OK_)),
     (4, 5, "0XXXXX0", (A, A, A, A)),
-    (4, 5, "XXX----", (I, RETAIN, A, O)),  # newest 5 not all empty: undecided
+    (4, 5, "XXX----", (INS, RETAIN, A, OK_)),  # newest 5 not all empty: undecided
     (4, 5, "XXXX---", (A, A, A, A)),       # 4 real breaching >= M
-    (2, 3, "X0---", (O, O, A, O)),
-    (4, 5, "X-X-X--", (I, RETAIN, A, O)),
+    (2, 3, "X0---", (OK_, OK_, A, OK_)),
+    (4, 5, "X-X-X--", (INS, RETAIN, A, OK_)),
     (2, 2, "X-X-", (A, A, A, A)),
-    (2, 2, "----", (I, RETAIN, A, O)),
+    (2, 2, "----", (INS, RETAIN, A, OK_)),
 ]
 
 THRESHOLD = 10.0

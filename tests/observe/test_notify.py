@@ -33,7 +33,7 @@ def http_sink() -> Iterator[tuple[str, _Sink]]:
     sink = _Sink()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server API
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             if sink.fail_first > 0:
                 sink.fail_first -= 1
@@ -106,7 +106,7 @@ def test_email_reaches_local_smtp_sink() -> None:
     got = threading.Event()
 
     class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             received.append(envelope.content)
             got.set()
             return "250 OK"

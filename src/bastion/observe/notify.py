@@ -63,9 +63,13 @@ def _post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> 
                                  headers={"Content-Type": "application/json", **headers})
     host = urlsplit(url).hostname or ""
     opener = _LOCAL_OPENER if host in ("127.0.0.1", "::1", "localhost") else _OPENER
-    with opener.open(req, timeout=timeout) as resp:
-        if not 200 <= resp.status < 300:
-            raise OSError(f"webhook answered {resp.status}")
+    try:
+        with opener.open(req, timeout=timeout) as resp:
+            if not 200 <= resp.status < 300:
+                raise OSError(f"webhook answered {resp.status}")
+    except urllib.error.HTTPError as exc:
+        exc.close()   # it holds the connection; do not leak it to the garbage collector
+        raise OSError(f"webhook answered {exc.code}") from None
 
 
 def sign_webhook(secret: bytes, timestamp: str, body: bytes) -> str:
