@@ -87,12 +87,14 @@ _CTRL = {i: f"\\u{i:04x}" for i in range(32)} | {127: "\\u007f"}
 
 
 def _plain(s: str) -> str:
-    return s.translate(_CTRL) if not s.isprintable() else s
+    return s if s.isprintable() else s.translate(_CTRL)
 
 
 def _json(s: str) -> str:
+    if s.isprintable() and '"' not in s and "\\" not in s:
+        return s
     s = s.replace("\\", "\\\\").replace('"', '\\"')
-    return s.translate(_CTRL) if not s.isprintable() else s
+    return s if s.isprintable() else s.translate(_CTRL)
 
 
 def _xml(s: str) -> str:
@@ -108,6 +110,8 @@ def _csv(s: str) -> str:
 
 
 def _clf(s: str) -> str:
+    if s.isprintable() and '"' not in s:
+        return s
     return _plain(s.replace('"', '\\"'))
 
 
@@ -133,33 +137,35 @@ def _text(value: Any) -> str:
 
 
 class AccessLogFormatter:
-    """A compiled template: ``format(ctx) -> str`` (one line, no newline)."""
+    """A compiled template: ``format(ctx) -> str`` (one line, no newline).
 
-    __slots__ = ("_escape", "_parts", "template", "variables")
+    Compiled to a ``%``-format string with one ``%s`` per variable, so formatting is one lookup
+    and one escape per variable plus a single C-level string build.
+    """
+
+    __slots__ = ("_escape", "_fmt", "_vars", "template", "variables")
 
     def __init__(self, template: str, parts: list[str | tuple[str, tuple[str, ...]]],
                  escape: Callable[[str], str]) -> None:
         self.template = template
-        self._parts = parts
         self._escape = escape
-        self.variables = tuple(p[0] for p in parts if isinstance(p, tuple))
+        self._vars = tuple(p for p in parts if isinstance(p, tuple))
+        self._fmt = "".join(p.replace("%", "%%") if isinstance(p, str) else "%s" for p in parts)
+        self.variables = tuple(p[0] for p in self._vars)
 
     def format(self, ctx: Mapping[str, Any]) -> str:
         esc = self._escape
-        out = []
-        for part in self._parts:
-            if isinstance(part, str):
-                out.append(part)
-                continue
-            key, path = part
-            value = ctx.get(key, _MISSING)
+        get = ctx.get
+        vals = []
+        for key, path in self._vars:
+            value = get(key, _MISSING)
             if value is _MISSING:
                 value = _nested(ctx, path)
                 if value is None and key == "requestTime":
-                    epoch = ctx.get("requestTimeEpoch")
+                    epoch = get("requestTimeEpoch")
                     value = clf_time(epoch / 1000) if epoch is not None else None
-            out.append(esc(_text(value)))
-        return "".join(out)
+            vals.append(esc(value if type(value) is str and value else _text(value)))
+        return self._fmt % tuple(vals)
 
     def __repr__(self) -> str:
         return f"AccessLogFormatter({self.template[:60]!r})"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, unquote_plus
 
 __all__ = ["DEFAULT_FIELDS", "DEFAULT_HEADERS", "DEFAULT_QUERY_PARAMS", "REDACTED", "Redactor"]
 
@@ -35,8 +35,8 @@ DEFAULT_FIELDS = frozenset({
 class Redactor:
     """Compiled once from config; applied per record on the logging path."""
 
-    __slots__ = ("_fields", "_headers", "_max_len", "_params", "method", "query_string",
-                 "uri_path")
+    __slots__ = ("_fields", "_headers", "_max_len", "_params", "_secret_headers", "_secret_params",
+                 "method", "query_string", "uri_path")
 
     def __init__(self, *, headers: Iterable[str] = (), query_params: Iterable[str] = (),
                  fields: Iterable[str] = (), query_string: bool = False, uri_path: bool = False,
@@ -46,6 +46,8 @@ class Redactor:
         self._fields = DEFAULT_FIELDS | {f.lower() for f in fields}
         self.query_string, self.uri_path, self.method = query_string, uri_path, method
         self._max_len = max_value_length
+        self._secret_headers = self._headers | self._fields
+        self._secret_params = self._params | self._fields
 
     @classmethod
     def from_aws(cls, redacted_fields: Sequence[Mapping[str, Any]], **kw: Any) -> Redactor:
@@ -79,13 +81,15 @@ class Redactor:
                 secrets: list[str] | None = None) -> list[dict[str, str]]:
         """``[{name, value}]`` with secret values replaced; redacted values go to ``secrets``."""
         out = []
+        secret = self._secret_headers
+        limit = self._max_len
         for name, value in pairs:
-            if self.is_secret_header(name):
+            if name.lower() in secret:
                 if secrets is not None and value:
                     secrets.append(value)
                 value = REDACTED
-            elif len(value) > self._max_len:
-                value = value[: self._max_len] + "..."
+            elif len(value) > limit:
+                value = value[:limit] + "..."
             out.append({"name": name, "value": value})
         return out
 
@@ -97,12 +101,14 @@ class Redactor:
             if secrets is not None:
                 secrets.append(qs)
             return REDACTED
-        lowered = qs.lower()
-        if not any(p in lowered for p in self._params | self._fields):
+        secret = self._secret_params
+        keys = (seg.partition("=")[0] for seg in qs.split("&"))
+        if not any((unquote_plus(k) if "%" in k or "+" in k else k).lower() in secret
+                   for k in keys):
             return qs if len(qs) <= self._max_len else qs[: self._max_len] + "..."
         parts = []
         for k, v in parse_qsl(qs, keep_blank_values=True):
-            if k.lower() in self._params or k.lower() in self._fields:
+            if k.lower() in secret:
                 if secrets is not None and v:
                     secrets.append(v)
                 v = REDACTED
