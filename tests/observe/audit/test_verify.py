@@ -241,3 +241,59 @@ def test_hundred_clean_chains_no_false_alarm(tmp_path: Path, signer: Signer) -> 
             trail.tick()
         report = verify(root, signer.public_key, start - HOUR, clock.time(), now=clock.time())
         assert report.ok, (n, report.summary())
+
+
+def _tamper(rng: random.Random, root: Path) -> bool:
+    """Apply one random tamper; False when the chain offers nothing to tamper with."""
+    logs, digs = _logs(root), _digests(root)
+    kind = rng.choice(["edit_log", "del_log", "trunc_log", "forge_log", "rename_log",
+                       "del_digest", "edit_digest", "del_newest", "del_sig"])
+    if not logs or not digs:
+        return False
+    p = rng.choice(logs)
+    if kind == "edit_log":
+        _rewrite(p, lambda d: d["Records"][0].update(eventName="X"))
+    elif kind == "del_log":
+        p.unlink()
+    elif kind == "trunc_log":
+        data = p.read_bytes()
+        p.write_bytes(data[: rng.randrange(1, len(data))])
+    elif kind == "forge_log":
+        shutil.copy(p, p.with_name(p.name[:-24] + "f" * 16 + ".json.gz"))
+    elif kind == "rename_log":
+        p.rename(p.with_name(p.name[:-24] + "q" * 16 + ".json.gz"))
+    elif kind == "del_digest":
+        rng.choice(digs).unlink()
+    elif kind == "edit_digest":
+        _rewrite(rng.choice(digs), lambda d: d.update(oldestEventTime="2000-01-01T00:00:00Z"))
+    elif kind == "del_newest":
+        digs[-1].unlink()
+    else:
+        d = rng.choice(digs)
+        d.with_name(d.name + ".sig").unlink()
+    return True
+
+
+def test_random_tampering_of_digested_content_always_detected(tmp_path: Path,
+                                                             signer: Signer) -> None:
+    """Closed trails (everything digested), verified two hours later: no tamper goes unseen."""
+    from bastion.clock import FrozenClock
+    rng = random.Random(11)
+    who = UserIdentity(type="IAMUser", user_name="ops")
+    tried = 0
+    for n in range(80):
+        root = tmp_path / f"t{n}"
+        start = T0 + rng.randrange(0, 7 * 24 * HOUR)
+        clock = FrozenClock(start)
+        trail = AuditTrail(root, signer, clock, delivery_seconds=rng.choice([60, 300, 900]),
+                           max_records=rng.choice([1, 3, 50]))
+        for _ in range(rng.randrange(3, 20)):
+            trail.event("PutRule", who)
+            clock.advance(rng.choice([1, 30, 600, 1800, 3600]))
+        trail.close()
+        args = (root, signer.public_key, start - HOUR, clock.time())
+        assert verify(*args, now=clock.time() + 2 * HOUR).ok
+        if _tamper(rng, root):
+            tried += 1
+            assert not verify(*args, now=clock.time() + 2 * HOUR).ok, n
+    assert tried >= 60

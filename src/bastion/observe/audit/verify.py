@@ -282,10 +282,11 @@ class _Verifier:
             side_sig, alg = str(meta["signature"]), str(meta["signatureAlgorithm"])
         except (OSError, ValueError, KeyError, TypeError):
             side_sig, alg = None, str(d.get("digestSignatureAlgorithm", ""))
+        if side_sig is None:
+            return ("digest-signature", "signature file missing or unreadable"
+                    + (" (its successor still vouches for the content)" if signature else ""))
         if signature is None:
             signature = side_sig
-        if signature is None:
-            return ("digest-signature", "signature missing")
         if alg != d.get("digestSignatureAlgorithm"):
             return ("digest-signature", "signature algorithm does not match the digest")
         msg = string_to_sign(str(d["digestEndTime"]), str(d["digestS3Bucket"]),
@@ -354,7 +355,10 @@ class _Verifier:
     # -- tail -----------------------------------------------------------------------------
 
     def _check_tail(self, in_range: list[str]) -> None:
-        due = (int(min(self.end, self.now - self.grace)) // self.period) * self.period
+        # the digest covering ``end`` closes at the next boundary; it is owed once the grace
+        # after that boundary has passed, earlier ones likewise
+        closes = -(-int(self.end) // self.period) * self.period
+        due = (int(min(closes, self.now - self.grace)) // self.period) * self.period
         self._due = due
         if due <= self.start:
             return
