@@ -64,3 +64,14 @@ def test_background_thread_writes_without_close(tmp_path: Path) -> None:
     w.flush()
     assert sum(len(v) for v in _lines(tmp_path, "waf").values()) == 8
     w.close()
+
+
+def test_preformatted_lines_are_written_verbatim(tmp_path: Path) -> None:
+    from bastion.observe.accesslog import compile_template
+    line = compile_template("JSON").format({"requestId": "r1", "status": 200})
+    with LogWriter(tmp_path, clock=FrozenClock(T0), start=False) as w:
+        w.submit("access", line)
+        w.submit("access", "two\nlines")
+    f = next((tmp_path / "access").glob("dt=*/part-*.jsonl"))
+    assert f.read_text().splitlines() == [line, "two lines"]
+    assert json.loads(line)["requestId"] == "r1"

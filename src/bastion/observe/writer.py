@@ -1,8 +1,10 @@
 """A non-blocking JSON-lines writer: the request path appends, a background thread writes.
 
 ``submit`` never blocks and never does I/O: it appends ``(kind, ts, record)`` to a bounded deque
-and returns. When the queue is full the record is dropped and counted (``stats().dropped``, per
-kind too), so overload degrades logging visibly instead of stalling requests. A daemon thread wakes
+and returns. A record is a JSON-able value, or a ``str`` that is written as the line itself (an
+access-log line from ``AccessLogFormatter``). When the queue is full the record is dropped and
+counted (``stats().dropped``, per kind too), so overload degrades logging visibly instead of
+stalling requests. A daemon thread wakes
 every ``flush_interval`` seconds (or early when a batch is ready), serialises with orjson and
 appends to date-partitioned files::
 
@@ -139,7 +141,10 @@ class LogWriter:
             while q:
                 kind, ts, record = q.popleft()
                 try:
-                    line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+                    if isinstance(record, str):   # an already formatted line (access log)
+                        line = record.replace("\n", " ").encode() + b"\n"
+                    else:
+                        line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
                     key = (kind, time.strftime("%Y-%m-%d", time.gmtime(ts)))
                     self._write(key, line)
                     touched.add(key)
