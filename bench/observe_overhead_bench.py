@@ -4,7 +4,8 @@
 
 Times, per request: building the AWS WAF record (10 headers, redaction, ``bastion`` object),
 formatting the JSON access-log line, two ``LogWriter.submit`` calls (the writer thread runs and
-writes to a temp dir meanwhile, so its GIL share is included) and ``GatewayMetrics.observe_request``.
+writes to a temp dir meanwhile, so its GIL share is included) and
+``GatewayMetrics.observe_request``.
 Prints one line per part and ``logging_metrics_us_per_request=<n>``; compare it with the
 gateway's per-request time (10% of a 200 us request is 20 us).
 """

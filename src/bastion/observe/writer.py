@@ -4,9 +4,8 @@
 and returns. A record is a JSON-able value, or a ``str`` that is written as the line itself (an
 access-log line from ``AccessLogFormatter``). When the queue is full the record is dropped and
 counted (``stats().dropped``, per kind too), so overload degrades logging visibly instead of
-stalling requests. A daemon thread wakes
-every ``flush_interval`` seconds (or early when a batch is ready), serialises with orjson and
-appends to date-partitioned files::
+stalling requests. A daemon thread wakes every ``flush_interval`` seconds (or early when a batch
+is ready), serialises with orjson and appends to date-partitioned files::
 
     <dir>/<kind>/dt=YYYY-MM-DD/part-<pid>-<start>-<n>.jsonl
 
