@@ -24,6 +24,8 @@ _LAYER_COMMANDS: tuple[str, ...] = (
     "bastion.auth.sigv4.cli",  # sign, curl
     "bastion.auth.keys_cli",  # keys create|list|rotate|disable|enable|associate
     "bastion.state.cli",  # state check
+    "bastion.observe.audit.cli",  # audit verify
+    "bastion.observe.logs_cli",  # logs compact|query|retain
 )
 
 Handler = Callable[[argparse.Namespace], int]
