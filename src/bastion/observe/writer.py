@@ -46,7 +46,11 @@ class WriterStats:
 
 
 class LogWriter:
-    """Bounded, non-blocking log writer with one background thread."""
+    """Bounded, non-blocking log writer with one background thread.
+
+    ``submit`` is meant for one producer thread (the event loop); the counters are plain ints,
+    exact there and approximate if several threads submit at once.
+    """
 
     def __init__(self, base_dir: str | os.PathLike[str], *, clock: Clock | None = None,
                  max_queue: int = 65536, batch: int = 2048, flush_interval: float = 0.25,

@@ -178,6 +178,7 @@ class _Verifier:
             elif m := LOG_NAME.match(rel):
                 self.logs[rel] = key_time(m)
             else:
+                self.report.logs_total += 1
                 self._problem("log-not-in-digest", rel,
                               "unrecognised file name (renamed or foreign file)")
 
