@@ -96,6 +96,8 @@ class AuditTrail:
         self._next_delivery = now + self._delivery
         self._prev: tuple[str, str, str] | None = None   # (key, sha256 hex, signature hex)
         self._closed = False
+        self.records_total = 0                 # records accepted since start
+        self.last_digest_end: float | None = None
         self._resume()
 
     # -- public -------------------------------------------------------------------------
@@ -107,6 +109,7 @@ class AuditTrail:
                 raise RuntimeError("audit trail is closed")
             self._tick_locked()
             self._pending.append(record)
+            self.records_total += 1
             if len(self._pending) >= self._max:
                 self._deliver_locked()
 
@@ -225,6 +228,7 @@ class AuditTrail:
         _write_atomic(path.with_name(path.name + SIG_SUFFIX), json.dumps(
             {"signature": sig, "signatureAlgorithm": self._signer.algorithm}).encode())
         self._prev = (key, sha, sig)
+        self.last_digest_end = end
         self._delivered = []
         self._period_start = end
         self._period_end = (int(end) // self._period + 1) * self._period
