@@ -75,6 +75,9 @@ class AuditTrail:
             if key.is_relative_to(self.log_dir.resolve()):
                 raise ConfigError("the audit signing key must not be kept inside the log "
                                   "directory", key="audit.private_key")
+            if key.exists() and key.stat().st_mode & 0o077:
+                raise ConfigError("the audit signing key must not be readable by group or "
+                                  "others (chmod 600)", key="audit.private_key")
         if "_" in trail_name or "/" in trail_name or not trail_name:
             raise ConfigError("trail name must be non-empty without '_' or '/'",
                               key="audit.trail_name")

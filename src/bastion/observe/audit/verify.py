@@ -288,6 +288,9 @@ class _Verifier:
                     + (" (its successor still vouches for the content)" if signature else ""))
         if signature is None:
             signature = side_sig
+        elif side_sig != signature:
+            return ("digest-signature", "signature file does not match the signature the next "
+                    "digest recorded (signature file replaced)")
         if alg != d.get("digestSignatureAlgorithm"):
             return ("digest-signature", "signature algorithm does not match the digest")
         msg = string_to_sign(str(d["digestEndTime"]), str(d["digestS3Bucket"]),
