@@ -136,3 +136,16 @@ def test_audit_trail_is_exposed(tmp_path: Path) -> None:
     assert "bastion_audit_events_total 1.0" in text
     assert "bastion_audit_last_digest_timestamp_seconds 1767229200.0" in text
     _series(text)
+
+
+def test_alarm_states_are_exposed() -> None:
+    from bastion.observe.alarms import Alarm, AlarmEvaluator, MetricStore
+    clock = FrozenClock(1_767_225_600.0)
+    ev = AlarmEvaluator(MetricStore(clock), clock, [Alarm(
+        name="errors", metric_name="5XXError", namespace="AWS/ApiGateway", threshold=1,
+        comparison_operator="GreaterThanOrEqualToThreshold", treat_missing_data="notBreaching")])
+    m = GatewayMetrics()
+    m.attach_alarms(ev)
+    assert 'bastion_alarm_state{alarm="errors"} 2.0' in m.expose()
+    ev.evaluate()
+    assert 'bastion_alarm_state{alarm="errors"} 0.0' in m.expose()

@@ -353,6 +353,17 @@ class GatewayMetrics:
                        f"{_fmt(trail.last_digest_end)}")
         self.registry.add_collector(lines)
 
+    def attach_alarms(self, evaluator: Any) -> None:
+        """Expose ``bastion_alarm_state{alarm}``: 0 OK, 1 ALARM, 2 INSUFFICIENT_DATA."""
+        codes = {"OK": 0.0, "ALARM": 1.0, "INSUFFICIENT_DATA": 2.0}
+
+        def lines() -> Iterable[str]:
+            yield "# HELP bastion_alarm_state Alarm state (0 OK, 1 ALARM, 2 INSUFFICIENT_DATA)"
+            yield "# TYPE bastion_alarm_state gauge"
+            for name, state in sorted(evaluator.states.items()):
+                yield f'bastion_alarm_state{{alarm="{_escape(name)}"}} {_fmt(codes[state])}'
+        self.registry.add_collector(lines)
+
     def cloudwatch(self) -> dict[str, Any]:
         """The same counters under CloudWatch names (AWS/WAFV2 and AWS/ApiGateway namespaces).
 
