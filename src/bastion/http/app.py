@@ -93,11 +93,7 @@ class BastionApp:
             size += len(k) + len(v) + 4
         if size > self.max_header_bytes:
             return None
-        names = scope.get("bastion.header_names")
-        if names is not None and len(names) == len(raw):
-            return Headers((n.decode("latin-1"), v.decode("latin-1"))
-                           for n, (_, v) in zip(names, raw, strict=True))
-        return Headers.from_asgi(raw)
+        return Headers.from_asgi(raw, scope.get("bastion.header_names"))
 
     async def _body(self, scope: Scope, receive: Receive, headers: Headers) -> bytes:
         declared = headers.get("content-length")

@@ -326,6 +326,8 @@ def observe_layer(ctx: GatewayContext) -> list[Stage]:
             store.sample(metrics.cloudwatch())
             evaluator.evaluate()
         _every(ctx, 10.0, beat)
+    if writer is None and metrics is None and not (audit is not None and data_plane):
+        return []
     return [LoggingStage(ctx, writer=writer, access=access, waf=waf, metrics=metrics,
                          audit=audit, audit_data_plane=data_plane)]
 

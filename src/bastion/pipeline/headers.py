@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 __all__ = ["Headers"]
 
@@ -11,25 +11,40 @@ class Headers:
     """Immutable view over ``(name, value)`` pairs as the client sent them.
 
     Names keep their case (API Gateway passes them to handlers as sent); lookups ignore case.
-    The lower-cased index is built on first lookup, so a request nobody inspects pays nothing.
+    Built from the server's raw bytes, nothing is decoded until someone looks: the proxy path
+    forwards the bytes as they came, and the lower-cased index is built on first lookup.
     """
 
-    __slots__ = ("_index", "_items")
+    __slots__ = ("_index", "_items", "_names", "_raw")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items: tuple[tuple[str, str], ...] = tuple(items)
+        self._items: tuple[tuple[str, str], ...] | None = tuple(items)
+        self._raw: Sequence[tuple[bytes, bytes]] | None = None
+        self._names: Sequence[bytes] | None = None
         self._index: dict[str, list[str]] | None = None
 
     @classmethod
-    def from_asgi(cls, raw: Iterable[tuple[bytes, bytes]]) -> Headers:
-        return cls((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
+    def from_asgi(cls, raw: Sequence[tuple[bytes, bytes]],
+                  names: Sequence[bytes] | None = None) -> Headers:
+        """``raw``: ASGI pairs (lower-case names); ``names``: the same names as sent."""
+        h = cls.__new__(cls)
+        h._items = None
+        h._raw = raw
+        h._names = names if names is not None and len(names) == len(raw) else None
+        h._index = None
+        return h
 
     def _idx(self) -> dict[str, list[str]]:
         idx = self._index
         if idx is None:
             idx = {}
-            for k, v in self._items:
-                idx.setdefault(k.lower(), []).append(v)
+            raw = self._raw
+            if raw is not None:  # ASGI names are lower-case already
+                for bname, bvalue in raw:
+                    idx.setdefault(bname.decode("latin-1"), []).append(bvalue.decode("latin-1"))
+            else:
+                for name, value in self.items():
+                    idx.setdefault(name.lower(), []).append(value)
             self._index = idx
         return idx
 
@@ -45,16 +60,33 @@ class Headers:
         return isinstance(name, str) and name.lower() in self._idx()
 
     def items(self) -> tuple[tuple[str, str], ...]:
-        return self._items
+        items = self._items
+        if items is None:
+            raw = self._raw
+            assert raw is not None
+            names = self._names or [k for k, _ in raw]
+            items = self._items = tuple((n.decode("latin-1"), v.decode("latin-1"))
+                                        for n, (_, v) in zip(names, raw, strict=True))
+        return items
+
+    def raw_pairs(self) -> list[tuple[bytes, bytes, bytes]]:
+        """``(lower-case name, name as sent, value)`` as bytes, for forwarding."""
+        raw = self._raw
+        if raw is None:
+            return [(k.lower().encode("latin-1"), k.encode("latin-1"), v.encode("latin-1"))
+                    for k, v in self.items()]
+        names = self._names or [k for k, _ in raw]
+        return [(k, n, v) for n, (k, v) in zip(names, raw, strict=True)]
 
     def names(self) -> list[str]:
-        return [k for k, _ in self._items]
+        return [k for k, _ in self.items()]
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(self._items)
+        return iter(self.items())
 
     def __len__(self) -> int:
-        return len(self._items)
+        raw = self._raw
+        return len(raw) if raw is not None else len(self.items())
 
     def __repr__(self) -> str:
-        return f"Headers({len(self._items)} fields)"
+        return f"Headers({len(self)} fields)"

@@ -36,13 +36,18 @@ def _connection_tokens(value: str | None) -> set[str]:
     return {t.strip().lower() for t in value.split(",")} if value else set()
 
 
+_FORWARD_DROP = frozenset(n.encode() for n in HOP_BY_HOP | {
+    "host", "content-length", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"})
+
+
 def forward_headers(ex: Exchange, *, host: str | None) -> list[tuple[bytes, bytes]]:
-    """The client's headers as the origin should see them."""
+    """The client's headers as the origin should see them (bytes in, bytes out)."""
     req = ex.request
-    drop = HOP_BY_HOP | _connection_tokens(req.headers.get("connection")) | {
-        "host", "content-length", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"}
-    out = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in req.headers
-           if k.lower() not in drop]
+    drop = _FORWARD_DROP
+    connection = req.headers.get("connection")
+    if connection:
+        drop = drop | {t.encode("latin-1") for t in _connection_tokens(connection)}
+    out = [(name, value) for low, name, value in req.headers.raw_pairs() if low not in drop]
     client_host = req.headers.get("host") or req.host
     out.append((b"host", (host or client_host).encode("latin-1")))
     prior = req.headers.get("x-forwarded-for")
