@@ -39,7 +39,10 @@ def proxy_config(directory: Path, upstream: int) -> Path:
                                   "method.request.path.proxy"}}}}}}
     (directory / "api.yaml").write_text(yaml.safe_dump(api))
     cfg = directory / "bastion.yaml"
-    cfg.write_text(yaml.safe_dump({"api": {"openapi": "api.yaml", "stage": "prod"}}))
+    # a pure proxy: no logging phase (bench/observe.py measures logging on its own)
+    cfg.write_text(yaml.safe_dump({"api": {"openapi": "api.yaml", "stage": "prod"},
+                                   "logging": {"enabled": False},
+                                   "metrics": {"enabled": False}}))
     return cfg
 
 
