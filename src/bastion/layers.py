@@ -15,6 +15,8 @@ def builtin_layers() -> list[LayerFactory]:
     from bastion.auth.stage import auth_layer
     from bastion.gateway.cache import cache_layer
     from bastion.gateway.throttle import throttle_layer
+    from bastion.gateway.validation import validation_layer
     from bastion.observe.layer import observe_layer
 
-    return [auth_layer, authorizers_layer, throttle_layer, cache_layer, observe_layer]
+    return [auth_layer, authorizers_layer, throttle_layer, validation_layer, cache_layer,
+            observe_layer]
