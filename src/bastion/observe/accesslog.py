@@ -18,11 +18,13 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from bastion.errors import ConfigError
 
 __all__ = ["PRESETS", "AccessLogFormatter", "clf_time", "compile_template"]
+
+T = TypeVar("T")
 
 PRESETS: dict[str, str] = {
     "CLF": ('$context.identity.sourceIp $context.identity.caller $context.identity.user '
@@ -167,8 +169,50 @@ class AccessLogFormatter:
             vals.append(esc(value if type(value) is str and value else _text(value)))
         return self._fmt % tuple(vals)
 
+    def bind(self, getters: Mapping[str, Callable[[T], Any]]) -> Callable[[T], str]:
+        """Compile against value getters instead of a context dict, computing only the
+        variables the template uses: ``bind(getters)(x) == format({k: g(x) for k, g in
+        getters.items()})``, nested names (``authorizer.claims.sub``) and the
+        ``requestTime`` fallback included."""
+        fns: list[Callable[[T], Any]] = []
+        for key, path in self._vars:
+            g = getters.get(key)
+            fns.append(g if g is not None else _nested_getter(getters, key, path))
+        esc, fmt, text, plan = self._escape, self._fmt, _text, tuple(fns)
+
+        def render(x: T) -> str:
+            vals = []
+            for g in plan:
+                v = g(x)
+                vals.append(esc(v if type(v) is str and v else text(v)))
+            return fmt % tuple(vals)
+        return render
+
     def __repr__(self) -> str:
         return f"AccessLogFormatter({self.template[:60]!r})"
+
+
+def _none(x: Any) -> None:
+    return None
+
+
+def _nested_getter(getters: Mapping[str, Callable[[T], Any]], key: str,
+                   path: tuple[str, ...]) -> Callable[[T], Any]:
+    """What ``format`` does for a name missing from the context dict, as a getter."""
+    head = getters.get(path[0])
+    if head is None or len(path) == 1:
+        epoch = getters.get("requestTimeEpoch")
+        if key == "requestTime" and epoch is not None:
+            def request_time(x: T) -> Any:
+                e = epoch(x)
+                return clf_time(e / 1000) if e is not None else None
+            return request_time
+        return _none
+    rest = path[1:]
+
+    def nested(x: T) -> Any:
+        return _nested(head(x), rest)
+    return nested
 
 
 _MISSING = object()

@@ -40,10 +40,11 @@ from bastion.observe.accesslog import AccessLogFormatter, compile_template
 from bastion.observe.alarms import Alarm, AlarmEvaluator, MetricStore
 from bastion.observe.audit import AuditTrail, UserIdentity
 from bastion.observe.audit.signing import Signer, generate_signing_key
+from bastion.observe.capture import RequestRenderer, capture
 from bastion.observe.metrics import GatewayMetrics
 from bastion.observe.notify import EmailSink, Notifier, SlackSink, WebhookSink
 from bastion.observe.redact import Redactor
-from bastion.observe.waflog import HttpRequestInfo, WafLogBuilder
+from bastion.observe.waflog import WafLogBuilder
 from bastion.observe.writer import LogWriter
 from bastion.pipeline import Exchange, Phase, Response, Stage
 
@@ -51,17 +52,12 @@ __all__ = ["LoggingStage", "observe_layer"]
 
 log = logging.getLogger("bastion.observe")
 
-_INTEGRATION_STAGES = ("integration",)
-_WAF_STAGES = ("webacl", "waf", "crs")
-_AUTH_STAGES = ("iam", "authorizer", "cedar")
-
-
-def _sum(timings: dict[str, float], names: tuple[str, ...]) -> float:
-    return sum(timings.get(n, 0.0) for n in names)
-
-
 class LoggingStage:
-    """LOGGING phase: one access-log line and one WAF record per request, and metrics."""
+    """LOGGING phase: one access-log line and one WAF record per request, and metrics.
+
+    On the request path this updates the metrics and queues one ``capture`` tuple; the writer
+    thread renders the lines (``RequestRenderer``), so logging costs the event loop ~2 us.
+    """
 
     name = "observe"
     phase = Phase.LOGGING
@@ -73,69 +69,46 @@ class LoggingStage:
                  audit_data_plane: bool) -> None:
         self.ctx = ctx
         self.clock = ctx.clock
-        self.writer = writer
-        self.access = access
-        self.waf = waf
         self.metrics = metrics
         self.audit = audit
         self.audit_data_plane = audit_data_plane
         self.stage = ctx.settings.api.stage
+        self.renderer = RequestRenderer(access=access, waf=waf, stage=self.stage,
+                                        api_id=ctx.settings.api.api_id)
+        self.writer = writer if self.renderer.outputs else None
+        if self.writer is not None:
+            self.writer.add_renderer(_KIND, self.renderer.outputs, self.renderer)
 
     def run(self, ex: Exchange) -> None:
         resp = ex.response
         status = resp.status if resp is not None else 0
         total = self.clock.monotonic() - ex.started_mono
-        timings = ex.timings
-        integration_s = _sum(timings, _INTEGRATION_STAGES)
-        waf_s = _sum(timings, _WAF_STAGES)
-        auth_s = _sum(timings, _AUTH_STAGES)
-        why = ex.interruption
-        waf_log: dict[str, Any] = ex.notes.get("waf_log") or {}
-        action = str(waf_log.get("action", "ALLOW"))
-        route = ex.route.resource_path if ex.route else "UNMATCHED"
+        t = ex.timings
+        get = t.get
+        integration_s = get("integration", 0.0)
+        waf_s = get("webacl", 0.0) + get("waf", 0.0) + get("crs", 0.0) if t else 0.0
+        auth_s = get("iam", 0.0) + get("authorizer", 0.0) + get("cedar", 0.0) if t else 0.0
+        waf_log: dict[str, Any] | None = ex.notes.get("waf_log") if ex.notes else None
+        route = ex.route
         if self.metrics is not None:
-            cache = ex.notes.get("cache")
+            cache = ex.notes.get("cache") if ex.notes else None
+            if waf_log:
+                action = str(waf_log.get("action", "ALLOW"))
+                rule = str(waf_log.get("terminating_rule_id", "Default_Action"))
+                counted = [str(r.get("ruleId")) for r in waf_log.get("non_terminating", ())]
+            else:
+                action, rule, counted = "ALLOW", "Default_Action", []
             self.metrics.observe_request(
-                route=route, method=ex.request.method, status=status, action=action,
-                duration_s=total, integration_s=integration_s if ex.route else None,
-                waf_s=waf_s or None,
-                authorizer=ex.route.route.authorizer if ex.route else None,
-                authorizer_s=auth_s or None,
-                terminating_rule=str(waf_log.get("terminating_rule_id", "Default_Action")),
-                counted_rules=[str(r.get("ruleId")) for r in waf_log.get("non_terminating", ())],
+                route=route.resource_path if route else "UNMATCHED", method=ex.request.method,
+                status=status, action=action, duration_s=total,
+                integration_s=integration_s if route else None, waf_s=waf_s or None,
+                authorizer=route.route.authorizer if route else None,
+                authorizer_s=auth_s or None, terminating_rule=rule, counted_rules=counted,
                 labels=ex.labels, cache_hit=None if cache is None else cache == "hit")
-        writer = self.writer
-        if writer is None:
-            return
-        if self.access is not None:
-            writer.submit("access", self.access.format(self._context(ex, status, total,
-                                                                     integration_s)))
-        if self.waf is not None:
-            req = ex.request
-            info = HttpRequestInfo(
-                client_ip=req.client_ip, method=req.method, uri=req.raw_path,
-                args=req.query_string, headers=req.headers.items(),
-                http_version=f"HTTP/{req.http_version}", request_id=ex.request_id,
-                scheme=req.scheme, host=req.headers.get("host"))
-            bastion = {
-                "route": route, "status": status,
-                "latencyMs": {"total": round(total * 1000, 3),
-                              "waf": round(waf_s * 1000, 3), "auth": round(auth_s * 1000, 3),
-                              "integration": round(integration_s * 1000, 3)},
-                "principal": ex.principal,
-                "authorizer": ex.authorizer,
-                "reason": why.reason if why is not None else None,
-                "responseType": why.response_type if why is not None else None,
-                "trace": [{"stage": t.stage, "event": t.event} for t in ex.trace[:50]],
-            }
-            fields = {k: v for k, v in waf_log.items()
-                      if k not in ("non_terminating",)}
-            record = self.waf.build(
-                timestamp_ms=int(ex.started_at * 1000), request=info,
-                non_terminating=waf_log.get("non_terminating", ()),
-                labels=ex.labels, body_size=len(req.body), bastion=bastion, **fields)
-            writer.submit("waf", record, ts=ex.started_at)
-        if self.audit is not None and self.audit_data_plane and ex.route is not None:
+        if self.writer is not None:
+            self.writer.submit(_KIND, capture(ex, status, total, integration_s, waf_s, auth_s,
+                                              waf_log), ts=ex.started_at)
+        if self.audit is not None and self.audit_data_plane and route is not None:
             ident = ex.identity
             self.audit.event(
                 "Invoke", UserIdentity(
@@ -144,43 +117,12 @@ class LoggingStage:
                     access_key_id=ident.get("accessKey"), principal_id=ex.principal),
                 event_source="execute-api.bastion.local", source_ip_address=ex.request.client_ip,
                 user_agent=ex.request.headers.get("user-agent"), request_id=ex.request_id,
-                request_parameters={"method": ex.request.method, "resource": route},
+                request_parameters={"method": ex.request.method,
+                                    "resource": route.resource_path},
                 response_elements={"status": status})
 
-    def _context(self, ex: Exchange, status: int, total: float,
-                 integration_s: float) -> dict[str, Any]:
-        req = ex.request
-        ident = ex.identity
-        why = ex.interruption
-        wall = ex.started_at
-        return {
-            "requestId": ex.request_id, "extendedRequestId": ex.request_id,
-            "identity.sourceIp": req.client_ip, "identity.userAgent": req.headers.get(
-                "user-agent"),
-            "identity.caller": ident.get("caller"), "identity.user": ident.get("user"),
-            "identity.userArn": ident.get("userArn"), "identity.accountId": ident.get(
-                "accountId"),
-            "identity.apiKeyId": ident.get("apiKeyId"),
-            "requestTime": _clf_time(wall), "requestTimeEpoch": int(wall * 1000),
-            "httpMethod": req.method, "resourcePath": ex.route.resource_path if ex.route
-            else None, "path": req.raw_path, "status": status,
-            "protocol": f"HTTP/{req.http_version}", "responseLength": ex.response_bytes,
-            "stage": self.stage, "domainName": req.headers.get("host"),
-            "apiId": self.ctx.settings.api.api_id,
-            "error.message": why.message if why is not None else None,
-            "error.responseType": why.response_type if why is not None else None,
-            "integrationLatency": int(integration_s * 1000),
-            "responseLatency": int(total * 1000),
-            "authorizer.principalId": ex.principal,
-            "authorizer": ex.authorizer or {},
-            "waf.status": ex.notes.get("waf_log", {}).get("response_code_sent"),
-        }
 
-
-def _clf_time(wall: float) -> str:
-    import time
-
-    return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(wall))
+_KIND = "request"   # the writer's record kind for captures; rendered into access + waf
 
 
 def _sinks(ctx: GatewayContext, sec: Section) -> dict[str, list[Any]]:

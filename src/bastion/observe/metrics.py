@@ -292,6 +292,32 @@ class GatewayMetrics:
         self.cache = r.counter("bastion_cache_requests_total", "Response cache lookups",
                                ("route", "result"), max_series=max_routes * 2)
         r.gauge("bastion_build_info", "Build information", ("version",)).set((version,), 1.0)
+        # (route, method, status, action, terminating rule) -> the series that always move:
+        # the request counter key, the duration histogram's slots, the rule counter key
+        self._plans: dict[tuple[str, str, int, str, str],
+                          tuple[tuple[str, ...], list[float], tuple[str, ...]]] = {}
+        self._max_plans = max_routes * 16
+
+    def _plan(self, route: str, method: str, status: int, action: str,
+              rule: str) -> tuple[tuple[str, ...], list[float], tuple[str, ...]] | None:
+        """Resolve the labels once; None when a series cap folds them (the slow path then
+        counts each overflow as before) or when too many combinations are cached."""
+        if len(self._plans) >= self._max_plans:
+            return None
+        m = method_label(method)
+        req = (route, m, status_class(status), action)
+        dur = (route, m)
+        rule_key = (self.web_acl, rule, action)
+        if (self.requests._key(req, self.requests._values) != req
+                or self.duration._key(dur, self.duration._values) != dur
+                or self.rule_matches._key(rule_key, self.rule_matches._values) != rule_key):
+            return None
+        slots = self.duration._values.get(dur)
+        if slots is None:
+            slots = self.duration._values[dur] = [0.0] * (self.duration._n + 2)
+        plan = (req, slots, rule_key)
+        self._plans[(route, method, status, action, rule)] = plan
+        return plan
 
     def observe_request(
         self, *, route: str, method: str, status: int, action: str, duration_s: float,
@@ -301,9 +327,22 @@ class GatewayMetrics:
         labels: Iterable[str] = (), cache_hit: bool | None = None,
     ) -> None:
         """Record one request. ``route`` must be the matched template, never the raw path."""
-        m = method_label(method)
-        self.requests.inc((route, m, status_class(status), action))
-        self.duration.observe((route, m), duration_s)
+        plan = self._plans.get((route, method, status, action, terminating_rule))
+        if plan is None:
+            plan = self._plan(route, method, status, action, terminating_rule)
+        if plan is None:
+            m = method_label(method)
+            self.requests.inc((route, m, status_class(status), action))
+            self.duration.observe((route, m), duration_s)
+            self.rule_matches.inc((self.web_acl, terminating_rule, action))
+        else:
+            req, slots, rule_key = plan
+            counts = self.requests._values
+            counts[req] = counts.get(req, 0.0) + 1.0
+            slots[bisect.bisect_left(self.duration.buckets, duration_s)] += 1
+            slots[-1] += duration_s
+            counts = self.rule_matches._values
+            counts[rule_key] = counts.get(rule_key, 0.0) + 1.0
         if integration_s is not None:
             self.upstream.observe((route,), integration_s)
         if waf_s is not None:
@@ -311,7 +350,6 @@ class GatewayMetrics:
         if authorizer is not None and authorizer_s is not None:
             self.authorizer.observe((authorizer,), authorizer_s)
         acl = self.web_acl
-        self.rule_matches.inc((acl, terminating_rule, action))
         for rule in counted_rules:
             self.rule_matches.inc((acl, rule, "COUNT"))
         for label in labels:

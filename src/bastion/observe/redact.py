@@ -12,6 +12,7 @@ so a SQLi match inside a cookie cannot leak the cookie.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote_plus
@@ -35,8 +36,8 @@ DEFAULT_FIELDS = frozenset({
 class Redactor:
     """Compiled once from config; applied per record on the logging path."""
 
-    __slots__ = ("_fields", "_headers", "_max_len", "_params", "_secret_headers", "_secret_params",
-                 "method", "query_string", "uri_path")
+    __slots__ = ("_fields", "_headers", "_max_len", "_params", "_plain_qs", "_secret_headers",
+                 "_secret_params", "method", "query_string", "uri_path")
 
     def __init__(self, *, headers: Iterable[str] = (), query_params: Iterable[str] = (),
                  fields: Iterable[str] = (), query_string: bool = False, uri_path: bool = False,
@@ -48,6 +49,20 @@ class Redactor:
         self._max_len = max_value_length
         self._secret_headers = self._headers | self._fields
         self._secret_params = self._params | self._fields
+        # a plain ASCII query string (no %-escapes, no '+') has a secret key iff this matches:
+        # the fast negative check for the common case, same answer as the exact parse below
+        alts = "|".join(re.escape(p) for p in sorted(self._secret_params) if p.isascii())
+        self._plain_qs = re.compile(f"(?:^|&)(?:{alts})(?:=|&|$)", re.IGNORECASE) \
+            if all(p.isascii() for p in self._secret_params) else None
+
+    @property
+    def secret_headers(self) -> frozenset[str]:
+        """Lower-case header names whose values are always replaced."""
+        return frozenset(self._secret_headers)
+
+    @property
+    def max_value_length(self) -> int:
+        return self._max_len
 
     @classmethod
     def from_aws(cls, redacted_fields: Sequence[Mapping[str, Any]], **kw: Any) -> Redactor:
@@ -102,6 +117,10 @@ class Redactor:
                 secrets.append(qs)
             return REDACTED
         secret = self._secret_params
+        plain = self._plain_qs
+        if plain is not None and qs.isascii() and "%" not in qs and "+" not in qs:
+            if plain.search(qs) is None:
+                return qs if len(qs) <= self._max_len else qs[: self._max_len] + "..."
         keys = (seg.partition("=")[0] for seg in qs.split("&"))
         if not any((unquote_plus(k) if "%" in k or "+" in k else k).lower() in secret
                    for k in keys):

@@ -14,14 +14,23 @@ submit), so late records land in their day. Files rotate at ``max_file_bytes`` a
 after ``idle_close_seconds`` without writes (the next record opens a new part), so compaction can
 take idle files safely; ``close()`` drains the queue, flushes and closes every file. Write errors
 (disk full, permissions) are counted in ``stats().failed`` and never reach the request path.
+
+Rendering can be deferred too: ``add_renderer(kind, outputs, render)`` makes records of ``kind``
+raw captures that the writer thread turns into one line per output kind (``render(record)``
+returns a sequence aligned with ``outputs``, ``None`` for a line it failed to make). The request
+path then only appends a tuple of references; the JSON is built off it, in batches. Counters
+are per output line (one such record submitted is ``len(outputs)`` submitted or dropped), and a
+batch's lines for one file go out in one write.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -30,7 +39,11 @@ import orjson
 
 from bastion.clock import Clock, SystemClock
 
-__all__ = ["LogWriter", "WriterStats"]
+__all__ = ["LogWriter", "Renderer", "WriterStats"]
+
+log = logging.getLogger("bastion.observe.writer")
+
+Renderer = Callable[[Any], Sequence[bytes | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,18 +89,30 @@ class LogWriter:
         self._started = f"{int(time.time())}"
         self._io_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._renderers: dict[str, tuple[tuple[str, ...], Renderer]] = {}
+        self._render_errors = 0
         if start:
             self.start()
+
+    def add_renderer(self, kind: str, outputs: Sequence[str], render: Renderer) -> None:
+        """Records of ``kind`` are rendered by ``render`` in the writer thread into one line
+        (bytes ending in a newline, or None on failure) per kind of ``outputs``."""
+        if not outputs:
+            raise ValueError("a renderer needs at least one output kind")
+        self._renderers[kind] = (tuple(outputs), render)
 
     # -- request path ---------------------------------------------------------------------
 
     def submit(self, kind: str, record: Any, ts: float | None = None) -> bool:
         """Queue one record; False (and counted) when the queue is full or closed."""
-        self._submitted += 1
+        r = self._renderers.get(kind)
+        outs = (kind,) if r is None else r[0]
+        self._submitted += len(outs)
         q = self._q
         if len(q) >= self._max or self._stop:
-            self._dropped += 1
-            self._dropped_by_kind[kind] = self._dropped_by_kind.get(kind, 0) + 1
+            self._dropped += len(outs)
+            for k in outs:
+                self._dropped_by_kind[k] = self._dropped_by_kind.get(k, 0) + 1
             return False
         q.append((kind, self._clock.time() if ts is None else ts, record))
         if len(q) == self._batch:
@@ -140,31 +165,56 @@ class LogWriter:
     def _drain(self) -> None:
         with self._io_lock:
             q = self._q
-            touched: set[tuple[str, str]] = set()
+            # one list of lines per (kind, day); a record is rendered only when it is taken
+            batches: dict[tuple[str, str], list[bytes]] = {}
             days: dict[int, str] = {}
+            renderers = self._renderers
             dumps, opt = orjson.dumps, orjson.OPT_APPEND_NEWLINE
-            written = failed = 0
+            failed = 0
             while q:
                 kind, ts, record = q.popleft()
+                d = int(ts // 86400)
+                day = days.get(d)
+                if day is None:
+                    day = days[d] = time.strftime("%Y-%m-%d", time.gmtime(d * 86400))
+                r = renderers.get(kind)
+                if r is not None:
+                    outs, render = r
+                    try:
+                        lines: Sequence[bytes | None] = render(record)
+                    except Exception:  # a renderer bug must not kill the writer thread
+                        self._render_failed()
+                        lines = (None,) * len(outs)
+                    for k, line in zip(outs, lines, strict=True):
+                        if line is None:
+                            failed += 1
+                            continue
+                        batch = batches.get((k, day))
+                        if batch is None:
+                            batch = batches[(k, day)] = []
+                        batch.append(line)
+                    continue
                 try:
                     if isinstance(record, str):   # an already formatted line (access log)
                         line = record.replace("\n", " ").encode() + b"\n"
                     else:
                         line = dumps(record, option=opt)
-                    d = int(ts // 86400)
-                    day = days.get(d)
-                    if day is None:
-                        day = days[d] = time.strftime("%Y-%m-%d", time.gmtime(d * 86400))
-                    key = (kind, day)
-                    self._write(key, line)
-                    touched.add(key)
-                    written += 1
-                except (OSError, TypeError, ValueError):
+                except (TypeError, ValueError):
                     failed += 1
+                    continue
+                batch = batches.get((kind, day))
+                if batch is None:
+                    batch = batches[(kind, day)] = []
+                batch.append(line)
+            written = 0
+            for key, lines_ in batches.items():
+                done = self._write_lines(key, lines_)
+                written += done
+                failed += len(lines_) - done
             self._written += written
             self._failed += failed
             now = time.monotonic()
-            for key in touched:
+            for key in batches:
                 entry = self._files.get(key)
                 if entry is None:
                     continue
@@ -176,6 +226,32 @@ class LogWriter:
                 except OSError:
                     self._failed += 1
             self._close_idle()
+
+    def _render_failed(self) -> None:
+        self._render_errors += 1
+        if self._render_errors == 1:   # counted always; the traceback once, not per record
+            log.exception("log renderer failed (further failures are only counted)")
+
+    def _write_lines(self, key: tuple[str, str], lines: list[bytes]) -> int:
+        """Append ``lines`` to the current file of ``key``: one write when it fits the file,
+        else line by line (rotation). Returns how many were written."""
+        entry = self._files.get(key)
+        chunk = b"".join(lines)
+        if entry is not None and entry[1] + len(chunk) <= self._max_bytes:
+            try:
+                entry[0].write(chunk)
+            except OSError:
+                return 0
+            self._files[key] = (entry[0], entry[1] + len(chunk), entry[2])
+            return len(lines)
+        done = 0
+        for line in lines:
+            try:
+                self._write(key, line)
+                done += 1
+            except OSError:
+                pass
+        return done
 
     def _write(self, key: tuple[str, str], line: bytes) -> None:
         entry = self._files.get(key)
