@@ -31,28 +31,52 @@ log = logging.getLogger("bastion.observe")
 Captured = tuple[Any, ...]
 
 # field positions in a Captured tuple
-(T_WALL, T_TOTAL, STATUS, ROUTE, REQUEST_ID, METHOD, RAW_PATH, QUERY, HEADERS, CLIENT_IP,
+(T_WALL, T_TOTAL, STATUS, RESOURCE, REQUEST_ID, METHOD, RAW_PATH, QUERY, HEADERS, CLIENT_IP,
  HTTP_VERSION, SCHEME, BODY_SIZE, T_INTEGRATION, T_WAF, T_AUTH, WHY, PRINCIPAL, AUTHORIZER,
  IDENTITY, LABELS, TRACE, WAF_LOG, RESPONSE_BYTES) = range(24)
+
+# A header as captured: (lower-case name, name as sent, value), bytes as they came off the wire
+# (str only for a Headers object built from text that latin-1 cannot encode).
+HeaderTriple = tuple[Any, Any, Any]
+
+
+def _triples(headers: Headers) -> tuple[HeaderTriple, ...]:
+    try:
+        return tuple(headers.raw_pairs())
+    except UnicodeEncodeError:
+        return tuple((n.lower(), n, v) for n, v in headers.items())
 
 
 def capture(ex: Exchange, status: int, total: float, integration_s: float, waf_s: float,
             auth_s: float, waf_log: dict[str, Any] | None) -> Captured:
-    """The request path's whole share of logging: references, no copies, no formatting."""
+    """The request path's whole share of logging: values, no formatting.
+
+    Only immutable scalars and tuples of them in the common case, so the garbage collector
+    untracks the tuple at its first pass: captures wait in the queue without adding to the
+    collector's work (holding the exchange's lists, dicts and objects did, measurably).
+    """
     req = ex.request
-    return (ex.started_at, total, status, ex.route, ex.request_id, req.method, req.raw_path,
-            req.query_string, req.headers, req.client_ip, req.http_version, req.scheme,
-            len(req.body), integration_s, waf_s, auth_s, ex.interruption, ex.principal,
-            ex.authorizer, ex.identity, ex.labels, ex.trace, waf_log, ex.response_bytes)
+    route = ex.route
+    why = ex.interruption
+    return (ex.started_at, total, status, route.resource_path if route is not None else None,
+            ex.request_id, req.method, req.raw_path, req.query_string, _triples(req.headers),
+            req.client_ip, req.http_version, req.scheme, len(req.body), integration_s, waf_s,
+            auth_s, (why.reason, why.response_type, why.message) if why is not None else None,
+            ex.principal, ex.authorizer, ex.identity or None,
+            tuple(ex.labels) if ex.labels else (),
+            tuple((t.stage, t.event) for t in ex.trace[:50]) if ex.trace else (),
+            waf_log, ex.response_bytes)
 
 
-def _header(c: Captured, name: str) -> str | None:
+def _text(value: Any) -> str:
+    return value if type(value) is str else value.decode("latin-1")
+
+
+def _header(c: Captured, name: str, bname: bytes) -> str | None:
     """First value of header ``name`` (lower case), like ``Headers.get``."""
-    n = len(name)
-    headers: Headers = c[HEADERS]
-    for k, v in headers.items():
-        if len(k) == n and k.lower() == name:
-            return v
+    for low, _, value in c[HEADERS]:
+        if low == bname or low == name:
+            return _text(value)
     return None
 
 
@@ -78,16 +102,16 @@ def access_getters(stage: str, api_id: str) -> dict[str, Callable[[Captured], An
     clf = _ClfTime()
 
     def ident(key: str) -> Callable[[Captured], Any]:
-        return lambda c: c[IDENTITY].get(key)
+        return lambda c: c[IDENTITY].get(key) if c[IDENTITY] else None
 
-    def why(attr: str) -> Callable[[Captured], Any]:
-        return lambda c: getattr(c[WHY], attr) if c[WHY] is not None else None
+    def why(i: int) -> Callable[[Captured], Any]:
+        return lambda c: c[WHY][i] if c[WHY] is not None else None
 
     return {
         "requestId": lambda c: c[REQUEST_ID],
         "extendedRequestId": lambda c: c[REQUEST_ID],
         "identity.sourceIp": lambda c: c[CLIENT_IP],
-        "identity.userAgent": lambda c: _header(c, "user-agent"),
+        "identity.userAgent": lambda c: _header(c, "user-agent", b"user-agent"),
         "identity.caller": ident("caller"),
         "identity.user": ident("user"),
         "identity.userArn": ident("userArn"),
@@ -96,16 +120,16 @@ def access_getters(stage: str, api_id: str) -> dict[str, Callable[[Captured], An
         "requestTime": lambda c: clf(c[T_WALL]),
         "requestTimeEpoch": lambda c: int(c[T_WALL] * 1000),
         "httpMethod": lambda c: c[METHOD],
-        "resourcePath": lambda c: c[ROUTE].resource_path if c[ROUTE] else None,
+        "resourcePath": lambda c: c[RESOURCE],
         "path": lambda c: c[RAW_PATH],
         "status": lambda c: c[STATUS],
         "protocol": lambda c: f"HTTP/{c[HTTP_VERSION]}",
         "responseLength": lambda c: c[RESPONSE_BYTES],
         "stage": lambda c: stage,
-        "domainName": lambda c: _header(c, "host"),
+        "domainName": lambda c: _header(c, "host", b"host"),
         "apiId": lambda c: api_id,
-        "error.message": why("message"),
-        "error.responseType": why("response_type"),
+        "error.message": why(2),
+        "error.responseType": why(1),
         "integrationLatency": lambda c: int(c[T_INTEGRATION] * 1000),
         "responseLatency": lambda c: int(c[T_TOTAL] * 1000),
         "authorizer.principalId": lambda c: c[PRINCIPAL],
@@ -154,21 +178,20 @@ class RequestRenderer:
     def waf_line(self, c: Captured) -> bytes:
         assert self._waf is not None
         total, waf_s, auth_s, integration_s = c[T_TOTAL], c[T_WAF], c[T_AUTH], c[T_INTEGRATION]
-        route = c[ROUTE]
+        resource = c[RESOURCE]
         why = c[WHY]
         bastion = {
-            "route": route.resource_path if route else "UNMATCHED", "status": c[STATUS],
+            "route": resource if resource is not None else "UNMATCHED", "status": c[STATUS],
             "latencyMs": {"total": round(total * 1000, 3),
                           "waf": round(waf_s * 1000, 3), "auth": round(auth_s * 1000, 3),
                           "integration": round(integration_s * 1000, 3)},
             "principal": c[PRINCIPAL],
             "authorizer": c[AUTHORIZER],
-            "reason": why.reason if why is not None else None,
-            "responseType": why.response_type if why is not None else None,
-            "trace": [{"stage": t.stage, "event": t.event} for t in c[TRACE][:50]],
+            "reason": why[0] if why is not None else None,
+            "responseType": why[1] if why is not None else None,
+            "trace": [{"stage": s, "event": e} for s, e in c[TRACE]],
         }
-        headers = c[HEADERS].items()
         return self._waf.encode(
-            int(c[T_WALL] * 1000), c[CLIENT_IP], c[METHOD], c[RAW_PATH], c[QUERY], headers,
-            f"HTTP/{c[HTTP_VERSION]}", c[REQUEST_ID], c[SCHEME], _header(c, "host"),
+            int(c[T_WALL] * 1000), c[CLIENT_IP], c[METHOD], c[RAW_PATH], c[QUERY], c[HEADERS],
+            f"HTTP/{c[HTTP_VERSION]}", c[REQUEST_ID], c[SCHEME], _header(c, "host", b"host"),
             c[WAF_LOG] or {}, c[LABELS], c[BODY_SIZE], bastion)

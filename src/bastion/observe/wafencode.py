@@ -54,6 +54,10 @@ def _plain(key: str, value: Any) -> bool:
 _OPT = orjson.OPT_APPEND_NEWLINE
 
 
+def _text(value: str | bytes) -> str:
+    return value if type(value) is str else value.decode("latin-1")  # type: ignore[union-attr]
+
+
 class WafLineEncoder:
     """One JSON line per request, equal to ``orjson.dumps(builder.build(...)) + b"\\n"``.
 
@@ -67,17 +71,18 @@ class WafLineEncoder:
         self._red = builder.redactor
         self._secret = self._red.secret_headers
         self._limit = self._red.max_value_length
-        self._pairs: dict[tuple[str, str], bytes] = {}
+        self._pairs: dict[tuple[Any, Any, Any], bytes] = {}
         self._redacted: dict[str, bytes] = {}
         self._cache_max = cache_max
 
-    def _headers(self, items: Sequence[tuple[str, str]]) -> orjson.Fragment:
+    def _headers(self, triples: Sequence[tuple[Any, Any, Any]]) -> orjson.Fragment:
         pairs = self._pairs
         frags = []
-        for pair in items:
-            frag = pairs.get(pair)
+        for triple in triples:
+            frag = pairs.get(triple)
             if frag is None:
-                name, value = pair
+                _, sent, value = triple
+                name = _text(sent)
                 if name.lower() in self._secret:
                     frag = self._redacted.get(name)
                     if frag is None:
@@ -85,23 +90,27 @@ class WafLineEncoder:
                         if len(self._redacted) < self._cache_max:
                             self._redacted[name] = frag
                 else:
-                    if len(value) > self._limit:
-                        value = value[:self._limit] + "..."
-                    frag = orjson.dumps({"name": name, "value": value})
+                    text = _text(value)
+                    if len(text) > self._limit:
+                        text = text[:self._limit] + "..."
+                    frag = orjson.dumps({"name": name, "value": text})
                     if len(pairs) >= self._cache_max:
                         pairs.clear()
-                    pairs[pair] = frag
+                    pairs[triple] = frag
             frags.append(frag)
         return orjson.Fragment(b"[" + b",".join(frags) + b"]")
 
     def encode(self, timestamp_ms: int, client_ip: str, method: str, uri: str, args: str,
-               headers: Sequence[tuple[str, str]], http_version: str, request_id: str,
+               headers: Sequence[tuple[Any, Any, Any]], http_version: str, request_id: str,
                scheme: str | None, host: str | None, fields: Mapping[str, Any],
                labels: Sequence[str], body_size: int, bastion: Mapping[str, Any]) -> bytes:
         """The line for ``builder.build(timestamp_ms=..., request=HttpRequestInfo(...),
         labels=..., body_size=..., bastion=..., **fields)``; raises what ``build`` raises.
 
-        Positional, and no ``HttpRequestInfo`` unless the slow path needs one: both cost.
+        ``headers`` are ``(lower-case name, name as sent, value)`` triples as
+        ``Headers.raw_pairs()`` gives them (bytes, decoded as latin-1 like ``Headers.items()``;
+        str is accepted too). Positional, and no ``HttpRequestInfo`` unless the slow path needs
+        one: both cost.
         """
         action = "ALLOW"
         rule_id = "Default_Action"
@@ -123,7 +132,8 @@ class WafLineEncoder:
                 simple = True
         if not simple or action not in ACTIONS or rule_type not in TERMINATING_RULE_TYPES:
             info = HttpRequestInfo(client_ip=client_ip, method=method, uri=uri, args=args,
-                                   headers=headers, http_version=http_version,
+                                   headers=[(_text(n), _text(v)) for _, n, v in headers],
+                                   http_version=http_version,
                                    request_id=request_id, scheme=scheme, host=host)
             rec = self._builder.build(timestamp_ms=timestamp_ms, request=info, labels=labels,
                                       body_size=body_size, bastion=bastion, **fields)
