@@ -77,3 +77,19 @@ def test_invalid_templates(template: str, message: str) -> None:
 
 def test_clf_time() -> None:
     assert clf_time(0) == "01/Jan/1970:00:00:00 +0000"
+
+
+BOUND_TEMPLATES = [*PRESETS, "$context.requestId $context.authorizer.claims.email "
+                   "$context.authorizer.principalId $context.waf.status $context.waf.latency "
+                   "$context.requestTime $context.error.message $context.bastion.x",
+                   '{"id":"$context.requestId","t":"$context.requestTime","u":"$context.identity.caller"}']
+
+
+@pytest.mark.parametrize("template", BOUND_TEMPLATES)
+@pytest.mark.parametrize("with_time", [True, False])
+def test_bound_getters_format_like_the_context_dict(template: str, with_time: bool) -> None:
+    ctx = dict(CTX, **({"requestTime": clf_time(1_767_225_600)} if with_time else {}),
+               **{"identity.caller": 'hostile"\n<x>,y'})
+    getters = {k: (lambda c, k=k: c[k]) for k in ctx}
+    f = compile_template(template)
+    assert f.bind(getters)(ctx) == f.format(ctx)

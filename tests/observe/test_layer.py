@@ -94,3 +94,31 @@ def test_audit_trail_records_the_configuration_load(tmp_path: Path,
     report = verify_audit(tmp_path / "audit", public, start=clock.time() - 3600,
                           end=clock.time() + 1)
     assert report.ok, report
+
+
+def test_records_rendered_by_the_writer_thread_keep_ids_values_and_redactions(
+        tmp_path: Path, clock: FrozenClock) -> None:
+    """The LOGGING phase only captures; the writer thread renders (with per-header caches):
+    every record must still carry its own request id, header values and redactions."""
+    app = app_for(tmp_path, clock)
+    replies = []
+    for i in range(40):
+        headers = [("Authorization", f"Bearer token-{i}"), ("X-Trace", str(i % 3)),
+                   ("User-Agent", "test/1")]
+        replies.append(asyncio.run(call(app, "GET", f"/prod/pets/{i}", headers=headers,
+                                        query=f"X-Amz-Signature=sig{i}&n={i}")))
+    asyncio.run(app.gateway.close())
+    waf = records(tmp_path, "waf")
+    access = records(tmp_path, "access")
+    assert len(waf) == len(access) == 40
+    text = json.dumps(waf) + json.dumps(access)
+    for i, (rec, acc, reply) in enumerate(zip(waf, access, replies, strict=True)):
+        SCHEMA.validate(rec)
+        rid = reply.header("x-amzn-RequestId")
+        assert rec["httpRequest"]["requestId"] == acc["requestId"] == rid
+        assert rec["httpRequest"]["uri"] == f"/prod/pets/{i}"
+        assert rec["httpRequest"]["args"] == f"X-Amz-Signature=REDACTED&n={i}"
+        hdrs = {h["name"]: h["value"] for h in rec["httpRequest"]["headers"]}
+        assert hdrs["Authorization"] == "REDACTED" and hdrs["X-Trace"] == str(i % 3)
+        assert f"token-{i}" not in text and f"sig{i}&" not in text
+    assert app.gateway.ctx.resources["log_writer"].stats().dropped == 0
