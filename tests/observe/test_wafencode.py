@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from bastion.observe.redact import Redactor
-from bastion.observe.wafencode import WafLineEncoder
+from bastion.observe.wafencode import BastionFacts, WafLineEncoder, bastion_object
 from bastion.observe.waflog import HttpRequestInfo, WafLogBuilder, match_detail
 
 NAMES = ["Host", "User-Agent", "Accept", "X-Request-Id", "Authorization", "Cookie", "x-api-key",
@@ -63,9 +63,14 @@ def test_encoder_matches_reference_builder(seed: int) -> None:
         fields = _fields(rng)
         labels = rng.choice([[], ["awswaf:a"], [f"l{i}" for i in range(120)]])
         auth = rng.choice([None, {"principalId": "u", "password": "p", "claims": {"sub": "s"}}])
-        bastion = {"route": "/x", "status": 200, "latencyMs": {"total": 1.25}, "principal": None,
-                   "authorizer": auth, "reason": None, "responseType": None,
-                   "trace": [{"stage": "a", "event": "b"}]}
+        facts: BastionFacts = (
+            rng.choice(["/x", "UNMATCHED", 'we"ird']), rng.choice([200, 403, 502]),
+            rng.choice([0.0, 0.0012345, 1.5, 12.0]), 0.0, rng.choice([0.0, 3e-05]),
+            rng.choice([0.0, 0.0009999]), rng.choice([None, "user-1"]), auth,
+            rng.choice([None, "no route"]), rng.choice([None, "MISSING_AUTHENTICATION_TOKEN"]),
+            rng.choice([(), (("route", "miss"),)]))
+        if rng.random() < 0.5:   # the common case: nobody authenticated, nothing went wrong
+            facts = (*facts[:6], None, None, None, None, ())
         scheme, host = rng.choice([("http", "h"), (None, None)])
         info = HttpRequestInfo(client_ip="10.0.0.1", method="GET", uri="/p/%22", args=args,
                                headers=pairs, http_version="HTTP/1.1", request_id="rid",
@@ -73,13 +78,13 @@ def test_encoder_matches_reference_builder(seed: int) -> None:
         try:
             want: bytes | type[Exception] = orjson.dumps(builder.build(
                 timestamp_ms=1_700_000_000_123, request=info, labels=labels, body_size=7,
-                bastion=bastion, **fields), option=orjson.OPT_APPEND_NEWLINE)
+                bastion=bastion_object(*facts), **fields), option=orjson.OPT_APPEND_NEWLINE)
         except (TypeError, ValueError) as exc:
             want = type(exc)
         try:
             got: bytes | type[Exception] = enc.encode(
                 1_700_000_000_123, "10.0.0.1", "GET", "/p/%22", args, triples, "HTTP/1.1",
-                "rid", scheme, host, fields, labels, 7, bastion)
+                "rid", scheme, host, fields, labels, 7, facts)
         except (TypeError, ValueError) as exc:
             got = type(exc)
         assert got == want, (pairs, args, fields)
@@ -90,6 +95,7 @@ def test_secret_header_values_are_never_cached() -> None:
     for token in ("Bearer one", "Bearer two"):
         line = enc.encode(1, "ip", "GET", "/", "", [(b"authorization", b"Authorization",
                                                       token.encode())], "HTTP/1.1", "r", None,
-                          None, {}, [], 0, {})
+                          None, {}, [], 0, ("/", 200, 0.0, 0.0, 0.0, 0.0, None, None, None,
+                                            None, ()))
         assert token.encode() not in line and b'"REDACTED"' in line
     assert not any(b"Bearer" in repr(k).encode() for k in enc._pairs)

@@ -177,21 +177,13 @@ class RequestRenderer:
 
     def waf_line(self, c: Captured) -> bytes:
         assert self._waf is not None
-        total, waf_s, auth_s, integration_s = c[T_TOTAL], c[T_WAF], c[T_AUTH], c[T_INTEGRATION]
         resource = c[RESOURCE]
         why = c[WHY]
-        bastion = {
-            "route": resource if resource is not None else "UNMATCHED", "status": c[STATUS],
-            "latencyMs": {"total": round(total * 1000, 3),
-                          "waf": round(waf_s * 1000, 3), "auth": round(auth_s * 1000, 3),
-                          "integration": round(integration_s * 1000, 3)},
-            "principal": c[PRINCIPAL],
-            "authorizer": c[AUTHORIZER],
-            "reason": why[0] if why is not None else None,
-            "responseType": why[1] if why is not None else None,
-            "trace": [{"stage": s, "event": e} for s, e in c[TRACE]],
-        }
+        facts = (resource if resource is not None else "UNMATCHED", c[STATUS], c[T_TOTAL],
+                 c[T_WAF], c[T_AUTH], c[T_INTEGRATION], c[PRINCIPAL], c[AUTHORIZER],
+                 why[0] if why is not None else None, why[1] if why is not None else None,
+                 c[TRACE])
         return self._waf.encode(
             int(c[T_WALL] * 1000), c[CLIENT_IP], c[METHOD], c[RAW_PATH], c[QUERY], c[HEADERS],
             f"HTTP/{c[HTTP_VERSION]}", c[REQUEST_ID], c[SCHEME], _header(c, "host", b"host"),
-            c[WAF_LOG] or {}, c[LABELS], c[BODY_SIZE], bastion)
+            c[WAF_LOG] or {}, c[LABELS], c[BODY_SIZE], facts)

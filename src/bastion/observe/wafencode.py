@@ -32,7 +32,30 @@ from bastion.observe.waflog import (
     WafLogBuilder,
 )
 
-__all__ = ["WafLineEncoder"]
+__all__ = ["BastionFacts", "WafLineEncoder", "bastion_object"]
+
+# route, status, total/waf/auth/integration seconds, principal, authorizer, reason,
+# responseType, trace as (stage, event) pairs
+BastionFacts = tuple[str, int, float, float, float, float, str | None, Any, str | None,
+                     str | None, Sequence[tuple[str, str]]]
+
+
+def bastion_object(route: str, status: int, total_s: float, waf_s: float, auth_s: float,
+                   integration_s: float, principal: str | None, authorizer: Any,
+                   reason: str | None, response_type: str | None,
+                   trace: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """The ``bastion`` extension object of a WAF record (the builder redacts ``authorizer``)."""
+    return {
+        "route": route, "status": status,
+        "latencyMs": {"total": round(total_s * 1000, 3), "waf": round(waf_s * 1000, 3),
+                      "auth": round(auth_s * 1000, 3),
+                      "integration": round(integration_s * 1000, 3)},
+        "principal": principal,
+        "authorizer": authorizer,
+        "reason": reason,
+        "responseType": response_type,
+        "trace": [{"stage": st, "event": ev} for st, ev in trace],
+    }
 
 # WafLogBuilder.build keyword arguments the fast path handles; the rest must be empty or None
 _SIMPLE = frozenset({"action", "terminating_rule_id", "terminating_rule_type",
@@ -52,6 +75,7 @@ def _plain(key: str, value: Any) -> bool:
         return value is not None and not value
     return key in _NONE_OR_EMPTY and not value
 _OPT = orjson.OPT_APPEND_NEWLINE
+dumps = orjson.dumps
 
 
 def _text(value: str | bytes) -> str:
@@ -64,7 +88,8 @@ class WafLineEncoder:
     Not thread-safe (its caches are plain dicts): one encoder per writer thread.
     """
 
-    __slots__ = ("_builder", "_cache_max", "_pairs", "_red", "_redacted", "_secret", "_limit")
+    __slots__ = ("_builder", "_cache_max", "_limit", "_pairs", "_red", "_redacted", "_secret",
+                 "_small")
 
     def __init__(self, builder: WafLogBuilder, *, cache_max: int = 4096) -> None:
         self._builder = builder
@@ -73,9 +98,10 @@ class WafLineEncoder:
         self._limit = self._red.max_value_length
         self._pairs: dict[tuple[Any, Any, Any], bytes] = {}
         self._redacted: dict[str, bytes] = {}
+        self._small: dict[Any, bytes] = {}   # JSON of methods, versions, routes, rule parts
         self._cache_max = cache_max
 
-    def _headers(self, triples: Sequence[tuple[Any, Any, Any]]) -> orjson.Fragment:
+    def _headers(self, triples: Sequence[tuple[Any, Any, Any]]) -> bytes:
         pairs = self._pairs
         frags = []
         for triple in triples:
@@ -98,14 +124,15 @@ class WafLineEncoder:
                         pairs.clear()
                     pairs[triple] = frag
             frags.append(frag)
-        return orjson.Fragment(b"[" + b",".join(frags) + b"]")
+        return b"[" + b",".join(frags) + b"]"
 
     def encode(self, timestamp_ms: int, client_ip: str, method: str, uri: str, args: str,
                headers: Sequence[tuple[Any, Any, Any]], http_version: str, request_id: str,
                scheme: str | None, host: str | None, fields: Mapping[str, Any],
-               labels: Sequence[str], body_size: int, bastion: Mapping[str, Any]) -> bytes:
+               labels: Sequence[str], body_size: int, bastion: BastionFacts) -> bytes:
         """The line for ``builder.build(timestamp_ms=..., request=HttpRequestInfo(...),
-        labels=..., body_size=..., bastion=..., **fields)``; raises what ``build`` raises.
+        labels=..., body_size=..., bastion=bastion_object(*bastion), **fields)``; raises what
+        ``build`` raises.
 
         ``headers`` are ``(lower-case name, name as sent, value)`` triples as
         ``Headers.raw_pairs()`` gives them (bytes, decoded as latin-1 like ``Headers.items()``;
@@ -131,51 +158,91 @@ class WafLineEncoder:
                 inspected = fields.get("body_inspected")
                 simple = True
         if not simple or action not in ACTIONS or rule_type not in TERMINATING_RULE_TYPES:
-            info = HttpRequestInfo(client_ip=client_ip, method=method, uri=uri, args=args,
-                                   headers=[(_text(n), _text(v)) for _, n, v in headers],
-                                   http_version=http_version,
-                                   request_id=request_id, scheme=scheme, host=host)
-            rec = self._builder.build(timestamp_ms=timestamp_ms, request=info, labels=labels,
-                                      body_size=body_size, bastion=bastion, **fields)
-            return orjson.dumps(rec, option=_OPT)
-        b = self._builder
+            return self._slow(timestamp_ms, client_ip, method, uri, args, headers, http_version,
+                              request_id, scheme, host, fields, labels, body_size, bastion)
+        if type(rule_id) is not str or not (code_sent is None or type(code_sent) is int) \
+                or type(status := bastion[1]) is not int:
+            return self._slow(timestamp_ms, client_ip, method, uri, args, headers, http_version,
+                              request_id, scheme, host, fields, labels, body_size, bastion)
         red = self._red
-        http: dict[str, Any] = {
-            "clientIp": client_ip,
-            "country": "-",
-            "headers": self._headers(headers),
-            "uri": "REDACTED" if red.uri_path else uri,
-            "args": red.query(args),
-            "httpVersion": http_version,
-            "httpMethod": "REDACTED" if red.method else method,
-            "requestId": request_id,
-        }
-        if scheme is not None:
-            http["scheme"] = scheme
-        if host is not None:
-            http["host"] = host
-        auth = bastion.get("authorizer")
-        if auth is not None and isinstance(auth, Mapping):
-            bastion = {**bastion, "authorizer": red.mapping(auth)}
-        rec = {
-            "timestamp": int(timestamp_ms),
-            "formatVersion": 1,
-            "webaclId": b.webacl_id,
-            "terminatingRuleId": rule_id,
-            "terminatingRuleType": rule_type,
-            "action": action,
-            "terminatingRuleMatchDetails": [],
-            "httpSourceName": b.http_source_name,
-            "httpSourceId": b.http_source_id,
-            "ruleGroupList": [],
-            "rateBasedRuleList": [],
-            "nonTerminatingMatchingRules": [],
-            "requestHeadersInserted": None,
-            "responseCodeSent": code_sent,
-            "httpRequest": http,
-            "labels": [{"name": n} for n in labels[:MAX_LABELS]] if labels else [],
-            "requestBodySize": int(body_size),
-            "requestBodySizeInspectedByWAF": int(body_size if inspected is None else inspected),
-            "bastion": bastion,
-        }
+        small = self._small
+        mid = small.get((rule_id, rule_type, action, code_sent))
+        if mid is None:
+            mid = self._mid(rule_id, rule_type, action, code_sent)
+        version = small.get(http_version)
+        if version is None:
+            version = self._remember(http_version, orjson.dumps(http_version))
+        verb = b'"REDACTED"' if red.method else small.get(method)
+        if verb is None:
+            verb = self._remember(method, orjson.dumps(method))
+        tail = small.get((scheme, host))
+        if tail is None:
+            extra = {k: v for k, v in (("scheme", scheme), ("host", host)) if v is not None}
+            tail = self._remember((scheme, host), b"," + orjson.dumps(extra)[1:-1] if extra
+                                  else b"")
+        route = small.get(bastion[0])
+        if route is None:
+            route = self._remember(bastion[0], orjson.dumps(bastion[0]))
+        return _LINE % (
+            int(timestamp_ms), mid, dumps(client_ip), self._headers(headers),
+            b'"REDACTED"' if red.uri_path else dumps(uri), dumps(red.query(args)), version, verb,
+            dumps(request_id), tail,
+            dumps([{"name": n} for n in labels[:MAX_LABELS]]) if labels else b"[]",
+            int(body_size), int(body_size if inspected is None else inspected),
+            route, status, self._latency(bastion), self._rest(bastion))
+
+    def _latency(self, facts: BastionFacts) -> bytes:
+        return dumps({"total": round(facts[2] * 1000, 3), "waf": round(facts[3] * 1000, 3),
+                      "auth": round(facts[4] * 1000, 3),
+                      "integration": round(facts[5] * 1000, 3)})
+
+    def _rest(self, facts: BastionFacts) -> bytes:
+        """The ``bastion`` object after ``latencyMs``, without braces."""
+        principal, authorizer, reason, response_type, trace = facts[6:]
+        if principal is None and authorizer is None and reason is None \
+                and response_type is None and not trace:
+            return _REST_NONE
+        if authorizer is not None and isinstance(authorizer, Mapping):
+            authorizer = self._red.mapping(authorizer)
+        return dumps({"principal": principal, "authorizer": authorizer, "reason": reason,
+                      "responseType": response_type,
+                      "trace": [{"stage": st, "event": ev} for st, ev in trace]})[1:-1]
+
+    def _remember(self, key: Any, value: bytes) -> bytes:
+        small = self._small
+        if len(small) >= self._cache_max:
+            small.clear()
+        small[key] = value
+        return value
+
+    def _mid(self, rule_id: str, rule_type: str, action: str, code_sent: int | None) -> bytes:
+        b = self._builder
+        fixed = dumps({
+            "formatVersion": 1, "webaclId": b.webacl_id, "terminatingRuleId": rule_id,
+            "terminatingRuleType": rule_type, "action": action,
+            "terminatingRuleMatchDetails": [], "httpSourceName": b.http_source_name,
+            "httpSourceId": b.http_source_id, "ruleGroupList": [], "rateBasedRuleList": [],
+            "nonTerminatingMatchingRules": [], "requestHeadersInserted": None,
+            "responseCodeSent": code_sent})
+        return self._remember((rule_id, rule_type, action, code_sent), b"," + fixed[1:-1])
+
+    def _slow(self, timestamp_ms: int, client_ip: str, method: str, uri: str, args: str,
+              headers: Sequence[tuple[Any, Any, Any]], http_version: str, request_id: str,
+              scheme: str | None, host: str | None, fields: Mapping[str, Any],
+              labels: Sequence[str], body_size: int, bastion: BastionFacts) -> bytes:
+        info = HttpRequestInfo(client_ip=client_ip, method=method, uri=uri, args=args,
+                               headers=[(_text(n), _text(v)) for _, n, v in headers],
+                               http_version=http_version, request_id=request_id, scheme=scheme,
+                               host=host)
+        rec = self._builder.build(timestamp_ms=timestamp_ms, request=info, labels=labels,
+                                  body_size=body_size, bastion=bastion_object(*bastion),
+                                  **fields)
         return orjson.dumps(rec, option=_OPT)
+
+
+_LINE = (b'{"timestamp":%d%s,"httpRequest":{"clientIp":%s,"country":"-","headers":%s,"uri":%s,'
+         b'"args":%s,"httpVersion":%s,"httpMethod":%s,"requestId":%s%s},"labels":%s,'
+         b'"requestBodySize":%d,"requestBodySizeInspectedByWAF":%d,'
+         b'"bastion":{"route":%s,"status":%d,"latencyMs":%s,%s}}\n')
+_REST_NONE = (b'"principal":null,"authorizer":null,"reason":null,"responseType":null,'
+              b'"trace":[]')
