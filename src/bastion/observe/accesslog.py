@@ -184,7 +184,15 @@ class AccessLogFormatter:
             vals = []
             for g in plan:
                 v = g(x)
-                vals.append(esc(v if type(v) is str and v else text(v)))
+                t = type(v)
+                if t is str:
+                    vals.append(esc(v) if v else "-")
+                elif v is None:
+                    vals.append("-")
+                elif t is int:   # digits need no escaping in any syntax
+                    vals.append(str(v))
+                else:
+                    vals.append(esc(text(v)))
             return fmt % tuple(vals)
         return render
 
