@@ -90,12 +90,15 @@ def test_encoder_matches_reference_builder(seed: int) -> None:
         assert got == want, (pairs, args, fields)
 
 
-def test_secret_header_values_are_never_cached() -> None:
+def test_secret_header_and_query_values_are_never_cached() -> None:
     enc = WafLineEncoder(WafLogBuilder(webacl_id="w"))
     for token in ("Bearer one", "Bearer two"):
-        line = enc.encode(1, "ip", "GET", "/", "", [(b"authorization", b"Authorization",
+        line = enc.encode(1, "ip", "GET", "/", f"X-Amz-Signature={token[-3:]}&a=1",
+                          [(b"authorization", b"Authorization",
                                                       token.encode())], "HTTP/1.1", "r", None,
                           None, {}, [], 0, ("/", 200, 0.0, 0.0, 0.0, 0.0, None, None, None,
                                             None, ()))
         assert token.encode() not in line and b'"REDACTED"' in line
+        assert b"X-Amz-Signature=REDACTED&a=1" in line
     assert not any(b"Bearer" in repr(k).encode() for k in enc._pairs)
+    assert not enc._queries

@@ -88,8 +88,8 @@ class WafLineEncoder:
     Not thread-safe (its caches are plain dicts): one encoder per writer thread.
     """
 
-    __slots__ = ("_builder", "_cache_max", "_limit", "_pairs", "_red", "_redacted", "_secret",
-                 "_small")
+    __slots__ = ("_builder", "_cache_max", "_limit", "_pairs", "_queries", "_red", "_redacted",
+                 "_secret", "_small")
 
     def __init__(self, builder: WafLogBuilder, *, cache_max: int = 4096) -> None:
         self._builder = builder
@@ -99,6 +99,7 @@ class WafLineEncoder:
         self._pairs: dict[tuple[Any, Any, Any], bytes] = {}
         self._redacted: dict[str, bytes] = {}
         self._small: dict[Any, bytes] = {}   # JSON of methods, versions, routes, rule parts
+        self._queries: dict[str, bytes] = {}
         self._cache_max = cache_max
 
     def _headers(self, triples: Sequence[tuple[Any, Any, Any]]) -> bytes:
@@ -185,11 +186,24 @@ class WafLineEncoder:
             route = self._remember(bastion[0], orjson.dumps(bastion[0]))
         return _LINE % (
             int(timestamp_ms), mid, dumps(client_ip), self._headers(headers),
-            b'"REDACTED"' if red.uri_path else dumps(uri), dumps(red.query(args)), version, verb,
+            b'"REDACTED"' if red.uri_path else dumps(uri), self._query(args), version, verb,
             dumps(request_id), tail,
             dumps([{"name": n} for n in labels[:MAX_LABELS]]) if labels else b"[]",
             int(body_size), int(body_size if inspected is None else inspected),
             route, status, self._latency(bastion), self._rest(bastion))
+
+    def _query(self, args: str) -> bytes:
+        """JSON of the redacted query string; clean ones (nothing redacted, so no secret in
+        the key) are remembered: clients repeat their query strings too."""
+        line = self._queries.get(args)
+        if line is None:
+            redacted = self._red.query(args)
+            line = dumps(redacted)
+            if redacted is args:
+                if len(self._queries) >= self._cache_max:
+                    self._queries.clear()
+                self._queries[args] = line
+        return line
 
     def _latency(self, facts: BastionFacts) -> bytes:
         _, _, total, waf, auth, integration = facts[:6]
