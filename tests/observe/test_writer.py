@@ -75,3 +75,24 @@ def test_preformatted_lines_are_written_verbatim(tmp_path: Path) -> None:
     f = next((tmp_path / "access").glob("dt=*/part-*.jsonl"))
     assert f.read_text().splitlines() == [line, "two lines"]
     assert json.loads(line)["requestId"] == "r1"
+
+
+def test_renderers_turn_one_record_into_several_lines_and_count_everything(
+        tmp_path: Path) -> None:
+    def render(rec: tuple[int, ...]) -> tuple[bytes | None, bytes | None]:
+        if rec[0] == 3:
+            raise KeyError("bug")        # counted as failed, the thread survives
+        waf = None if rec[0] == 4 else b'{"w":%d}\n' % rec[0]   # None: this line failed
+        return b'{"a":%d}\n' % rec[0], waf
+
+    w = LogWriter(tmp_path, clock=FrozenClock(T0), max_queue=6, start=False)
+    w.add_renderer("request", ("access", "waf"), render)
+    accepted = [w.submit("request", (i,)) for i in range(8)]
+    assert accepted == [True] * 6 + [False] * 2
+    s = w.stats()
+    assert (s.submitted, s.dropped, s.dropped_by_kind) == (16, 4, {"access": 2, "waf": 2})
+    w.close()
+    s = w.stats()
+    assert (s.written, s.failed) == (9, 3)
+    assert [r["a"] for r in _lines(tmp_path, "access")["dt=2026-01-01"]] == [0, 1, 2, 4, 5]
+    assert [r["w"] for r in _lines(tmp_path, "waf")["dt=2026-01-01"]] == [0, 1, 2, 5]
