@@ -123,8 +123,9 @@ class LoggingStage:
 
 
 _KIND = "request"   # the writer's record kind for captures; rendered into access + waf
-# Captures rendered 256 at a time: what they reference is still in the CPU caches when the
-# writer thread renders them (2048 cost ~20 us/request more in bench/observe.py).
+# Captures are rendered 256 at a time, while what they reference is likely still in the CPU
+# caches (bench/observe.py: 2048 cost ~20 us/request more while captures held GC-tracked
+# objects; since they hold none the difference is within the machine's noise).
 _BATCH = 256
 
 
