@@ -18,6 +18,7 @@ from bastion.http.app import BastionApp
 from bastion.layers import builtin_layers
 from bastion.observe.audit import verify as verify_audit
 from bastion.observe.audit.signing import load_public_key
+from bastion.observe.metrics import GatewayMetrics
 from tests.helpers import call
 
 VECTORS = Path(__file__).parent.parent / "vectors" / "waflog"
@@ -122,3 +123,27 @@ def test_records_rendered_by_the_writer_thread_keep_ids_values_and_redactions(
         assert hdrs["Authorization"] == "REDACTED" and hdrs["X-Trace"] == str(i % 3)
         assert f"token-{i}" not in text and f"sig{i}&" not in text
     assert app.gateway.ctx.resources["log_writer"].stats().dropped == 0
+
+
+def _requests_counted(app: BastionApp) -> float:
+    metrics: GatewayMetrics = app.gateway.ctx.resources["metrics"]
+    return sum(v for _, v in metrics.requests.items())
+
+
+def test_metrics_count_every_request_rendered_or_dropped(tmp_path: Path,
+                                                         clock: FrozenClock) -> None:
+    """With a log writer the metrics are updated in its thread, batch by batch; a request
+    whose capture the writer refuses (full or closed queue) is counted on the request path."""
+    app = app_for(tmp_path, clock)
+    writer = app.gateway.ctx.resources["log_writer"]
+    for path in ("/prod/pets/1", "/prod/pets/2", "/prod/nope"):
+        asyncio.run(call(app, "GET", path))
+    writer.flush()
+    assert _requests_counted(app) == 3
+    writer.close()               # from now on every capture is refused
+    asyncio.run(call(app, "GET", "/prod/pets/3"))
+    assert _requests_counted(app) == 4
+    assert writer.stats().dropped_by_kind == {"access": 1, "waf": 1}
+    text = asyncio.run(call(app, "GET", "/metrics")).body.decode()
+    assert 'bastion_http_requests_total{route="/pets/{id}",method="GET",code="2xx"' in text
+    asyncio.run(app.gateway.close())

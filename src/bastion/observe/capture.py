@@ -16,11 +16,13 @@ and ``waf_line`` builds the ``bastion`` object.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any
 
 from bastion.observe.accesslog import AccessLogFormatter, clf_time
+from bastion.observe.metrics import GatewayMetrics
 from bastion.observe.wafencode import WafLineEncoder
 from bastion.observe.waflog import WafLogBuilder
 from bastion.pipeline import Exchange, Headers
@@ -34,7 +36,7 @@ Captured = tuple[Any, ...]
 # field positions in a Captured tuple
 (T_WALL, T_TOTAL, STATUS, RESOURCE, REQUEST_ID, METHOD, RAW_PATH, QUERY, HEADERS, CLIENT_IP,
  HTTP_VERSION, SCHEME, BODY_SIZE, T_INTEGRATION, T_WAF, T_AUTH, WHY, PRINCIPAL, AUTHORIZER,
- IDENTITY, LABELS, TRACE, WAF_LOG, RESPONSE_BYTES) = range(24)
+ IDENTITY, LABELS, TRACE, WAF_LOG, RESPONSE_BYTES, AUTHORIZER_NAME, CACHE) = range(26)
 
 # A header as captured: (lower-case name, name as sent, value), bytes as they came off the wire
 # (str only for a Headers object built from text that latin-1 cannot encode).
@@ -66,7 +68,28 @@ def capture(ex: Exchange, status: int, total: float, integration_s: float, waf_s
             ex.principal, ex.authorizer, ex.identity or None,
             tuple(ex.labels) if ex.labels else (),
             tuple((t.stage, t.event) for t in ex.trace[:50]) if ex.trace else (),
-            waf_log, ex.response_bytes)
+            waf_log, ex.response_bytes, route.route.authorizer if route is not None else None,
+            ex.notes.get("cache") if ex.notes else None)
+
+
+def observe(metrics: GatewayMetrics, c: Captured) -> None:
+    """The request's metrics, from its capture (the writer thread calls this in batches)."""
+    waf_log = c[WAF_LOG]
+    if waf_log:
+        action = str(waf_log.get("action", "ALLOW"))
+        rule = str(waf_log.get("terminating_rule_id", "Default_Action"))
+        counted = [str(r.get("ruleId")) for r in waf_log.get("non_terminating", ())]
+    else:
+        action, rule, counted = "ALLOW", "Default_Action", []
+    resource = c[RESOURCE]
+    cache = c[CACHE]
+    metrics.observe_request(
+        route=resource if resource is not None else "UNMATCHED", method=c[METHOD],
+        status=c[STATUS], action=action, duration_s=c[T_TOTAL],
+        integration_s=c[T_INTEGRATION] if resource is not None else None,
+        waf_s=c[T_WAF] or None, authorizer=c[AUTHORIZER_NAME], authorizer_s=c[T_AUTH] or None,
+        terminating_rule=rule, counted_rules=counted, labels=c[LABELS],
+        cache_hit=None if cache is None else cache == "hit")
 
 
 def _text(value: Any) -> str:
@@ -148,7 +171,13 @@ class RequestRenderer:
     """Writer-thread side: a capture -> ``(access line, WAF line)`` as enabled, in bytes."""
 
     def __init__(self, *, access: AccessLogFormatter | None, waf: WafLogBuilder | None,
-                 stage: str, api_id: str) -> None:
+                 stage: str, api_id: str, metrics: GatewayMetrics | None = None,
+                 observed: GatewayMetrics | None = None) -> None:
+        """``metrics``: updated from each rendered capture; ``observe`` (the request path's
+        fallback) updates ``metrics`` or ``observed``, under one lock with the writer."""
+        self.metrics = metrics
+        self._observed = metrics if metrics is not None else observed
+        self._lock = threading.Lock()
         self.outputs: tuple[str, ...] = tuple(
             kind for kind, on in (("access", access), ("waf", waf)) if on is not None)
         self._access = access.bind(access_getters(stage, api_id)) if access else None
@@ -157,6 +186,12 @@ class RequestRenderer:
 
     def __call__(self, c: Captured) -> Sequence[bytes | None]:
         out: list[bytes | None] = []
+        if self.metrics is not None:
+            try:
+                with self._lock:
+                    observe(self.metrics, c)
+            except Exception:
+                self._failed()
         if self._access is not None:
             try:
                 # the template's escapers neutralise control characters: one line per request
@@ -171,6 +206,12 @@ class RequestRenderer:
                 self._failed()
                 out.append(None)
         return out
+
+    def observe(self, c: Captured) -> None:
+        """Metrics from the request path (no writer, or its queue was full)."""
+        if self._observed is not None:
+            with self._lock:
+                observe(self._observed, c)
 
     def _failed(self) -> None:
         self._errors += 1

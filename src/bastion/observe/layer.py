@@ -55,8 +55,9 @@ log = logging.getLogger("bastion.observe")
 class LoggingStage:
     """LOGGING phase: one access-log line and one WAF record per request, and metrics.
 
-    On the request path this updates the metrics and queues one ``capture`` tuple; the writer
-    thread renders the lines (``RequestRenderer``), so logging costs the event loop ~2 us.
+    On the request path this queues one ``capture`` tuple; the writer thread updates the
+    metrics and renders the lines (``RequestRenderer``), in batches. Without a writer, or when
+    its queue is full, the metrics are updated here.
     """
 
     name = "observe"
@@ -73,8 +74,12 @@ class LoggingStage:
         self.audit = audit
         self.audit_data_plane = audit_data_plane
         self.stage = ctx.settings.api.stage
+        # with a writer, the metrics are updated there too, in batches (hot caches): they lag
+        # the requests by at most one batch (256 requests or the writer's flush interval)
         self.renderer = RequestRenderer(access=access, waf=waf, stage=self.stage,
-                                        api_id=ctx.settings.api.api_id)
+                                        api_id=ctx.settings.api.api_id,
+                                        metrics=metrics if writer is not None else None,
+                                        observed=metrics)
         self.writer = writer if self.renderer.outputs else None
         if self.writer is not None:
             self.writer.add_renderer(_KIND, self.renderer.outputs, self.renderer)
@@ -90,24 +95,12 @@ class LoggingStage:
         auth_s = get("iam", 0.0) + get("authorizer", 0.0) + get("cedar", 0.0) if t else 0.0
         waf_log: dict[str, Any] | None = ex.notes.get("waf_log") if ex.notes else None
         route = ex.route
-        if self.metrics is not None:
-            cache = ex.notes.get("cache") if ex.notes else None
-            if waf_log:
-                action = str(waf_log.get("action", "ALLOW"))
-                rule = str(waf_log.get("terminating_rule_id", "Default_Action"))
-                counted = [str(r.get("ruleId")) for r in waf_log.get("non_terminating", ())]
-            else:
-                action, rule, counted = "ALLOW", "Default_Action", []
-            self.metrics.observe_request(
-                route=route.resource_path if route else "UNMATCHED", method=ex.request.method,
-                status=status, action=action, duration_s=total,
-                integration_s=integration_s if route else None, waf_s=waf_s or None,
-                authorizer=route.route.authorizer if route else None,
-                authorizer_s=auth_s or None, terminating_rule=rule, counted_rules=counted,
-                labels=ex.labels, cache_hit=None if cache is None else cache == "hit")
-        if self.writer is not None:
-            self.writer.submit(_KIND, capture(ex, status, total, integration_s, waf_s, auth_s,
-                                              waf_log), ts=ex.started_at)
+        c = capture(ex, status, total, integration_s, waf_s, auth_s, waf_log)
+        writer = self.writer
+        if writer is None or not writer.submit(_KIND, c, ts=ex.started_at) \
+                or self.renderer.metrics is None:
+            if self.metrics is not None:   # metrics count every request, queued or dropped
+                self.renderer.observe(c)
         if self.audit is not None and self.audit_data_plane and route is not None:
             ident = ex.identity
             self.audit.event(
