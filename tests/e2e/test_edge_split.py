@@ -8,6 +8,7 @@ import http.client
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,8 +48,9 @@ class Split:
     edge: Server
 
 
-def _start_split(tmp_path: Path, *, origin_port: int | None = None,
-                 **credential_extra: object) -> Iterator[Split]:
+@contextmanager
+def running_split(tmp_path: Path, *, origin_port: int | None = None,
+                  **credential_extra: object) -> Iterator[Split]:
     gw_port, edge_port = free_port(), free_port()
     gw_cfg = configs.iam_gateway(tmp_path / "gw")
     gateway = start(["serve", "--config", str(gw_cfg), "--port", str(gw_port)], gw_port, ENV)
@@ -68,7 +70,8 @@ def _start_split(tmp_path: Path, *, origin_port: int | None = None,
 
 @pytest.fixture
 def split(tmp_path: Path) -> Iterator[Split]:
-    yield from _start_split(tmp_path)
+    with running_split(tmp_path) as running:
+        yield running
 
 
 def test_through_the_edge_200_with_the_client_address(split: Split) -> None:
@@ -141,36 +144,36 @@ def test_a_body_altered_between_edge_and_gateway_is_refused(tmp_path: Path) -> N
 
 
 def test_credentials_rotate_under_load_without_a_failed_request(tmp_path: Path) -> None:
-    for split in _start_split(tmp_path, max_age_s=0.25):
-        failures: list[tuple[int, bytes]] = []
-        keys: set[str] = set()
-        lock = threading.Lock()
-        done = threading.Event()
-        counts = [0]
+    failures: list[tuple[int, bytes]] = []
+    keys: set[str] = set()
+    lock = threading.Lock()
+    done = threading.Event()
+    counts = [0]
 
-        def client() -> None:
-            conn = http.client.HTTPConnection("127.0.0.1", split.edge.port, timeout=10,
-                                              source_address=(CLIENT, 0))
-            try:
-                while not done.is_set():
-                    status, _, body = fetch(split.edge.port, "POST", "/prod/echo", b"x" * 64,
-                                            conn=conn)
-                    with lock:
-                        counts[0] += 1
-                        if status != 200:
-                            failures.append((status, body))
-                        else:
-                            keys.add(json.loads(body)["accessKey"])
-                        if counts[0] >= 3000 or (counts[0] >= 300 and len(keys) >= 4):
-                            done.set()
-            finally:
-                conn.close()
+    def client(port: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10,
+                                          source_address=(CLIENT, 0))
+        try:
+            while not done.is_set():
+                status, _, body = fetch(port, "POST", "/prod/echo", b"x" * 64, conn=conn)
+                with lock:
+                    counts[0] += 1
+                    if status != 200:
+                        failures.append((status, body))
+                    else:
+                        keys.add(json.loads(body)["accessKey"])
+                    if counts[0] >= 3000 or (counts[0] >= 300 and len(keys) >= 4):
+                        done.set()
+        finally:
+            conn.close()
 
-        threads = [threading.Thread(target=client) for _ in range(4)]
+    # the edge refreshes every 0.25 s: many rotations within the run
+    with running_split(tmp_path, max_age_s=0.25) as split:
+        threads = [threading.Thread(target=client, args=(split.edge.port,)) for _ in range(4)]
         for t in threads:
             t.start()
         for t in threads:
             t.join(timeout=60)
-        assert not failures, failures[:3]
-        assert counts[0] >= 300
-        assert len(keys) >= 4, f"{len(keys)} keys over {counts[0]} requests"
+    assert not failures, failures[:3]
+    assert counts[0] >= 300
+    assert len(keys) >= 4, f"{len(keys)} keys over {counts[0]} requests"
