@@ -56,8 +56,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
     from bastion.http.server import serve
 
+    if args.client_ca:  # every TLS connection then carries a verified client certificate
+        os.environ["BASTION_MTLS_CLIENT_CA"] = str(args.client_ca)
     try:
         serve(Path(args.config), host=args.host, port=args.port, workers=args.workers,
               log_level=args.log_level, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
