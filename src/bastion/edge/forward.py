@@ -101,7 +101,7 @@ class EdgeForwardStage:
         base = self._headers(ex, proxy)
         signs = self._signs(ex) and self.credentials is not None
         unsigned = self.settings.payload == "unsigned"
-        if signs and len(body) > self.settings.max_signed_body_bytes:
+        if signs and not unsigned and len(body) > self.settings.max_signed_body_bytes:
             if self.settings.payload != "auto":
                 return TOO_LARGE
             unsigned = True

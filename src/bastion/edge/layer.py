@@ -86,7 +86,9 @@ def _edge_stage(ctx: GatewayContext, data: Any) -> Stage:
         source = StaticCredentials(Credentials(creds.static_access_key, creds.static_secret))
     for p in pools.values():
         ctx.closers.append(p.close)
-    return EdgeForwardStage(settings, source, ctx.clock, pools)
+    stage = EdgeForwardStage(settings, source, ctx.clock, pools)
+    ctx.resources["edge_forwarder"] = stage
+    return stage
 
 
 def edge_layer(ctx: GatewayContext) -> list[Stage]:
