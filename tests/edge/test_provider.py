@@ -147,3 +147,20 @@ def test_refresh_fraction_is_checked_and_static_credentials_never_change() -> No
         assert (await static.current()).access_key == "AKIAEXAMPLE000000001"
         await static.invalidate("AKIAEXAMPLE000000001")
     run(main())
+
+
+def test_many_refusals_of_one_key_share_one_fetch() -> None:
+    clock = FrozenClock()
+    issuer = Issuer(clock)
+    provider = AssumeRoleProvider(issuer, clock)
+
+    async def main() -> None:
+        first = await provider.current()
+        issuer.gate = asyncio.Event()
+        waiters = [asyncio.ensure_future(provider.invalidate(first.access_key))
+                   for _ in range(10)]
+        await asyncio.sleep(0)
+        issuer.gate.set()
+        await asyncio.gather(*waiters)
+        assert issuer.calls == 2
+    run(main())

@@ -143,10 +143,12 @@ class AssumeRoleProvider:
     async def invalidate(self, access_key: str) -> None:
         """The origin refused ``access_key`` (e.g. the gateway restarted and forgot its
         sessions): fetch new credentials unless that already happened."""
-        issued = self._issued
+        issued, generation = self._issued, self._generation
         if issued is not None and issued.credentials.access_key != access_key:
             return
-        await self.refresh(stale_generation=self._generation if issued is None else None)
+        # requests refused together share one fetch: a caller that waited for the lock
+        # while another replaced the credentials does not fetch again
+        await self.refresh(stale_generation=generation)
 
     async def run(self) -> None:
         """The background refresher: runs until cancelled; never raises."""
