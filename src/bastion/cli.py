@@ -76,6 +76,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from bastion.demo import prepare
     from bastion.http.server import serve
 
+    if args.split:
+        from bastion.edge.demo import run_split_demo
+
+        return run_split_demo(Path(args.workdir), edge_port=args.port,
+                              gateway_port=args.gateway_port or args.port + 1,
+                              log_level=args.log_level)
     info = prepare(Path(args.workdir))
     port = args.port
     base = f"http://127.0.0.1:{port}/prod"
@@ -136,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default="warning")
     p.add_argument("--workdir", default="bastion-data/demo",
                    help="where the demo's files, keys and logs go")
+    p.add_argument("--split", action="store_true",
+                   help="edge on --port, gateway on --gateway-port: the edge signs, direct "
+                        "access is refused")
+    p.add_argument("--gateway-port", type=int, help="with --split (default: --port + 1)")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("validate", help="check a config and everything it points at")

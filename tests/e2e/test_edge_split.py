@@ -177,3 +177,23 @@ def test_credentials_rotate_under_load_without_a_failed_request(tmp_path: Path) 
     assert not failures, failures[:3]
     assert counts[0] >= 300
     assert len(keys) >= 4, f"{len(keys)} keys over {counts[0]} requests"
+
+
+def test_demo_split_prints_and_serves_both_lines(tmp_path: Path) -> None:
+    edge_port, gw_port = free_port(), free_port()
+    demo = start(["demo", "--split", "--port", str(edge_port), "--gateway-port", str(gw_port),
+                  "--workdir", str(tmp_path / "demo")], edge_port,
+                 {"PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"})
+    try:
+        out = demo.output()
+        assert f"curl -s http://127.0.0.1:{edge_port}/prod/admin/pets" in out
+        assert f"curl -si http://127.0.0.1:{gw_port}/prod/admin/pets" in out
+        status, _, body = fetch(edge_port, "GET", "/prod/admin/pets")
+        assert status == 200, body
+        assert json.loads(body)[0]["type"] == "dog"
+        status, _, body = fetch(gw_port, "GET", "/prod/admin/pets")
+        assert (status, body) == (403, b'{"message":"Missing Authentication Token"}')
+    finally:
+        assert stop(demo) == 0
+    with pytest.raises(OSError):  # the gateway child went with it
+        fetch(gw_port, "GET", "/_bastion/health")
