@@ -76,7 +76,8 @@ def split(tmp_path: Path) -> Iterator[Split]:
 
 def test_through_the_edge_200_with_the_client_address(split: Split) -> None:
     status, _, body = fetch(split.edge.port, "POST", "/prod/echo?a=1&b=x%20y",
-                            b'{"amount": 100}', {"Content-Type": "application/json"})
+                            b'{"amount": 100}', {"Content-Type": "application/json",
+                                                 "X-Forwarded-For": "6.6.6.6"})
     assert status == 200, body
     seen = json.loads(body)
     assert seen["sourceIp"] == CLIENT

@@ -142,6 +142,17 @@ def test_no_override_keeps_a_client_signature(tmp_path: Path,
     run(tmp_path, {"signing": "no-override", "credentials": STATIC}, scenario, monkeypatch)
 
 
+@pytest.mark.parametrize(("mode", "want"), [
+    ("replace", "203.0.113.9"), ("append", "6.6.6.6, 203.0.113.9")])
+def test_forwarded_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str,
+                       want: str) -> None:
+    async def scenario(app: BastionApp, origin: Origin) -> None:
+        await call(app, "GET", "/prod/a", headers=[("X-Forwarded-For", "6.6.6.6")])
+        [req] = origin.requests
+        assert [v for k, v in req["headers"] if k == "x-forwarded-for"] == [want]
+    run(tmp_path, {"credentials": STATIC, "forwarded_for": mode}, scenario, monkeypatch)
+
+
 def test_never_forwards_unsigned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     async def scenario(app: BastionApp, origin: Origin) -> None:
         await call(app, "GET", "/prod/a", headers=[("Authorization", "Bearer abc")])

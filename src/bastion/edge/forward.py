@@ -3,8 +3,9 @@
 Runs in the INTEGRATION phase just before the plain integration stage, for routes whose
 integration is an ``HttpProxy`` to a protected origin; it reuses that integration's target
 (path parameters filled, query kept) and connection pool, and produces the response itself.
-The forwarded request keeps the client's address in ``X-Forwarded-For`` and gets the origin's
-``Host``; then injected headers replace any client-sent value; then the request is signed
+The forwarded request carries the client's address in ``X-Forwarded-For`` (by default only
+that: a client-sent ``X-Forwarded-For`` is dropped, so a gateway that trusts the header's first
+address cannot be told a made-up one) and gets the origin's ``Host``; then injected headers replace any client-sent value; then the request is signed
 (``signing: always``, or ``no-override`` when the client sent no ``Authorization`` of its
 own). When the origin refuses the signing key itself (the gateway restarted and forgot its
 sessions), the edge fetches new credentials and retries once.
@@ -58,6 +59,10 @@ class EdgeForwardStage:
         self.origins = frozenset(settings.origins)
         self.drop = frozenset(name.encode() for name, _ in settings.set_headers)
         self.signing = settings.signing
+        self.replace_xff = settings.forwarded_for == "replace"  # the edge is the trust boundary
+        plain = self.drop | ({b"x-forwarded-for"} if self.replace_xff else frozenset())
+        self.strip_plain = frozenset(plain)
+        self.strip_signed = frozenset(plain | {n.encode() for n in SIGNING_HEADERS})
         self.signed = settings.signed_headers
 
     def _protected(self, proxy: HttpProxy) -> bool:
@@ -66,9 +71,10 @@ class EdgeForwardStage:
     def _headers(self, ex: Exchange, proxy: HttpProxy) -> list[tuple[bytes, bytes]]:
         host = proxy.origin.authority if self.settings.rewrite_host else None
         headers = forward_headers(ex, host=host)
-        strip = self.drop | (frozenset(n.encode() for n in SIGNING_HEADERS)
-                             if self._signs(ex) else frozenset())
+        strip = self.strip_signed if self._signs(ex) else self.strip_plain
         out = [(n, v) for n, v in headers if n.lower() not in strip]
+        if self.replace_xff:
+            out.append((b"x-forwarded-for", ex.request.client_ip.encode("latin-1")))
         for name, source in self.settings.set_headers:
             value = source.value()
             if value:

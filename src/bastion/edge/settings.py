@@ -9,6 +9,8 @@
       signing: always                    # always | no-override | never (CloudFront OAC's terms)
       signed_headers: [host, content-type, x-forwarded-for]
       rewrite_host: true                 # Host: the origin's authority, as the signature says
+      forwarded_for: replace             # replace: X-Forwarded-For is the client's address only;
+                                         # append: keep what the client sent, add its address
       payload: signed                    # signed | unsigned | auto (unsigned above the limit)
       max_signed_body_bytes: 10485760    # with payload: signed, larger bodies are refused (413)
       set_headers:                       # injected, replacing any client value (never logged)
@@ -120,6 +122,7 @@ class EdgeSettings:
     signing: str
     signed_headers: tuple[str, ...]
     rewrite_host: bool
+    forwarded_for: str
     payload: str
     max_signed_body_bytes: int
     set_headers: tuple[tuple[str, HeaderSource], ...]
@@ -143,6 +146,7 @@ class EdgeSettings:
         signed = tuple(str(h).lower() for h in sec.get("signed_headers", list,
                                                          list(DEFAULT_SIGNED_HEADERS)))
         rewrite = sec.get("rewrite_host", bool, True)
+        xff = sec.get("forwarded_for", str, "replace", choices=("replace", "append"))
         payload = sec.get("payload", str, "signed", choices=_PAYLOAD)
         limit = sec.get("max_signed_body_bytes", int, 10 * 1024 * 1024)
         headers = _set_headers(sec.section("set_headers"), base)
@@ -153,8 +157,8 @@ class EdgeSettings:
         tls = _tls(sec.section("tls"), base) if sec.has("tls") else None
         sec.done()
         problems.raise_if_any()
-        return cls(tuple(origins), region, service, signing, signed, rewrite, payload, limit,
-                   headers, creds, tls)
+        return cls(tuple(origins), region, service, signing, signed, rewrite, xff, payload,
+                   limit, headers, creds, tls)
 
 
 def _origin(url: str) -> Origin | None:
