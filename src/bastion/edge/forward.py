@@ -5,10 +5,11 @@ integration is an ``HttpProxy`` to a protected origin; it reuses that integratio
 (path parameters filled, query kept) and connection pool, and produces the response itself.
 The forwarded request carries the client's address in ``X-Forwarded-For`` (by default only
 that: a client-sent ``X-Forwarded-For`` is dropped, so a gateway that trusts the header's first
-address cannot be told a made-up one) and gets the origin's ``Host``; then injected headers replace any client-sent value; then the request is signed
-(``signing: always``, or ``no-override`` when the client sent no ``Authorization`` of its
-own). When the origin refuses the signing key itself (the gateway restarted and forgot its
-sessions), the edge fetches new credentials and retries once.
+address cannot be told a made-up one) and gets the origin's ``Host``; then injected headers
+replace any client-sent value; then the request is signed (``signing: always``, or
+``no-override`` when the client sent no ``Authorization`` of its own). When the origin
+refuses the signing key itself (the gateway restarted and forgot its sessions), the edge
+fetches new credentials and retries once.
 """
 
 from __future__ import annotations
