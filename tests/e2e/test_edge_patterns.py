@@ -17,8 +17,8 @@ import pytest
 
 from bastion.auth.apikeys import ApiKeyStore
 from tests.e2e.conftest import ROOT, Server, start, stop
-from tests.e2e.test_edge_split import CLIENT, fetch
 from tests.edge import configs
+from tests.edge.net import CLIENT, fetch
 from tests.helpers import free_port
 
 pytestmark = pytest.mark.e2e

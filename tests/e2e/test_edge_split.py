@@ -16,6 +16,7 @@ import pytest
 
 from tests.e2e.conftest import ROOT, Server, start, stop
 from tests.edge import configs
+from tests.edge.net import CLIENT, fetch
 from tests.edge.tamper import tampering_relay
 from tests.helpers import free_port
 
@@ -23,25 +24,6 @@ pytestmark = pytest.mark.e2e
 
 TOKEN = "bootstrap-token-for-the-e2e-tests-0001"
 ENV = {"EDGE_TOKEN": TOKEN, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"}
-CLIENT = "127.0.0.5"  # the "viewer": a distinct loopback source address
-
-
-def fetch(port: int, method: str, path: str, body: bytes | None = None,
-          headers: dict[str, str] | None = None, *, source: str = CLIENT,
-          conn: http.client.HTTPConnection | None = None
-          ) -> tuple[int, dict[str, str], bytes]:
-    own = conn is None
-    c = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=10,
-                                           source_address=(source, 0))
-    try:
-        c.request(method, path, body=body, headers=headers or {})
-        resp = c.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        if own:
-            c.close()
-
-
 @dataclass
 class Split:
     gateway: Server
@@ -198,3 +180,21 @@ def test_demo_split_prints_and_serves_both_lines(tmp_path: Path) -> None:
         assert stop(demo) == 0
     with pytest.raises(OSError):  # the gateway child went with it
         fetch(gw_port, "GET", "/_bastion/health")
+
+
+def test_the_edge_recovers_when_the_gateway_restarts(tmp_path: Path) -> None:
+    """The restarted gateway has forgotten the edge's session: the edge's first signed request
+    is refused as UnrecognizedClient, and the edge fetches new credentials and retries."""
+    with running_split(tmp_path) as split:
+        assert fetch(split.edge.port, "GET", "/prod/echo")[0] == 200
+        before = json.loads(fetch(split.edge.port, "GET", "/prod/echo")[2])["accessKey"]
+        stop(split.gateway)
+        gw_cfg = tmp_path / "gw" / "gateway.yaml"
+        again = start(["serve", "--config", str(gw_cfg), "--port", str(split.gateway.port)],
+                      split.gateway.port, ENV)
+        try:
+            status, _, body = fetch(split.edge.port, "GET", "/prod/echo")
+            assert status == 200, body
+            assert json.loads(body)["accessKey"] != before
+        finally:
+            stop(again)
