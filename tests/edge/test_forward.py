@@ -15,10 +15,12 @@ from bastion.auth.sigv4 import Credentials
 from bastion.clock import FrozenClock
 from bastion.config import load_settings
 from bastion.edge.forward import EdgeForwardStage
+from bastion.edge.layer import edge_layer
 from bastion.edge.provider import AssumeRoleProvider, IssuedCredentials
 from bastion.errors import ConfigError
 from bastion.gateway.gateway import build_gateway
 from bastion.http.app import BastionApp
+from bastion.pipeline import Exchange, Interruption, Phase
 from tests.edge import configs
 from tests.helpers import call
 
@@ -80,7 +82,8 @@ Scenario = Callable[[BastionApp, Origin], Awaitable[None]]
 
 
 def run(tmp_path: Path, edge: dict[str, Any], scenario: Scenario,
-        monkeypatch: pytest.MonkeyPatch, clock: FrozenClock | None = None) -> None:
+        monkeypatch: pytest.MonkeyPatch, clock: FrozenClock | None = None,
+        layers: list[Any] | None = None) -> None:
     monkeypatch.setenv("EDGE_AK", AK)
     monkeypatch.setenv("EDGE_SK", SK)
     monkeypatch.setenv("EDGE_API_KEY", "injected-api-key-0001")
@@ -90,7 +93,8 @@ def run(tmp_path: Path, edge: dict[str, Any], scenario: Scenario,
         await origin.start()
         try:
             cfg = configs.edge(tmp_path, origin.port, edge)
-            gw = build_gateway(load_settings(cfg), clock=clock or FrozenClock(1_750_000_000.0))
+            gw = build_gateway(load_settings(cfg), clock=clock or FrozenClock(1_750_000_000.0),
+                               layers=layers)
             try:
                 await scenario(BastionApp(gw), origin)
             finally:
@@ -215,6 +219,49 @@ def test_a_refused_key_is_replaced_and_the_request_retried_once(
         assert reply.status == 403
         assert reply.header("x-amzn-ErrorType") == "UnrecognizedClientException"
     run(tmp_path, {"credentials": STATIC}, scenario, monkeypatch, clock)
+
+
+class Firewall:
+    """A FIREWALL-phase stage standing in for the Web ACL."""
+
+    name = "firewall"
+    phase = Phase.FIREWALL
+    priority = 0
+
+    def run(self, ex: Exchange) -> Interruption | None:
+        if "attack" in ex.request.query_string:
+            return Interruption("WAF_FILTERED", source="firewall")
+        return None
+
+
+def test_the_firewall_runs_before_anything_is_forwarded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario(app: BastionApp, origin: Origin) -> None:
+        blocked = await call(app, "GET", "/prod/a", query="q=attack")
+        assert (blocked.status, blocked.json()) == (403, {"message": "Forbidden"})
+        assert origin.requests == []
+        assert (await call(app, "GET", "/prod/a", query="q=fine")).status == 200
+        assert len(origin.requests) == 1
+    run(tmp_path, {"credentials": STATIC}, scenario, monkeypatch,
+        layers=[edge_layer, lambda ctx: [Firewall()]])
+
+
+def test_a_header_from_a_file_follows_the_file(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = tmp_path / "origin-secret.txt"
+    secret.write_text("first-secret\n")
+
+    async def scenario(app: BastionApp, origin: Origin) -> None:
+        await call(app, "GET", "/prod/a")
+        secret.write_text("second-secret-rotated\n")
+        await call(app, "GET", "/prod/a")
+        secret.unlink()  # mid-rotation, briefly missing: the last value stays
+        await call(app, "GET", "/prod/a")
+        assert [header(r, "x-origin-verify") for r in origin.requests] == [
+            "first-secret", "second-secret-rotated", "second-secret-rotated"]
+    run(tmp_path, {"signing": "never",
+                   "set_headers": {"X-Origin-Verify": {"file": "origin-secret.txt"}}},
+        scenario, monkeypatch)
 
 
 @pytest.mark.parametrize(("edge", "message"), [
