@@ -147,7 +147,10 @@ def test_c_api_key_injected_by_the_edge(tmp_path: Path) -> None:
     (tmp_path / "gw" / "plans.json").write_text(json.dumps([{
         "id": "edge", "name": "Edge", "apiStages": [{"apiId": "gateway", "stage": "prod"}],
         "throttle": {"rateLimit": 1000.0, "burstLimit": 2000}}]))
-    api = configs.origin_api(None, **{"x-amazon-apigateway-api-key-required": True})
+    api = configs.origin_api(None)
+    for methods in api["paths"].values():
+        for op in methods.values():
+            op["x-amazon-apigateway-api-key-required"] = True
     edge_section = {"signing": "never", "set_headers": {"x-api-key": {"env": "EDGE_API_KEY"}}}
     with pair(tmp_path, api, edge_section,
               gateway_sections={"api_keys": {"store": "keys.json",

@@ -39,7 +39,7 @@ def running_split(tmp_path: Path, *, origin_port: int | None = None,
     try:
         target = origin_port if origin_port is not None else gw_port
         edge_cfg = configs.edge(tmp_path / "edge", target, {
-            "credentials": configs.sts_credentials(gw_port, **credential_extra)})
+            "credentials": {**configs.sts_credentials(gw_port), **credential_extra}})
         edge = start(["serve", "--config", str(edge_cfg), "--port", str(edge_port)],
                      edge_port, ENV)
         try:

@@ -83,6 +83,7 @@ def edge(dirpath: Path, origin_port: int, edge_section: dict[str, Any], *,
     return write(dirpath, "edge", {}, edge_api(origin_port, scheme=scheme), edge=edge_section)
 
 
-def sts_credentials(origin_port: int, *, scheme: str = "http", **extra: Any) -> dict[str, Any]:
+def sts_credentials(origin_port: int, *, scheme: str = "http", **extra: object
+                    ) -> dict[str, Any]:
     return {"endpoint": f"{scheme}://127.0.0.1:{origin_port}/_bastion/sts/assume-role",
             "role": "edge-signer", "bootstrap_token_env": "EDGE_TOKEN", **extra}
