@@ -141,6 +141,15 @@ def test_edge_reaches_the_gateway_over_mtls(tmp_path: Path, pki: Pki) -> None:
             assert seen["accessKey"].startswith("ASIA")
         finally:
             stop(edge)
+        # a forwarded request does not get credentials on its proxy's certificate
+        good = client_context(pki, cert=(pki.client_cert, pki.client_key))
+        conn = http.client.HTTPSConnection("127.0.0.1", gw_port, timeout=10, context=good)
+        conn.request("POST", "/_bastion/sts/assume-role", body=b"{}",
+                     headers={"X-Forwarded-For": "203.0.113.50"})
+        resp = conn.getresponse()
+        assert resp.status == 403 and json.loads(resp.read())["Error"]["Code"] == "AccessDenied"
+        conn.close()
+        assert https(gw_port, good, "POST", "/_bastion/sts/assume-role", b"{}")[0] == 200
         # the same endpoint over TLS without a client certificate: the handshake fails
         with pytest.raises((ssl.SSLError, OSError, http.client.HTTPException)):
             https(gw_port, client_context(pki), "POST", "/_bastion/sts/assume-role", b"{}")

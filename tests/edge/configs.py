@@ -36,9 +36,9 @@ def origin_api(security: list[dict[str, list[str]]] | None, *,
     return doc
 
 
-def edge_api(origin_port: int, *, scheme: str = "http") -> dict[str, Any]:
+def edge_api(origin_port: int, *, scheme: str = "http", prefix: str = "/prod") -> dict[str, Any]:
     integration = {"type": "http_proxy", "httpMethod": "ANY",
-                   "uri": f"{scheme}://127.0.0.1:{origin_port}/prod/{{proxy}}",
+                   "uri": f"{scheme}://127.0.0.1:{origin_port}{prefix}/{{proxy}}",
                    "requestParameters": {
                        "integration.request.path.proxy": "method.request.path.proxy"}}
     return {"openapi": "3.0.1", "info": {"title": "edge", "version": "1"},
@@ -79,8 +79,9 @@ def iam_gateway(dirpath: Path, *, token_env: str = "EDGE_TOKEN",
 
 
 def edge(dirpath: Path, origin_port: int, edge_section: dict[str, Any], *,
-         scheme: str = "http") -> Path:
-    return write(dirpath, "edge", {}, edge_api(origin_port, scheme=scheme), edge=edge_section)
+         scheme: str = "http", prefix: str = "/prod") -> Path:
+    return write(dirpath, "edge", {}, edge_api(origin_port, scheme=scheme, prefix=prefix),
+                 edge=edge_section)
 
 
 def sts_credentials(origin_port: int, *, scheme: str = "http", **extra: object

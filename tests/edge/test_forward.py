@@ -83,7 +83,7 @@ Scenario = Callable[[BastionApp, Origin], Awaitable[None]]
 
 def run(tmp_path: Path, edge: dict[str, Any], scenario: Scenario,
         monkeypatch: pytest.MonkeyPatch, clock: FrozenClock | None = None,
-        layers: list[Any] | None = None) -> None:
+        layers: list[Any] | None = None, prefix: str = "/prod") -> None:
     monkeypatch.setenv("EDGE_AK", AK)
     monkeypatch.setenv("EDGE_SK", SK)
     monkeypatch.setenv("EDGE_API_KEY", "injected-api-key-0001")
@@ -92,7 +92,7 @@ def run(tmp_path: Path, edge: dict[str, Any], scenario: Scenario,
         origin = Origin()
         await origin.start()
         try:
-            cfg = configs.edge(tmp_path, origin.port, edge)
+            cfg = configs.edge(tmp_path, origin.port, edge, prefix=prefix)
             gw = build_gateway(load_settings(cfg), clock=clock or FrozenClock(1_750_000_000.0),
                                layers=layers)
             try:
@@ -262,6 +262,17 @@ def test_a_header_from_a_file_follows_the_file(tmp_path: Path,
     run(tmp_path, {"signing": "never",
                    "set_headers": {"X-Origin-Verify": {"file": "origin-secret.txt"}}},
         scenario, monkeypatch)
+
+
+def test_the_origins_own_endpoints_are_never_forwarded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario(app: BastionApp, origin: Origin) -> None:
+        reply = await call(app, "POST", "/prod/_bastion/sts/assume-role", body=b"{}")
+        assert (reply.status, reply.json()) == (403, {"message": "Missing Authentication Token"})
+        assert origin.requests == []
+        assert (await call(app, "GET", "/prod/pets")).status == 200
+        assert origin.requests[0]["target"] == "/pets"
+    run(tmp_path, {"credentials": STATIC}, scenario, monkeypatch, prefix="")
 
 
 @pytest.mark.parametrize(("edge", "message"), [

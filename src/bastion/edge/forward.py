@@ -40,6 +40,10 @@ log = logging.getLogger("bastion.edge")
 _KEY_REFUSED = frozenset({b"unrecognizedclientexception", b"expiredtokenexception"})
 TOO_LARGE = Interruption("REQUEST_TOO_LARGE", status=413, message="Request Too Long",
                          source="edge", reason="body above edge.max_signed_body_bytes")
+INTERNAL_PATH = Interruption(
+    "MISSING_AUTHENTICATION_TOKEN", source="edge",
+    reason="the origin's /_bastion/ endpoints (credentials, health) are never forwarded: over "
+           "an mTLS connection the edge's identity would be lent to the viewer")
 NO_CREDENTIALS = Interruption("INTEGRATION_FAILURE", status=502,
                               message="Internal server error",
                               error_type="InternalServerErrorException", source="edge",
@@ -105,6 +109,8 @@ class EdgeForwardStage:
         req = ex.request
         body = req.body
         target = proxy._target(ex)
+        if target.startswith("/_bastion/"):  # the origin's own endpoints are not for viewers
+            return INTERNAL_PATH
         base = self._headers(ex, proxy)
         signs = self._signs(ex) and self.credentials is not None
         unsigned = self.settings.payload == "unsigned"

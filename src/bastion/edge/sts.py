@@ -30,7 +30,7 @@ import hmac
 import ipaddress
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,6 +148,10 @@ class StsSettings:
         return cls(path, roles, duration, TokenSet(env_names, tfile), mtls, tuple(sources))
 
 
+def _forwarded(get: Callable[[str], str | None]) -> bool:
+    return any(get(h) is not None for h in ("x-forwarded-for", "forwarded", "via"))
+
+
 def _error(status: int, code: str, message: str, reason: str) -> Interruption:
     body = orjson.dumps({"Error": {"Type": "Sender", "Code": code, "Message": message}})
     return Interruption("STS_ERROR", status=status, body=body, error_type=code,
@@ -178,7 +182,9 @@ class AssumeRoleStage:
             if index is not None:
                 return f"token#{index}"
             return None
-        if self.settings.mtls and req.scheme == "https" and os.environ.get(MTLS_ENV):
+        if self.settings.mtls and req.scheme == "https" and os.environ.get(MTLS_ENV) and \
+                not _forwarded(req.headers.get):
+            # a forwarded request arrives on its proxy's certificate, not the caller's own
             return "mtls"
         return None
 
