@@ -1,0 +1,82 @@
+"""The WAF: a loaded, immutable ruleset plus settings; a factory of transactions.
+
+Build one with ``WAF.from_files`` / ``WAF.from_text`` at start-up (it parses, compiles the
+operators and, when Hyperscan is enabled, the regex databases), then call ``new_transaction``
+for each exchange. A WAF is safe to share between concurrent transactions.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bastion.clock import Clock, SystemClock
+from bastion.waf.seclang.collections import CollectionStore, MemoryStore
+from bastion.waf.seclang.directives import Settings
+from bastion.waf.seclang.parser import Parser
+from bastion.waf.seclang.registry import Primitives, default_primitives
+from bastion.waf.seclang.rules import Rule
+from bastion.waf.seclang.transaction import Transaction
+
+__all__ = ["WAF", "Snippet"]
+
+
+@dataclass(frozen=True, slots=True)
+class Snippet:
+    """Inline SecLang text; ``name`` appears in error messages instead of a file name."""
+
+    text: str
+    name: str = "<rules>"
+
+
+class WAF:
+    """Compiled rules per phase, settings, the persistent store and the regex accelerator."""
+
+    def __init__(
+        self, rules: Sequence[Rule], settings: Settings, *, clock: Clock | None = None,
+        store: CollectionStore | None = None, accel: Any = None,
+    ) -> None:
+        self.settings = copy.deepcopy(settings)
+        self.clock: Clock = clock or SystemClock()
+        self.store: CollectionStore = store or MemoryStore(self.clock)
+        self.rules: tuple[Rule, ...] = tuple(rules)
+        self._phases: dict[int, tuple[Rule, ...]] = {
+            p: tuple(r for r in self.rules if r.marker is not None or r.phase == p)
+            for p in range(1, 6)
+        }
+        self.accel = accel
+
+    @classmethod
+    def build(
+        cls, sources: Iterable[str | Path | Snippet] = (), *,
+        base_dir: Path | None = None, primitives: Primitives | None = None,
+        settings: Settings | None = None, clock: Clock | None = None,
+        store: CollectionStore | None = None, hyperscan: bool = False,
+        cache_dir: Path | None = None,
+    ) -> WAF:
+        """Parse the sources in order: paths are rule files, ``Snippet``s inline SecLang."""
+        parser = Parser(primitives or default_primitives(), settings)
+        for src in sources:
+            if isinstance(src, Snippet):
+                parser.parse_text(src.text, src.name, base_dir)
+            else:
+                parser.parse_file(src)
+        cfg = parser.finish()
+        accel = None
+        if hyperscan:
+            from bastion.waf.seclang.accel import HyperscanAccelerator
+
+            accel = HyperscanAccelerator.build(cfg.rules, cache_dir=cache_dir)
+        return cls(cfg.rules, cfg.settings, clock=clock, store=store, accel=accel)
+
+    def phase_rules(self, phase: int) -> tuple[Rule, ...]:
+        return self._phases[phase]
+
+    def rule(self, rule_id: int) -> Rule | None:
+        return next((r for r in self.rules if r.id == rule_id and r.marker is None), None)
+
+    def new_transaction(self, unique_id: str | None = None) -> Transaction:
+        return Transaction(self, unique_id)
