@@ -19,7 +19,8 @@ __all__ = [
     "parse_json",
     "parse_multipart",
     "parse_urlencoded",
-    "parse_xml_text",
+    "XmlDoc",
+    "parse_xml",
     "url_decode",
 ]
 
@@ -73,32 +74,56 @@ class MultipartResult:
     last_filename: str | None = None
 
 
+_BCHARS = frozenset(
+    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'()+_,-./:=? ")
+
+
+def _count_boundary_params(value: str) -> int:
+    low = value.lower()
+    count = 0
+    i = low.find("boundary")
+    while i >= 0:
+        if "=" in low[i + 8:]:
+            count += 1
+        i = low.find("boundary", i + 8)
+    return count
+
+
 def _boundary(content_type: str, res: MultipartResult) -> str | None:
-    m = re.search(r"boundary", content_type, re.IGNORECASE)
-    if m is None:
+    """The boundary parameter, checked the way ModSecurity v2 checks it."""
+    if _count_boundary_params(content_type) > 1:
         return None
-    if len(re.findall(r"boundary", content_type, re.IGNORECASE)) > 1:
+    idx = content_type.find("boundary")
+    if idx < 0:
         return None
-    rest = content_type[m.end():]
-    if rest[:1] != "=":
-        if rest.lstrip()[:1] == "=":
-            res.flags["BOUNDARY_WHITESPACE"] = True
-            rest = rest.lstrip()
-        else:
+    seen_semicolon = False
+    for ch in content_type[19:idx]:
+        if not ch.isspace():
+            if not seen_semicolon and ch == ";":
+                seen_semicolon = True
+            else:
+                return None
+    if not seen_semicolon:
+        res.flags["MISSING_SEMICOLON"] = True
+    eq = content_type.find("=", idx + 8)
+    if eq < 0:
+        return None
+    for ch in content_type[idx + 8:eq]:
+        if not ch.isspace():
             return None
-    b = rest[1:]
+        res.flags["BOUNDARY_WHITESPACE"] = True
+    b = content_type[eq + 1:]
     if b[:1].isspace():
         res.flags["BOUNDARY_WHITESPACE"] = True
-        b = b.lstrip()
-    if b.startswith('"'):
+        b = b[1:]
+    if len(b) >= 2 and b[0] == '"' and b[-1] == '"':
         res.flags["BOUNDARY_QUOTED"] = True
-        end = b.find('"', 1)
-        if end < 0:
-            return None
-        b = b[1:end]
-    else:
-        b = re.split(r"[;,\s]", b, maxsplit=1)[0]
-    if not b or len(b) > 70 or any(ord(c) < 0x20 or ord(c) > 0x7E for c in b):
+        b = b[1:-1]
+    elif b[:1] == '"' or (len(b) >= 2 and b[-1] == '"'):
+        return None
+    if _count_boundary_params(b) != 0:
+        return None
+    if not b or len(b) > 70 or b[-1] == " " or any(c not in _BCHARS for c in b):
         return None
     return b
 
@@ -338,8 +363,20 @@ def parse_json(text: str, max_depth: int = 64, max_args: int = 1000) -> list[tup
 
 # -- XML ------------------------------------------------------------------------------------
 
-def parse_xml_text(text: str, max_depth: int = 64) -> str:
-    """The text content of the root element (``XML:/*`` in ModSecurity v2), safely parsed."""
+@dataclass(slots=True)
+class XmlDoc:
+    """What the XML variables expose: the root's text content and every attribute value."""
+
+    text: str
+    attributes: list[str]
+
+
+def _latin(s: str) -> str:
+    return s.encode("utf-8", errors="surrogateescape").decode("latin-1")
+
+
+def parse_xml(text: str, max_depth: int = 64) -> XmlDoc:
+    """Parse safely; ``XML:/*`` is the root's text content (libxml2 ``xmlNodeGetContent``)."""
     import xml.etree.ElementTree as ET
 
     from defusedxml import DefusedXmlException
@@ -358,5 +395,5 @@ def parse_xml_text(text: str, max_depth: int = 64) -> str:
             depth(child, d + 1)
 
     depth(root, 0)
-    content = "".join(root.itertext())
-    return content.encode("utf-8", errors="surrogateescape").decode("latin-1")
+    attrs = [_latin(v) for el in root.iter() for v in el.attrib.values()]
+    return XmlDoc(_latin("".join(root.itertext())), attrs)

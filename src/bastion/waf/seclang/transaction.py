@@ -84,7 +84,7 @@ class Transaction:
         self.reqbody_error_msg = ""
         self.urlencoded_error = False
         self.inbound_data_error = False
-        self.xml_text: str | None = None
+        self.xml: bodies.XmlDoc | None = None
         self.response_status: int | None = None
         self.response_protocol = ""
         self._response_body = ""
@@ -161,6 +161,15 @@ class Transaction:
         if self.body_processor == "URLENCODED" or self.force_request_body_variable:
             return self.request_body
         return None
+
+    def xml_values(self, xpath: str | None) -> list[str]:
+        """``XML:/*`` (root text content) and ``XML://@*`` (attribute values) only."""
+        if self.xml is None:
+            return []
+        path = (xpath or "/*").strip()
+        if path in ("//@*", "/*//@*", "//*/@*"):
+            return list(self.xml.attributes)
+        return [self.xml.text]
 
     def response_body_var(self) -> str | None:
         return self._response_body if self._response_body_inspected else None
@@ -351,7 +360,8 @@ class Transaction:
             return self.interruption
         if self.request_body_access:
             self.request_body = b"".join(self._body_parts).decode("latin-1")
-            self._run_body_processor()
+            if self.request_body:
+                self._run_body_processor()
         return self._phase(2)
 
     def _body_error(self, msg: str) -> None:
@@ -390,7 +400,7 @@ class Transaction:
                     for k, v in bodies.parse_json(body, s.max_json_depth, s.max_args):
                         self.args_post.add(k, v)
             elif proc == "XML":
-                self.xml_text = bodies.parse_xml_text(body, s.max_xml_depth)
+                self.xml = bodies.parse_xml(body, s.max_xml_depth)
         except bodies.BodyError as exc:
             self._body_error(str(exc))
 

@@ -52,7 +52,6 @@ COLLECTIONS: dict[str, Callable[[Transaction], Iterable[tuple[str, str]]]] = {
     "GEO": lambda tx: (),
     "ENV": lambda tx: (),
     "RULE": lambda tx: tx.rule_metadata(),
-    "XML": lambda tx: [] if tx.xml_text is None else [("", tx.xml_text)],
 }
 
 PERSISTENT = ("TX", "IP", "GLOBAL", "SESSION", "USER", "RESOURCE")
@@ -129,7 +128,7 @@ SCALARS: dict[str, Callable[[Transaction], str | None]] = {
 
 
 def known_variable(name: str) -> bool:
-    return name in COLLECTIONS or name in SCALARS or name in PERSISTENT
+    return name in COLLECTIONS or name in SCALARS or name in PERSISTENT or name == "XML"
 
 
 def _excluded(name: str, key: str, exclusions: Iterable[Target]) -> bool:
@@ -143,15 +142,16 @@ def generate(tx: Transaction, target: Target, exclusions: list[Target]) -> list[
     """(display name, value) pairs for one target, selectors and exclusions applied."""
     name = target.name
     out: list[tuple[str, str]] = []
+    if name == "XML":
+        vals = tx.xml_values(target.key)
+        if target.count:
+            return [(f"&{name}", str(len(vals)))]
+        return [("XML", v) for v in vals]
     if name in PERSISTENT:
         coll = tx.collection(name)
         items: Iterable[tuple[str, str]] = coll.items() if coll is not None else ()
     elif name in COLLECTIONS:
         items = COLLECTIONS[name](tx)
-        if name == "XML":
-            if target.count:
-                return [(f"&{name}", str(len(list(items))))]
-            return [("XML", v) for _, v in items]
         if name in ("MATCHED_VARS", "MATCHED_VARS_NAMES"):
             items = list(items)
     elif name in SCALARS:
