@@ -21,6 +21,7 @@ __all__ = [
     "parse_urlencoded",
     "XmlDoc",
     "parse_xml",
+    "percent_decode",
     "url_decode",
 ]
 
@@ -35,6 +36,13 @@ def url_decode(s: str) -> str:
     """ModSecurity's non-strict URL decoding: ``+`` is a space, bad escapes are kept."""
     if "+" in s:
         s = s.replace("+", " ")
+    if "%" not in s:
+        return s
+    return _PCT.sub(lambda m: chr(int(m.group(1), 16)), s)
+
+
+def percent_decode(s: str) -> str:
+    """%XX escapes only (paths): ``+`` stays, bad escapes are kept."""
     if "%" not in s:
         return s
     return _PCT.sub(lambda m: chr(int(m.group(1), 16)), s)

@@ -144,9 +144,81 @@ def build_request(inp: dict[str, Any]) -> FtwRequest:
     return FtwRequest(method, uri, version, headers, body)
 
 
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_VERSION = re.compile(r"^HTTP/([0-9])\.([0-9])$")
+_HOST = re.compile(r"^[A-Za-z0-9._-]*(?::[0-9]*)?$|^\[[0-9A-Fa-f:.]+\](?::[0-9]*)?$")
+#: Methods Apache httpd knows; the stand-in backend answers 501 to any other.
+KNOWN_METHODS = frozenset(
+    "GET HEAD PUT POST DELETE CONNECT OPTIONS TRACE PATCH PROPFIND PROPPATCH MKCOL COPY MOVE "
+    "LOCK UNLOCK VERSION-CONTROL CHECKOUT UNCHECKOUT CHECKIN UPDATE LABEL REPORT MKWORKSPACE "
+    "MKACTIVITY BASELINE-CONTROL MERGE".split())
+
+
+def _dechunk(body: bytes) -> bytes | None:
+    out = bytearray()
+    rest = body
+    while True:
+        line, sep, rest = rest.partition(b"\r\n")
+        if not sep:
+            return None
+        try:
+            size = int(line.split(b";")[0].strip(), 16)
+        except ValueError:
+            return None
+        if size == 0:
+            return bytes(out)
+        out += rest[:size]
+        rest = rest[size + 2:]
+
+
+def front_end(req: FtwRequest) -> str | None:
+    """What a strict HTTP/1.x front end (Apache httpd here) refuses before the WAF runs.
+
+    Returns the reason, or None when the request reaches the WAF. May rewrite the request the
+    way the front end does (chunked bodies are de-chunked and Content-Length dropped).
+    """
+    if not _TOKEN.match(req.method):
+        return "400: method is not a token"
+    m = _VERSION.match(req.version)
+    if m is None or m.group(1) == "0":
+        return "400: bad HTTP version"
+    uri = req.uri
+    if not uri or any(c in uri for c in " #") or any(ord(c) < 0x20 for c in uri):
+        return "400: bad request target"
+    if uri.startswith("\\") or (req.method == "CONNECT" and not re.search(r":[0-9]+$", uri)):
+        return "400: bad request target"
+    hosts = [v for k, v in req.headers if k.lower() == "host"]
+    if (not hosts and req.version == "HTTP/1.1") or any(not _HOST.match(h) or not h
+                                                         for h in hosts):
+        return "400: bad Host"
+    for k, v in req.headers:
+        if not _TOKEN.match(k) or "\r" in v or "\n" in v:
+            return "400: bad header"
+    te = [v for k, v in req.headers if k.lower() == "transfer-encoding"]
+    if te:
+        if te[-1].strip().lower() != "chunked":
+            return "501: unsupported transfer coding"
+        body = _dechunk(req.body)
+        if body is None:
+            return "400: bad chunked body"
+        req.headers = [(k, v) for k, v in req.headers if k.lower() != "content-length"]
+        req.body = body
+        return None
+    lengths = [v for k, v in req.headers if k.lower() == "content-length"]
+    for v in lengths:
+        if not v.strip().isdigit():
+            return "400: bad Content-Length"
+    if lengths and int(lengths[-1]) > len(req.body):
+        return "timeout: body shorter than Content-Length"
+    if lengths:
+        req.body = req.body[: int(lengths[-1])]
+    return None
+
+
 def run_request(new_tx: Callable[[], Transaction], req: FtwRequest,
                 client_ip: str = "127.0.0.1") -> Transaction:
-    """Send one request through a transaction, with a stand-in 200 text/html response."""
+    """Send one request through a transaction, with a stand-in backend response (200
+    text/html, or 501 for a method the server does not know)."""
     tx = new_tx()
     tx.process_connection(client_ip, 40000, "127.0.0.1", 80)
     tx.process_uri(req.method, req.uri, req.version)
@@ -154,7 +226,8 @@ def run_request(new_tx: Callable[[], Transaction], req: FtwRequest,
         tx.add_request_header(k, v.encode("utf-8", errors="surrogateescape").decode("latin-1"))
     if tx.process_request_headers() is None:
         if tx.process_request_body(req.body[:MAX_BODY]) is None:
-            tx.process_response_headers(200, [("Content-Type", "text/html; charset=utf-8")])
+            status = 200 if req.method in KNOWN_METHODS else 501
+            tx.process_response_headers(status, [("Content-Type", "text/html; charset=utf-8")])
             tx.process_response_body(b"")
     tx.process_logging()
     return tx
@@ -165,13 +238,15 @@ def logged_ids(tx: Transaction) -> set[int]:
 
 
 def run_stage(new_tx: Callable[[], Transaction], title: str, file: str,
-              stage: dict[str, Any]) -> StageResult:
+              stage: dict[str, Any], strict_http: bool = True) -> StageResult:
     body = stage.get("stage", stage)
     inp = body.get("input") or {}
     out = body.get("output") or {}
     req = build_request(inp)
-    tx = run_request(new_tx, req)
-    fired = tuple(sorted(logged_ids(tx)))
+    rejected = front_end(req) if strict_http else None
+    fired: tuple[int, ...] = ()
+    if rejected is None:
+        fired = tuple(sorted(logged_ids(run_request(new_tx, req))))
     checks: list[tuple[bool, str]] = []
     for key, negate in (("log_contains", False), ("no_log_contains", True)):
         if key not in out:
@@ -185,6 +260,8 @@ def run_stage(new_tx: Callable[[], Transaction], title: str, file: str,
         ok = present != negate
         checks.append((ok, f"{'unexpected' if negate else 'missing'} id {rid}"))
     if not checks:
+        if rejected is not None:
+            return StageResult(title, file, "skip", f"front end answers {rejected}", fired)
         kinds = ", ".join(sorted(k for k in out)) or "nothing"
         return StageResult(title, file, "skip", f"not checkable in-process ({kinds})", fired)
     failed = [msg for ok, msg in checks if not ok]
@@ -252,7 +329,7 @@ def load_overrides(path: str | Path) -> dict[str, Override]:
 
 def run_tests(
     new_tx: Callable[[], Transaction], cases: Iterable[TestCase],
-    overrides: dict[str, Override] | None = None,
+    overrides: dict[str, Override] | None = None, strict_http: bool = True,
 ) -> list[StageResult]:
     """Run every stage; ``expect: fail`` turns a failure into a pass (and a pass into a fail)."""
     ov = overrides or {}
@@ -265,7 +342,7 @@ def run_tests(
                 results.append(StageResult(title, case.file, "skip", f"override: {o.reason}",
                                            overridden=True))
                 continue
-            r = run_stage(new_tx, title, case.file, stage)
+            r = run_stage(new_tx, title, case.file, stage, strict_http)
             if o is not None and o.expect == "fail" and r.outcome != "skip":
                 if r.outcome == "fail":
                     r = StageResult(title, case.file, "pass", f"expected failure: {o.reason}",

@@ -281,7 +281,8 @@ class Transaction:
         self.request_uri = path
         p, q, query = path.partition("?")
         self.query_string = query.split("#", 1)[0] if q else ""
-        self.request_filename = p.split("#", 1)[0]
+        # like Apache's r->parsed_uri.path after ap_unescape_url: %XX decoded, "+" kept
+        self.request_filename = bodies.percent_decode(p.split("#", 1)[0])
         self.request_basename = self.request_filename.replace("\\", "/").rsplit("/", 1)[-1]
         if self.query_string:
             args, bad = self._parse_args(self.query_string)
