@@ -206,6 +206,9 @@ def parse_multipart(
     if boundary is None:
         res.error = "Multipart: Invalid boundary in C-T."
         return res
+    if not body:
+        res.flags["STRICT_ERROR"] = any(res.flags.values())
+        return res
     delim = "--" + boundary
     lines = body.split("\n")
     has_crlf = has_lf = False

@@ -46,6 +46,7 @@ class FtwRequest:
     version: str
     headers: list[tuple[str, str]]
     body: bytes
+    bare_lf: bool = False
 
 
 @dataclass(slots=True)
@@ -92,6 +93,7 @@ def _parse_raw(raw: bytes) -> FtwRequest:
     head, sep, body = raw.partition(b"\r\n\r\n")
     if not sep:
         head, sep, body = raw.partition(b"\n\n")
+    bare_lf = b"\n" in head.replace(b"\r\n", b"")
     lines = head.decode("latin-1").replace("\r\n", "\n").split("\n")
     parts = lines[0].split(" ")
     method = parts[0]
@@ -105,7 +107,7 @@ def _parse_raw(raw: bytes) -> FtwRequest:
     for k, v in headers:
         if k.lower() == "content-length" and v.isdigit():
             body = body[: int(v)]
-    return FtwRequest(method, uri, version, headers, body)
+    return FtwRequest(method, uri, version, headers, body, bare_lf)
 
 
 def build_request(inp: dict[str, Any]) -> FtwRequest:
@@ -113,12 +115,7 @@ def build_request(inp: dict[str, Any]) -> FtwRequest:
     if inp.get("encoded_request"):
         return _parse_raw(base64.b64decode(str(inp["encoded_request"])))
     if inp.get("raw_request"):
-        raw = str(inp["raw_request"])
-        try:
-            data = raw.encode("latin-1")
-        except UnicodeEncodeError:
-            data = raw.encode("utf-8")
-        return _parse_raw(data)
+        return _parse_raw(str(inp["raw_request"]).encode("utf-8", errors="surrogateescape"))
     method = str(inp.get("method", "GET"))
     uri = str(inp.get("uri", "/"))
     version = inp.get("version", "HTTP/1.1")
@@ -177,6 +174,8 @@ def front_end(req: FtwRequest) -> str | None:
     Returns the reason, or None when the request reaches the WAF. May rewrite the request the
     way the front end does (chunked bodies are de-chunked and Content-Length dropped).
     """
+    if req.bare_lf:
+        return "400: bare LF line ending"
     if not _TOKEN.match(req.method):
         return "400: method is not a token"
     m = _VERSION.match(req.version)
@@ -187,6 +186,11 @@ def front_end(req: FtwRequest) -> str | None:
         return "400: bad request target"
     if uri.startswith("\\") or (req.method == "CONNECT" and not re.search(r":[0-9]+$", uri)):
         return "400: bad request target"
+    authority = re.match(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://)?([^/:?]+)(?::[0-9]+)?", uri)
+    if authority and (req.method == "CONNECT" or "://" in uri):
+        # the host of an absolute request target replaces the Host header
+        req.headers = [(k, authority.group(1) if k.lower() == "host" else v)
+                       for k, v in req.headers]
     hosts = [v for k, v in req.headers if k.lower() == "host"]
     if (not hosts and req.version == "HTTP/1.1") or any(not _HOST.match(h) or not h
                                                          for h in hosts):

@@ -363,6 +363,15 @@ class Transaction:
             self.request_body = b"".join(self._body_parts).decode("latin-1")
             if self.request_body:
                 self._run_body_processor()
+            elif self.body_processor == "MULTIPART" and self.request_headers.get(
+                    "content-length"):
+                # ModSecurity v2 initialises the multipart parser (boundary checks) even
+                # for an empty body that was announced with a Content-Length
+                res = bodies.parse_multipart("", self.request_headers.first("content-type")
+                                             or "")
+                self.multipart_flags = res.flags
+                if res.error:
+                    self._body_error(res.error)
         return self._phase(2)
 
     def _body_error(self, msg: str) -> None:
