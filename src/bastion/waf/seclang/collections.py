@@ -20,22 +20,28 @@ __all__ = ["CollectionStore", "MemoryStore", "MultiMap", "Record", "VarMap"]
 class MultiMap:
     """An ordered multi-map with case-insensitive keys (ARGS, headers, cookies, files)."""
 
-    __slots__ = ("_items",)
+    __slots__ = ("_index", "_items")
 
     def __init__(self) -> None:
         self._items: list[tuple[str, str]] = []
+        self._index: dict[str, list[tuple[str, str]]] = {}
 
     def add(self, key: str, value: str) -> None:
         self._items.append((key, value))
+        self._index.setdefault(key.lower(), []).append((key, value))
 
     def set(self, key: str, value: str) -> None:
         low = key.lower()
         self._items = [(k, v) for k, v in self._items if k.lower() != low]
         self._items.append((key, value))
+        self._index[low] = [(key, value)]
 
     def get(self, key: str) -> list[str]:
-        low = key.lower()
-        return [v for k, v in self._items if k.lower() == low]
+        return [v for _, v in self._index.get(key.lower(), ())]
+
+    def get_items(self, key: str) -> list[tuple[str, str]]:
+        """(original key, value) pairs for ``key`` (case-insensitive)."""
+        return self._index.get(key.lower(), [])
 
     def first(self, key: str) -> str | None:
         vals = self.get(key)
@@ -46,6 +52,7 @@ class MultiMap:
 
     def clear(self) -> None:
         self._items.clear()
+        self._index.clear()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -67,6 +74,10 @@ class VarMap:
     def get(self, key: str) -> str | None:
         item = self._data.get(key.lower())
         return item[1] if item is not None else None
+
+    def get_item(self, key: str) -> tuple[str, str] | None:
+        """(original key, value) for ``key`` (case-insensitive)."""
+        return self._data.get(key.lower())
 
     def set(self, key: str, value: str) -> None:
         self._data[key.lower()] = (key, value)

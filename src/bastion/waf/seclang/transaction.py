@@ -542,7 +542,7 @@ class Transaction:
         op = link.operator
         assert op is not None and op.impl is not None
         accel = self.waf.accel
-        if accel is not None and not link.capture:
+        if accel is not None:
             ref = accel.lookup(link)
             if ref is not None:
                 group, pid, exact = ref
@@ -553,7 +553,7 @@ class Transaction:
                         self._accel_hits[(group, value)] = hits
                 if pid not in hits:
                     return op.negated
-                if exact:
+                if exact and not link.capture:
                     return not op.negated
         self.capture = link.capture
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from bastion.waf.seclang.collections import MultiMap
 from bastion.waf.seclang.rules import Target
 
 if TYPE_CHECKING:
@@ -138,36 +139,68 @@ def _excluded(name: str, key: str, exclusions: Iterable[Target]) -> bool:
     return False
 
 
+_MULTIMAPS: dict[str, Callable[[Transaction], MultiMap]] = {
+    "ARGS_GET": lambda tx: tx.args_get,
+    "ARGS_POST": lambda tx: tx.args_post,
+    "REQUEST_HEADERS": lambda tx: tx.request_headers,
+    "REQUEST_COOKIES": lambda tx: tx.cookies,
+    "RESPONSE_HEADERS": lambda tx: tx.response_headers,
+    "FILES": lambda tx: tx.files,
+    "FILES_SIZES": lambda tx: tx.files_sizes,
+    "MULTIPART_PART_HEADERS": lambda tx: tx.multipart_part_headers,
+}
+
+
+def _keyed(tx: Transaction, name: str, key: str) -> list[tuple[str, str]] | None:
+    """Fast path for a literal key: a dictionary look-up instead of a scan."""
+    if name in PERSISTENT:
+        coll = tx.collection(name)
+        item = coll.get_item(key) if coll is not None else None
+        return [item] if item is not None else []
+    if name in _MULTIMAPS:
+        return _MULTIMAPS[name](tx).get_items(key)
+    if name == "ARGS":
+        return tx.args_get.get_items(key) + tx.args_post.get_items(key)
+    if name == "ARGS_NAMES":
+        return [(k, k) for k, _ in tx.args_get.get_items(key) + tx.args_post.get_items(key)]
+    return None
+
+
 def generate(tx: Transaction, target: Target, exclusions: list[Target]) -> list[tuple[str, str]]:
     """(display name, value) pairs for one target, selectors and exclusions applied."""
     name = target.name
-    out: list[tuple[str, str]] = []
     if name == "XML":
         vals = tx.xml_values(target.key)
         if target.count:
             return [(f"&{name}", str(len(vals)))]
         return [("XML", v) for v in vals]
-    if name in PERSISTENT:
-        coll = tx.collection(name)
-        items: Iterable[tuple[str, str]] = coll.items() if coll is not None else ()
-    elif name in COLLECTIONS:
-        items = COLLECTIONS[name](tx)
-        if name in ("MATCHED_VARS", "MATCHED_VARS_NAMES"):
-            items = list(items)
-    elif name in SCALARS:
+    if name in SCALARS:
         v = SCALARS[name](tx)
         if target.count:
             return [(f"&{name}", "0" if v is None else "1")]
         if v is None or any(ex.name == name for ex in exclusions):
             return []
         return [(name, v)]
-    else:
-        return []
-    selected = target.key is not None or target.key_regex is not None
+    items: Iterable[tuple[str, str]] | None = None
+    selected = target.key_regex is not None
+    if target.key is not None and target.key_regex is None:
+        items = _keyed(tx, name, target.key)
+        if items is None:
+            selected = True
+    if items is None:
+        if name in PERSISTENT:
+            coll = tx.collection(name)
+            items = coll.items() if coll is not None else ()
+        elif name in COLLECTIONS:
+            items = COLLECTIONS[name](tx)
+        else:
+            return []
+    out: list[tuple[str, str]] = []
+    relevant = [ex for ex in exclusions if ex.name == name] if exclusions else None
     for key, value in items:
         if selected and not target.matches_key(key):
             continue
-        if exclusions and _excluded(name, key, exclusions):
+        if relevant and any(ex.matches_key(key) for ex in relevant):
             continue
         out.append((f"{name}:{key}", value))
     if target.count:
