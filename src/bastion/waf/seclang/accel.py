@@ -156,7 +156,7 @@ class HyperscanAccelerator:
             pats: list[bytes] = []
             flags: list[int] = []
             pid_of: dict[tuple[bytes, str], int] = {}
-            for link, pat, c in members:
+            for _link, pat, c in members:
                 if (pat, c) not in pid_of:
                     pid_of[(pat, c)] = len(pats)
                     pats.append(pat)

@@ -112,7 +112,8 @@ def build_rule(
     disruptive_arg: str | None = None
     meta: dict[str, object] = {}
     tags: list[str] = []
-    inherited = [d for d in defaults if d.name != "phase" and not (is_link and d.name in DISRUPTIVE)]
+    inherited = [d for d in defaults
+                 if d.name != "phase" and not (is_link and d.name in DISRUPTIVE)]
     for a in (*inherited, *src.actions):
         name, arg = a.name, a.arg
         if name == "id":

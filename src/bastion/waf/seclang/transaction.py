@@ -24,6 +24,7 @@ from bastion.waf.seclang.results import Interruption, MatchedRule
 from bastion.waf.seclang.rules import Rule, Target
 
 if TYPE_CHECKING:
+    from bastion.clock import Clock
     from bastion.waf.seclang.waf import WAF
 
 __all__ = ["Transaction"]
@@ -36,65 +37,65 @@ class Transaction:
 
     def __init__(self, waf: WAF, unique_id: str | None = None) -> None:
         s = waf.settings
-        self.waf = waf
-        self.clock = waf.clock
-        self.started = self.clock.time()
-        self._mono = self.clock.monotonic()
-        self.unique_id = unique_id or secrets.token_hex(12)
-        self.engine_mode = s.rule_engine
-        self.request_body_access = s.request_body_access
-        self.request_body_limit = s.request_body_limit
-        self.response_body_access = s.response_body_access
+        self.waf: WAF = waf
+        self.clock: Clock = waf.clock
+        self.started: float = self.clock.time()
+        self._mono: float = self.clock.monotonic()
+        self.unique_id: str = unique_id or secrets.token_hex(12)
+        self.engine_mode: str = s.rule_engine
+        self.request_body_access: bool = s.request_body_access
+        self.request_body_limit: int = s.request_body_limit
+        self.response_body_access: bool = s.response_body_access
         # connection / request line
-        self.remote_addr = ""
-        self.remote_port = 0
-        self.server_addr = ""
-        self.server_port = 0
-        self.server_name = ""
-        self.method = ""
-        self.protocol = ""
-        self.request_line = ""
-        self.request_uri = ""
-        self.request_uri_raw = ""
-        self.request_filename = ""
-        self.request_basename = ""
-        self.query_string = ""
+        self.remote_addr: str = ""
+        self.remote_port: int = 0
+        self.server_addr: str = ""
+        self.server_port: int = 0
+        self.server_name: str = ""
+        self.method: str = ""
+        self.protocol: str = ""
+        self.request_line: str = ""
+        self.request_uri: str = ""
+        self.request_uri_raw: str = ""
+        self.request_filename: str = ""
+        self.request_basename: str = ""
+        self.query_string: str = ""
         # collections
-        self.tx = VarMap("TX")
+        self.tx: VarMap = VarMap("TX")
         self._collections: dict[str, VarMap] = {"TX": self.tx}
         self._persist_keys: dict[str, str] = {}
-        self.args_get = MultiMap()
-        self.args_post = MultiMap()
-        self.request_headers = MultiMap()
-        self.cookies = MultiMap()
-        self.response_headers = MultiMap()
-        self.files = MultiMap()
-        self.files_sizes = MultiMap()
-        self.multipart_part_headers = MultiMap()
+        self.args_get: MultiMap = MultiMap()
+        self.args_post: MultiMap = MultiMap()
+        self.request_headers: MultiMap = MultiMap()
+        self.cookies: MultiMap = MultiMap()
+        self.response_headers: MultiMap = MultiMap()
+        self.files: MultiMap = MultiMap()
+        self.files_sizes: MultiMap = MultiMap()
+        self.multipart_part_headers: MultiMap = MultiMap()
         self.multipart_flags: dict[str, bool] = {}
         self.multipart_last_name: str | None = None
         self.multipart_last_filename: str | None = None
         # bodies
         self._body_parts: list[bytes] = []
-        self._body_len = 0
-        self.request_body = ""
+        self._body_len: int = 0
+        self.request_body: str = ""
         self.body_processor: str | None = None
-        self.force_request_body_variable = False
-        self.reqbody_error = False
-        self.reqbody_error_msg = ""
-        self.urlencoded_error = False
-        self.inbound_data_error = False
+        self.force_request_body_variable: bool = False
+        self.reqbody_error: bool = False
+        self.reqbody_error_msg: str = ""
+        self.urlencoded_error: bool = False
+        self.inbound_data_error: bool = False
         self.xml: bodies.XmlDoc | None = None
         self.response_status: int | None = None
-        self.response_protocol = ""
-        self._response_body = ""
-        self._response_body_inspected = False
+        self.response_protocol: str = ""
+        self._response_body: str = ""
+        self._response_body_inspected: bool = False
         # matching state
-        self.matched_var = ""
-        self.matched_var_name = ""
+        self.matched_var: str = ""
+        self.matched_var_name: str = ""
         self.matched_vars: list[tuple[str, str]] = []
-        self.capture = False
-        self.highest_severity = 255
+        self.capture: bool = False
+        self.highest_severity: int = 255
         self._rule: Rule | None = None
         self._removed_ranges: list[tuple[int, int]] = []
         self.removed_tags: list[re.Pattern[str]] = []
@@ -105,7 +106,7 @@ class Transaction:
         self.matched: list[MatchedRule] = []
         self.matched_ids: list[int] = []
         self.interruption: Interruption | None = None
-        self._allow_request = False
+        self._allow_request: bool = False
         self._phases_done: set[int] = set()
 
     # -- OperatorTx -----------------------------------------------------------------------

@@ -8,8 +8,8 @@ for each exchange. A WAF is safe to share between concurrent transactions.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 

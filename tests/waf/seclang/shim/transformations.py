@@ -184,7 +184,8 @@ def css_decode(s: str) -> str:
                 b = int(s[i], 16)
             else:
                 b = int(s[i + j - 2:i + j], 16)
-                if j == 4 or (j == 5 and s[i] == "0") or (j == 6 and s[i] == "0" and s[i + 1] == "0"):
+                lead = s[i:i + j - 4]
+                if j == 4 or (j >= 5 and lead.strip("0") == ""):
                     full = True
             if full and 0 < b < 0x5F and s[i + j - 3] in "fF" and s[i + j - 4] in "fF":
                 b += 0x20
@@ -212,7 +213,8 @@ def utf8_to_unicode(s: str) -> str:
             i += 1
             continue
         length = 2 if b & 0xE0 == 0xC0 else 3 if b & 0xF0 == 0xE0 else 4 if b & 0xF8 == 0xF0 else 0
-        if length and i + length <= n and all(ord(s[k]) & 0xC0 == 0x80 for k in range(i + 1, i + length)):
+        cont = all(ord(s[k]) & 0xC0 == 0x80 for k in range(i + 1, min(i + length, n)))
+        if length and i + length <= n and cont:
             try:
                 cp = s[i:i + length].encode("latin-1").decode("utf-8")
             except UnicodeDecodeError:
