@@ -172,6 +172,10 @@ def build_rule(
             impl = primitives.operator(op_name, param, base_dir, match_limit)
         except KeyError as exc:
             raise ValueError(f"unknown operator @{op_name}") from exc
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"bad argument for @{op_name}: {exc}") from exc
+        except Exception as exc:  # the operator's own compile error (regex, data file...)
+            raise ValueError(f"bad argument for @{op_name}: {exc}") from exc
         op_spec = OperatorSpec(op_name, param, negated, impl)
     try:
         impls = tuple(primitives.transformation(t) for t in tfns)
