@@ -116,7 +116,7 @@ def find_crs(path: str | Path | None = None) -> CrsLayout:
 def crs_settings_action(paranoia: int = 1, *, inbound_threshold: int | None = None,
                         outbound_threshold: int | None = None,
                         extra: dict[str, str] | None = None) -> str:
-    """A SecAction (id 900990) that sets CRS's tx variables, for loading after crs-setup."""
+    """A SecAction (id 900099) that sets CRS's tx variables, for loading after crs-setup."""
     if not 1 <= paranoia <= 4:
         raise ConfigError("paranoia level must be 1-4", key="paranoia")
     sets = [f"setvar:tx.paranoia_level={paranoia}"]
@@ -126,7 +126,7 @@ def crs_settings_action(paranoia: int = 1, *, inbound_threshold: int | None = No
         sets.append(f"setvar:tx.outbound_anomaly_score_threshold={int(outbound_threshold)}")
     for k, v in (extra or {}).items():
         sets.append(f"setvar:'tx.{k}={v}'")
-    return 'SecAction "id:900990,phase:1,pass,nolog,t:none,' + ",".join(sets) + '"\n'
+    return 'SecAction "id:900099,phase:1,pass,nolog,t:none,' + ",".join(sets) + '"\n'
 
 
 def crs_test_environment(paranoia: int = 4) -> tuple[str, str]:

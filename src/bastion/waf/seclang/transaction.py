@@ -552,6 +552,8 @@ class Transaction:
                     hits = accel.scan(group, value)
                     if len(value) < 65536:
                         self._accel_hits[(group, value)] = hits
+                if self.waf.verify_accel:
+                    return self._verify(link, value, pid in hits, exact)
                 if pid not in hits:
                     return op.negated
                 if exact and not link.capture:
@@ -562,6 +564,21 @@ class Transaction:
         finally:
             self.capture = False
         return res != op.negated
+
+    def _verify(self, link: Rule, value: str, hit: bool, exact: bool) -> bool:
+        """Self-check mode: run PCRE2 too and record any disagreement with Hyperscan."""
+        op = link.operator
+        assert op is not None and op.impl is not None
+        self.capture = link.capture
+        try:
+            matched = op.impl.evaluate(self, value)
+        finally:
+            self.capture = False
+        rid = self._rule.id if self._rule is not None else 0
+        self.waf.accel_checks += 1
+        if (matched and not hit) or (exact and matched != hit):
+            self.waf.accel_mismatches.append((rid, op.param, value[:500]))
+        return matched != op.negated
 
     def _eval_link(self, starter: Rule, link: Rule, exclusions: list[Target]) -> bool:
         last = link.chain is None

@@ -48,6 +48,11 @@ class WAF:
             for p in range(1, 6)
         }
         self.accel = accel
+        #: Self-check mode (tests, canaries): every accelerated regex decision is also made
+        #: by PCRE2 and disagreements are recorded here.
+        self.verify_accel = False
+        self.accel_checks = 0
+        self.accel_mismatches: list[tuple[int, str, str]] = []
 
     @classmethod
     def build(
