@@ -29,7 +29,8 @@ def test_words_follow_apache_quoting(line: str, words: list[str]) -> None:
 
 
 def test_continuations_comments_and_line_numbers() -> None:
-    text = "# comment\n\nSecRule ARGS \"x\" \\\n    \"id:1,\\\n    pass\"\n  # indented\nSecMarker M\n"
+    text = ("# comment\n\nSecRule ARGS \"x\" \\\n    \"id:1,\\\n    pass\"\n"
+            "  # indented\nSecMarker M\n")
     lines = list(logical_lines(text, "f.conf"))
     assert [(ln.line, ln.text) for ln in lines] == [
         (3, 'SecRule ARGS "x"     "id:1,    pass"'),
