@@ -253,3 +253,16 @@ SecRule REQUEST_COOKIES_NAMES "@streq t" "id:8,phase:1,pass"
     tx, _ = run(waf, "/a%20b/c.php?x=1+2&y=%41",
                 headers=[("Host", "h"), ("Cookie", "s=1; t=2")])
     assert ids(tx) == [1, 2, 3, 4, 5, 6, 7, 8]
+
+
+def test_secret_values_are_masked_and_values_truncated(prims: Primitives) -> None:
+    waf = make_waf(prims, """
+SecRule ARGS "@rx ^x" "id:1,phase:1,pass,logdata:'got %{MATCHED_VAR}'"
+""")
+    tx, _ = run(waf, "/?password=xsecret123&q=x" + "y" * 1000)
+    pw, q = tx.matched
+    assert pw.matched_var_name == "ARGS:password"
+    assert "secret123" not in pw.matched_var_value + pw.logdata
+    assert pw.matched_var_value == "[masked 10 bytes]"
+    assert len(q.matched_var_value) == waf.settings.max_value_log
+    assert '[id "1"]' in q.log_line()

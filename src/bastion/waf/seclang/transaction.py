@@ -30,6 +30,14 @@ if TYPE_CHECKING:
 __all__ = ["Transaction"]
 
 _DISRUPT = frozenset({"deny", "drop", "redirect", "proxy"})
+#: Variables whose matched value never reaches a log record in clear.
+_SECRET_NAME = re.compile(
+    r"authorization|cookie|passw|pwd|token|secret|api[-_]?key|session|credential|signature",
+    re.IGNORECASE)
+
+
+def _mask(value: str) -> str:
+    return f"[masked {len(value)} bytes]"
 
 
 class Transaction:
@@ -615,12 +623,19 @@ class Transaction:
         action = starter.effective_disruptive
         if starter.log:
             limit = self.waf.settings.max_value_log
+            value = self.matched_var
+            logdata = self.expand(starter.logdata) if starter.logdata else ""
+            msg = self.expand(starter.msg) if starter.msg else ""
+            if _SECRET_NAME.search(self.matched_var_name):
+                if value:
+                    logdata = logdata.replace(value, _mask(value))
+                    msg = msg.replace(value, _mask(value))
+                value = _mask(value)
             self.matched.append(MatchedRule(
-                id=starter.id, phase=starter.phase,
-                msg=self.expand(starter.msg) if starter.msg else "",
-                logdata=self.expand(starter.logdata)[:limit * 2] if starter.logdata else "",
+                id=starter.id, phase=starter.phase, msg=msg[:limit * 2],
+                logdata=logdata[:limit * 2],
                 matched_var_name=self.matched_var_name,
-                matched_var_value=self.matched_var[:limit],
+                matched_var_value=value[:limit],
                 severity=starter.severity, tags=starter.tags, disruptive=action,
                 file=starter.file, line=starter.line,
             ))
