@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,16 @@ from bastion.waf.seclang.syntax import (
     parse_targets,
 )
 
-__all__ = ["ParsedConfig", "Parser", "build_rule"]
+__all__ = ["NeverMatch", "ParsedConfig", "Parser", "build_rule"]
+
+_log = logging.getLogger(__name__)
+
+
+class NeverMatch:
+    """Stands in for an operator that cannot run here (network or external database)."""
+
+    def evaluate(self, tx: object, value: str) -> bool:
+        return False
 
 MAX_INCLUDE_DEPTH = 16
 
@@ -172,10 +182,15 @@ def build_rule(
             impl = primitives.operator(op_name, param, base_dir, match_limit)
         except KeyError as exc:
             raise ValueError(f"unknown operator @{op_name}") from exc
-        except (ValueError, OSError) as exc:
-            raise ValueError(f"bad argument for @{op_name}: {exc}") from exc
         except Exception as exc:  # the operator's own compile error (regex, data file...)
-            raise ValueError(f"bad argument for @{op_name}: {exc}") from exc
+            if any(c.__name__ == "UnsupportedOperatorError" for c in type(exc).__mro__):
+                # @geoLookup/@rbl (CRS 910, off by default): load, never match, say so
+                _log.warning("%s:%s: @%s is not supported, the rule never matches: %s",
+                            src.file, src.line, op_name, exc)
+                impl = NeverMatch()
+            else:
+                detail = exc.message if isinstance(exc, ConfigError) else str(exc)
+                raise ValueError(f"bad argument for @{op_name}: {detail}") from exc
         op_spec = OperatorSpec(op_name, param, negated, impl)
     try:
         impls = tuple(primitives.transformation(t) for t in tfns)

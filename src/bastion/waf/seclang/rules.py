@@ -78,8 +78,10 @@ class OperatorSpec:
     @property
     def regex_source(self) -> str | None:
         """The static PCRE pattern of an ``@rx`` operator, for the Hyperscan prefilter."""
+        if self.name != "rx" or getattr(self.impl, "dynamic", False):
+            return None
         src = getattr(self.impl, "regex_source", None)
-        return src if isinstance(src, str) and self.name == "rx" else None
+        return src if isinstance(src, str) and "%{" not in src else None
 
 
 @dataclass(frozen=True, slots=True)
