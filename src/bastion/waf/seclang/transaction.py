@@ -25,7 +25,7 @@ from bastion.waf.seclang.rules import Rule, Target
 
 if TYPE_CHECKING:
     from bastion.clock import Clock
-    from bastion.waf.seclang.waf import WAF
+    from bastion.waf.seclang.waf import WAF, LinkPlan
 
 __all__ = ["Transaction"]
 
@@ -129,6 +129,10 @@ class Transaction:
                 self.tx.set(str(i), groups[i] if groups[i] is not None else "")
             else:
                 self.tx.delete(str(i))
+
+    def note_pcre_limits_exceeded(self) -> None:
+        """@rx gave up on the match limit; like v2, flag it where rules can see it."""
+        self.tx.set("MSC_PCRE_LIMITS_EXCEEDED", "1")
 
     # -- collections ------------------------------------------------------------------------
     def collection(self, name: str) -> VarMap | None:
@@ -510,14 +514,12 @@ class Transaction:
             link = link.chain
         return True
 
-    def _values(self, link: Rule, exclusions: list[Target]) -> list[tuple[str, str]]:
-        negs = [t for t in link.targets if t.negated]
-        if exclusions:
-            negs = negs + exclusions
+    def _values(self, plan: LinkPlan, exclusions: list[Target]) -> list[tuple[str, str]]:
+        negs = plan.negs + exclusions if exclusions else plan.negs
+        if len(plan.pos) == 1:
+            return variables.generate(self, plan.pos[0], negs)
         out: list[tuple[str, str]] = []
-        for t in link.targets:
-            if t.negated:
-                continue
+        for t in plan.pos:
             out.extend(variables.generate(self, t, negs))
         return out
 
@@ -525,48 +527,56 @@ class Transaction:
         names = link.transformations
         if not names:
             return [value]
+        cache = self._tfn_cache
+        multi = link.multi_match
+        if not multi:
+            done = cache.get(names)
+            if done is not None:
+                hit = done.get(value)
+                if hit is not None:
+                    return [hit]
         impls = link.tfn_impls
-        results: list[str] = []
+        results: list[str] = [value] if multi else []
         cur = value
-        if link.multi_match:
-            results.append(cur)
+        small = len(value) < 65536
         for i in range(len(names)):
             key = names[: i + 1]
-            bucket = self._tfn_cache.get(key)
+            bucket = cache.get(key)
             if bucket is None:
-                bucket = self._tfn_cache[key] = {}
+                bucket = cache[key] = {}
             nxt = bucket.get(value)
             if nxt is None:
                 nxt = impls[i](cur)
-                if len(value) < 65536:
+                if small:
                     bucket[value] = nxt
-            if link.multi_match and nxt != cur:
+            if multi and nxt != cur:
                 results.append(nxt)
             cur = nxt
-        if not link.multi_match:
+        if not multi:
             results.append(cur)
         return results
 
-    def _operate(self, link: Rule, value: str) -> bool:
+    def _operate(self, plan: LinkPlan, value: str) -> bool:
+        link = plan.link
         op = link.operator
         assert op is not None and op.impl is not None
-        accel = self.waf.accel
-        if accel is not None:
-            ref = accel.lookup(link)
-            if ref is not None:
-                group, pid, exact = ref
-                hits = self._accel_hits.get((group, value))
-                if hits is None:
-                    hits = accel.scan(group, value)
-                    if len(value) < 65536:
-                        self._accel_hits[(group, value)] = hits
-                if self.waf.verify_accel:
-                    return self._verify(link, value, pid in hits, exact)
-                if pid not in hits:
-                    return op.negated
-                if exact and not link.capture:
-                    return not op.negated
-        self.capture = link.capture
+        ref = plan.accel
+        if ref is not None:
+            group, pid, exact = ref
+            hits = self._accel_hits.get((group, value))
+            if hits is None:
+                hits = self.waf.accel.scan(group, value)
+                if len(value) < 65536:
+                    self._accel_hits[(group, value)] = hits
+            if self.waf.verify_accel:
+                return self._verify(link, value, pid in hits, exact)
+            if pid not in hits:
+                return op.negated
+            if exact and not link.capture:
+                return not op.negated
+        if not link.capture:
+            return op.impl.evaluate(self, value) != op.negated
+        self.capture = True
         try:
             res = op.impl.evaluate(self, value)
         finally:
@@ -596,11 +606,14 @@ class Transaction:
             if last:
                 self._fire(starter)
             return True
-        values = self._values(link, exclusions)
+        plan = self.waf.plans[id(link)]
+        values = self._values(plan, exclusions)
+        if not values:
+            return False
         matched = False
         for name, raw in values:
             for value in self._transform(link, raw):
-                if not self._operate(link, value):
+                if not self._operate(plan, value):
                     continue
                 matched = True
                 self.matched_var = value

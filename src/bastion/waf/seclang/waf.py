@@ -21,7 +21,7 @@ from bastion.waf.seclang.registry import Primitives, default_primitives
 from bastion.waf.seclang.rules import Rule
 from bastion.waf.seclang.transaction import Transaction
 
-__all__ = ["WAF", "Snippet"]
+__all__ = ["WAF", "LinkPlan", "Snippet"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,18 @@ class Snippet:
 
     text: str
     name: str = "<rules>"
+
+
+class LinkPlan:
+    """What the rule loop needs about one link, precomputed once per ruleset."""
+
+    __slots__ = ("accel", "link", "negs", "pos")
+
+    def __init__(self, link: Rule, accel: tuple[int, int, bool] | None) -> None:
+        self.link = link
+        self.pos = tuple(t for t in link.targets if not t.negated)
+        self.negs = [t for t in link.targets if t.negated]
+        self.accel = accel
 
 
 class WAF:
@@ -48,6 +60,11 @@ class WAF:
             for p in range(1, 6)
         }
         self.accel = accel
+        self.plans: dict[int, LinkPlan] = {}
+        for r in self.rules:
+            for link in r.links if r.marker is None else ():
+                ref = accel.lookup(link) if accel is not None else None
+                self.plans[id(link)] = LinkPlan(link, ref)
         #: Self-check mode (tests, canaries): every accelerated regex decision is also made
         #: by PCRE2 and disagreements are recorded here.
         self.verify_accel = False
