@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bastion.errors import ConfigError
 
@@ -20,7 +21,9 @@ __all__ = [
     "MODSECURITY_BASE",
     "CrsLayout",
     "crs_test_environment",
+    "crs_sources",
     "find_crs",
+    "load_crs",
 ]
 
 DEBIAN_RULES = Path("/usr/share/modsecurity-crs/rules")
@@ -176,3 +179,44 @@ def crs_sources(layout: CrsLayout, *, paranoia: int = 1, test_env: bool = False,
         sources.append(Snippet(crs_settings_action(paranoia) + after_setup, "<crs-settings>"))
     sources.extend(files[1:])
     return sources
+
+
+def load_crs(
+    path: str | Path | None = None, *, paranoia: int = 1, mode: str = "On",
+    inbound_threshold: int | None = None, outbound_threshold: int | None = None,
+    exclusions: str = "", request_body_access: bool = True,
+    response_body_access: bool = False, hyperscan: bool = True,
+    cache_dir: Path | None = None, primitives: Any = None, clock: Any = None,
+    store: Any = None,
+) -> Any:
+    """A WAF running the CRS (blocking ``On`` or ``DetectionOnly``) with the usual knobs.
+
+    ``exclusions`` is SecLang text (SecRuleRemoveById, SecRuleUpdateTargetById, ctl rules...)
+    loaded after the rules, like Debian's RESPONSE-999 file.
+    """
+    from bastion.waf.seclang.waf import WAF, Snippet
+
+    if mode not in ("On", "DetectionOnly", "Off"):
+        raise ConfigError("mode must be On, DetectionOnly or Off", key="mode")
+    layout = find_crs(path)
+    engine = (
+        f"SecRuleEngine {mode}\n"
+        f"SecRequestBodyAccess {'On' if request_body_access else 'Off'}\n"
+        f"SecResponseBodyAccess {'On' if response_body_access else 'Off'}\n"
+        "SecResponseBodyMimeType text/plain text/html text/xml application/json\n"
+        'SecDefaultAction "phase:3,log,auditlog,pass"\n'
+        'SecDefaultAction "phase:4,log,auditlog,pass"\n'
+        'SecDefaultAction "phase:5,log,auditlog,pass"\n'
+    )
+    files = layout.files()
+    sources: list[object] = [
+        Snippet(MODSECURITY_BASE + engine, "<modsecurity-base>"),
+        files[0],
+        Snippet(crs_settings_action(paranoia, inbound_threshold=inbound_threshold,
+                                    outbound_threshold=outbound_threshold), "<crs-settings>"),
+        *files[1:],
+    ]
+    if exclusions:
+        sources.append(Snippet(exclusions, "<crs-exclusions>"))
+    return WAF.build(sources, primitives=primitives, hyperscan=hyperscan,  # type: ignore[arg-type]
+                     cache_dir=cache_dir, clock=clock, store=store)
