@@ -1,13 +1,17 @@
-"""Test-only primitives until the operators/transformations branch is merged."""
+"""Test-only primitives until the operators/transformations branch is merged.
+
+Once ``bastion.waf.seclang.operators`` and ``.transformations`` exist, ``primitives()``
+returns the real ones and this package can be deleted.
+"""
 
 from __future__ import annotations
 
 from bastion.waf.seclang.registry import Primitives, default_primitives
 
-from . import operators, transformations
-
 
 def shim_primitives() -> Primitives:
+    from . import operators, transformations
+
     return Primitives(operators, transformations, operators.OperatorOptions)
 
 
