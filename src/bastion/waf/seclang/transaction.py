@@ -468,8 +468,12 @@ class Transaction:
             return None
         if self._allow_request and phase in (1, 2):
             return None
-        self._tfn_cache.clear()
-        self._accel_hits.clear()
+        # transformation results and scan hits are pure functions of the value: keep them for
+        # the whole transaction, within a bound
+        if len(self._accel_hits) > 20_000:
+            self._accel_hits.clear()
+        if sum(len(b) for b in self._tfn_cache.values()) > 50_000:
+            self._tfn_cache.clear()
         rules = self.waf.phase_rules(phase)
         skip_to: str | None = None
         skip_n = 0
