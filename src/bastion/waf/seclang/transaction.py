@@ -111,6 +111,7 @@ class Transaction:
         self._target_exclusions: list[tuple[str, object, Target]] = []
         self._tfn_cache: dict[tuple[str, ...], dict[str, str]] = {}
         self._accel_hits: dict[tuple[int, str], frozenset[int]] = {}
+        self._unions: dict[tuple[int, int], set[int]] = {}
         self.matched: list[MatchedRule] = []
         self.matched_ids: list[int] = []
         self.interruption: Interruption | None = None
@@ -468,6 +469,7 @@ class Transaction:
             return None
         if self._allow_request and phase in (1, 2):
             return None
+        self._unions.clear()
         # transformation results and scan hits are pure functions of the value: keep them for
         # the whole transaction, within a bound
         if len(self._accel_hits) > 20_000:
@@ -587,6 +589,20 @@ class Transaction:
             self.capture = False
         return res != op.negated
 
+    def _union_hits(self, plan: LinkPlan, group: int) -> set[int]:
+        """Every pattern of ``group`` that hits any value of the plan's targets."""
+        union: set[int] = set()
+        accel = self.waf.accel
+        for _, raw in self._values(plan, []):
+            for value in self._transform(plan.link, raw):
+                hits = self._accel_hits.get((group, value))
+                if hits is None:
+                    hits = accel.scan(group, value)
+                    if len(value) < 65536:
+                        self._accel_hits[(group, value)] = hits
+                union |= hits
+        return union
+
     def _verify(self, link: Rule, value: str, hit: bool, exact: bool) -> bool:
         """Self-check mode: run PCRE2 too and record any disagreement with Hyperscan."""
         op = link.operator
@@ -611,6 +627,14 @@ class Transaction:
                 self._fire(starter)
             return True
         plan = self.waf.plans[id(link)]
+        if plan.sig is not None and not exclusions and not self.waf.verify_accel:
+            group, pid, _ = plan.accel  # type: ignore[misc]
+            ukey = (plan.sig, group)
+            union = self._unions.get(ukey)
+            if union is None:
+                union = self._unions[ukey] = self._union_hits(plan, group)
+            if pid not in union:
+                return False
         values = self._values(plan, exclusions)
         if not values:
             return False

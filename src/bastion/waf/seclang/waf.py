@@ -18,7 +18,7 @@ from bastion.waf.seclang.collections import CollectionStore, MemoryStore
 from bastion.waf.seclang.directives import Settings
 from bastion.waf.seclang.parser import Parser
 from bastion.waf.seclang.registry import Primitives, default_primitives
-from bastion.waf.seclang.rules import Rule
+from bastion.waf.seclang.rules import Rule, Target
 from bastion.waf.seclang.transaction import Transaction
 
 __all__ = ["WAF", "LinkPlan", "Snippet"]
@@ -32,16 +32,36 @@ class Snippet:
     name: str = "<rules>"
 
 
+#: Variables that change while a phase runs (setvar, matches, time).
+UNSTABLE = frozenset({
+    "TX", "IP", "GLOBAL", "SESSION", "USER", "RESOURCE", "MATCHED_VAR", "MATCHED_VAR_NAME",
+    "MATCHED_VARS", "MATCHED_VARS_NAMES", "RULE", "DURATION", "HIGHEST_SEVERITY",
+    "TIME_EPOCH", "ENV",
+})
+
+
+#: Target lists interned to small ints (hashing a tuple of targets per rule is not free).
+_SIGS: dict[tuple[Target, ...], int] = {}
+
+
 class LinkPlan:
     """What the rule loop needs about one link, precomputed once per ruleset."""
 
-    __slots__ = ("accel", "link", "negs", "pos")
+    __slots__ = ("accel", "link", "negs", "pos", "sig")
 
     def __init__(self, link: Rule, accel: tuple[int, int, bool] | None) -> None:
         self.link = link
         self.pos = tuple(t for t in link.targets if not t.negated)
         self.negs = [t for t in link.targets if t.negated]
         self.accel = accel
+        #: Links that read only request/response data (stable within a phase) with a
+        #: non-negated accelerated @rx share one "did any value hit?" answer per phase:
+        #: rules whose pattern hit none of the values are skipped without a value loop.
+        self.sig: int | None = None
+        op = link.operator
+        if (accel is not None and op is not None and not op.negated and not link.multi_match
+                and all(t.name not in UNSTABLE for t in link.targets)):
+            self.sig = _SIGS.setdefault(link.targets, len(_SIGS))
 
 
 class WAF:
