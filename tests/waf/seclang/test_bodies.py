@@ -70,6 +70,8 @@ def test_multipart_strict_flags() -> None:
     assert r.error is not None and r.flags["STRICT_ERROR"]
     r = bodies.parse_multipart(good, "multipart/form-data; boundary=a; boundary=b")
     assert r.error is not None
+    r = bodies.parse_multipart(good, ct, max_files=0)
+    assert r.flags["FILE_LIMIT_EXCEEDED"] and r.flags["STRICT_ERROR"] and r.files == []
 
 
 def test_body_processors_through_the_engine(prims: Primitives) -> None:

@@ -199,6 +199,7 @@ def _disposition(value: str, res: MultipartResult) -> tuple[str | None, str | No
 
 def parse_multipart(
     body: str, content_type: str, max_parts: int = 200, max_args: int = 1000,
+    max_files: int = 100,
 ) -> MultipartResult:
     """Parse ``multipart/form-data`` and set the MULTIPART_* flags ModSecurity v2 sets."""
     res = MultipartResult()
@@ -231,6 +232,9 @@ def parse_multipart(
         for h in part_headers:
             res.part_headers.append((name, h))
         if filename is not None:
+            if len(res.files) >= max_files:
+                res.flags["FILE_LIMIT_EXCEEDED"] = True
+                return
             res.files.append((name, filename))
             res.file_sizes.append((name, str(len(value))))
             res.last_filename = filename

@@ -39,6 +39,7 @@ class Settings:
     max_json_depth: int = 64
     max_xml_depth: int = 64
     max_multipart_parts: int = 200
+    max_upload_files: int = 100  # SecUploadFileLimit
     max_value_log: int = 200
 
 
@@ -123,6 +124,7 @@ SETTING_DIRECTIVES: dict[str, Callable[[Settings, list[str]], None]] = {
     "seccookieformat": _set("cookie_format", _cookie_format),
     "seccomponentsignature": _signature,
     "seccollectiontimeout": _set("collection_timeout", _int),
+    "secuploadfilelimit": _set("max_upload_files", _int),
 }
 
 #: Accepted for compatibility with modsecurity.conf and ignored (logging, storage paths...).
@@ -133,7 +135,7 @@ IGNORED_DIRECTIVES = frozenset(
         "SecAuditLogRelevantStatus", "SecAuditLogType", "SecAuditLogStorageDir",
         "SecAuditLogDirMode", "SecAuditLogFileMode", "SecAuditLogFormat", "SecTmpDir",
         "SecDataDir", "SecUploadDir", "SecUploadKeepFiles", "SecUploadFileMode",
-        "SecUploadFileLimit", "SecDebugLog", "SecDebugLogLevel", "SecUnicodeMapFile",
+        "SecDebugLog", "SecDebugLogLevel", "SecUnicodeMapFile",
         "SecUnicodeCodePage", "SecRequestBodyInMemoryLimit", "SecStatusEngine",
         "SecTmpSaveUploadedFiles", "SecServerSignature", "SecGeoLookupDB", "SecHttpBlKey",
         "SecConnEngine", "SecResponseBodyMimeTypesClear_", "SecStreamInBodyInspection",

@@ -405,7 +405,8 @@ class Transaction:
                     self.args_post.add(k, v)
             elif proc == "MULTIPART":
                 ct = self.request_headers.first("content-type") or ""
-                res = bodies.parse_multipart(body, ct, s.max_multipart_parts, s.max_args)
+                res = bodies.parse_multipart(body, ct, s.max_multipart_parts, s.max_args,
+                                             s.max_upload_files)
                 for k, v in res.args:
                     self.args_post.add(k, v)
                 for k, v in res.files:
