@@ -14,7 +14,9 @@ Public API::
     tx.matched          # [MatchedRule(id, msg, logdata, matched var/value, severity, tags...)]
     tx.anomaly_scores() # CRS scores
 
-Strings handed to the engine are latin-1 "byte strings" (one character per byte).
+Values are ``str`` whose every character is one byte (U+0000-U+00FF, bytes decoded as latin-1),
+so the engine keeps ModSecurity's byte semantics while using Python's fast ``str`` methods.
+Operators live in ``.operators``, transformations in ``.transformations``.
 """
 
 from __future__ import annotations

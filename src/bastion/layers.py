@@ -1,0 +1,20 @@
+"""The built-in layers, in one visible list. Each entry builds its stages from the config.
+
+A layer whose section is absent from bastion.yaml returns no stages and costs nothing.
+"""
+
+from __future__ import annotations
+
+from bastion.gateway.gateway import LayerFactory
+
+__all__ = ["builtin_layers"]
+
+
+def builtin_layers() -> list[LayerFactory]:
+    from bastion.auth.authorizers import authorizers_layer
+    from bastion.auth.stage import auth_layer
+    from bastion.gateway.cache import cache_layer
+    from bastion.gateway.throttle import throttle_layer
+    from bastion.observe.layer import observe_layer
+
+    return [auth_layer, authorizers_layer, throttle_layer, cache_layer, observe_layer]
