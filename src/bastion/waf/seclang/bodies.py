@@ -8,6 +8,7 @@ external entities and entity declarations (so no billion-laughs expansion).
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -394,13 +395,15 @@ def parse_xml(text: str, max_depth: int = 64) -> XmlDoc:
     """Parse safely; ``XML:/*`` is the root's text content (libxml2 ``xmlNodeGetContent``)."""
     import xml.etree.ElementTree as ET
 
-    from defusedxml import DefusedXmlException
-    from defusedxml.ElementTree import fromstring
+    # through importlib so type checking does not depend on the types-defusedxml stubs
+    defused: Any = importlib.import_module("defusedxml")
+    fromstring = importlib.import_module("defusedxml.ElementTree").fromstring
+    refused: type[Exception] = defused.DefusedXmlException
 
     try:
-        root = fromstring(text.encode("latin-1"), forbid_dtd=False, forbid_entities=True,
-                          forbid_external=True)
-    except (ET.ParseError, DefusedXmlException, ValueError) as exc:
+        root: ET.Element = fromstring(text.encode("latin-1"), forbid_dtd=False,
+                                      forbid_entities=True, forbid_external=True)
+    except (ET.ParseError, refused, ValueError) as exc:
         raise BodyError(f"XML parsing error: {exc}") from exc
 
     def depth(el: ET.Element, d: int) -> None:
