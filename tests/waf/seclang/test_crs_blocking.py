@@ -50,3 +50,20 @@ def test_debian_layout_is_found(crs_layout: CrsLayout) -> None:
     files = crs_layout.files()
     assert files[0].name == "crs-setup.conf"
     assert files[-1].name.startswith("RESPONSE-9") and Path(files[1]).suffix == ".conf"
+
+
+def test_crs_engine_inspect(prims: Primitives, tmp_path: Path) -> None:
+    from bastion.waf.seclang.inspect import CrsEngine
+
+    eng = CrsEngine(os.environ.get("BASTION_CRS_PATH") or None, primitives=prims,
+                    cache_dir=tmp_path)
+    attack = dict(method="GET", uri="/?q=1%27%20or%20%271%27=%271", headers=HEADERS,
+                  client_ip="203.0.113.9")
+    r = eng.inspect(**attack)  # type: ignore[arg-type]
+    assert r.blocked and r.terminating == 949110 and r.status == 403
+    assert 942100 in r.matched and r.scores["inbound_anomaly_score"] >= 5
+    r = eng.inspect(**attack, excluded_ids=[949110])  # type: ignore[arg-type]
+    assert not r.blocked and 942100 in r.matched
+    r = eng.inspect(method="GET", uri="/ok?x=1", headers=HEADERS, paranoia=2)
+    assert not r.blocked and r.matched == ()
+    assert eng.waf(2) is eng.waf(2) and eng.waf(1) is not eng.waf(2)

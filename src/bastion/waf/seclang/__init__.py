@@ -22,8 +22,15 @@ Operators live in ``.operators``, transformations in ``.transformations``.
 from __future__ import annotations
 
 from bastion.waf.seclang.collections import CollectionStore, MemoryStore, Record
-from bastion.waf.seclang.crs import CrsLayout, crs_sources, crs_test_environment, find_crs
+from bastion.waf.seclang.crs import (
+    CrsLayout,
+    crs_sources,
+    crs_test_environment,
+    find_crs,
+    load_crs,
+)
 from bastion.waf.seclang.directives import Settings
+from bastion.waf.seclang.inspect import CrsEngine, CrsResult
 from bastion.waf.seclang.registry import Primitives, default_primitives
 from bastion.waf.seclang.results import Interruption, MatchedRule
 from bastion.waf.seclang.transaction import Transaction
@@ -32,7 +39,9 @@ from bastion.waf.seclang.waf import WAF, Snippet
 __all__ = [
     "WAF",
     "CollectionStore",
+    "CrsEngine",
     "CrsLayout",
+    "CrsResult",
     "Interruption",
     "MatchedRule",
     "MemoryStore",
@@ -45,4 +54,5 @@ __all__ = [
     "crs_test_environment",
     "default_primitives",
     "find_crs",
+    "load_crs",
 ]
