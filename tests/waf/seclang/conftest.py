@@ -7,17 +7,15 @@ import pytest
 
 from bastion.errors import ConfigError
 from bastion.waf.seclang.crs import CrsLayout, crs_sources, find_crs
-from bastion.waf.seclang.registry import Primitives
+from bastion.waf.seclang.registry import Primitives, default_primitives
 from bastion.waf.seclang.waf import WAF, Snippet
-
-from .shim import primitives as _primitives
 
 VECTORS = Path(__file__).resolve().parents[2] / "vectors" / "crs"
 
 
 @pytest.fixture(scope="session")
 def prims() -> Primitives:
-    return _primitives()
+    return default_primitives()
 
 
 @pytest.fixture(scope="session")
