@@ -116,3 +116,38 @@ def test_cli_prints_results_and_summary(prims: Primitives, tmp_path: Path) -> No
     lines = out.getvalue().splitlines()
     assert lines[-1] == "2 passed, 1 failed"
     assert any(line.startswith("FAIL 1-3") for line in lines)
+
+
+STATUS_TESTS = """---
+meta: {author: t, enabled: true, name: s.yaml}
+tests:
+  - test_title: s-1
+    stages:
+      - stage:
+          input: {method: "\\tGET", headers: {Host: localhost}}
+          output: {status: [400, 403]}
+  - test_title: s-2
+    stages:
+      - stage:
+          input: {version: "HTTP/0.9", headers: {Host: localhost}}
+          output: {status: 200}
+  - test_title: s-3
+    stages:
+      - stage:
+          input: {headers: {Host: localhost, Content-Length: "50"}, stop_magic: true}
+          output: {expect_error: true}
+  - test_title: s-4
+    stages:
+      - stage:
+          input: {uri: "/?q=attack", headers: {Host: localhost}}
+          output: {log_contains: "\\\\[msg \\"found attack"}
+"""
+
+
+def test_front_end_answers_and_log_regexes_are_checked(prims: Primitives,
+                                                       tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(STATUS_TESTS)
+    waf = make_waf(prims, 'SecRule ARGS "@rx attack" "id:1,phase:1,deny,msg:\'found attack\'"')
+    res = ftw.run_tests(waf.new_transaction, ftw.load_tests([tmp_path]))
+    assert [(r.title, r.outcome) for r in res] == [
+        ("s-1", "pass"), ("s-2", "fail"), ("s-3", "pass"), ("s-4", "pass")]
