@@ -20,9 +20,9 @@ latin = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=255), max_
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                    HealthCheck.data_too_large])
 @given(
-    uri=latin, method=st.sampled_from(["GET", "POST", "PUT", "X"]),
-    headers=st.lists(st.tuples(st.from_regex(r"[A-Za-z-]{1,20}", fullmatch=True), latin),
-                     max_size=8),
+    uri=st.one_of(latin, st.text(max_size=100)), method=st.sampled_from(["GET", "POST", "PUT", "X"]),
+    headers=st.lists(st.tuples(st.from_regex(r"[A-Za-z-]{1,20}", fullmatch=True),
+                               st.one_of(latin, st.text(max_size=100))), max_size=8),
     ctype=st.sampled_from(CONTENT_TYPES),
     body=st.one_of(st.binary(max_size=4000), latin.map(lambda s: s.encode("latin-1")),
                    st.sampled_from([b'{"a":' * 200, b"<a>" * 300, b"--B\r\n" * 100,

@@ -36,6 +36,17 @@ _SECRET_NAME = re.compile(
     re.IGNORECASE)
 
 
+def as_bytes_str(s: str) -> str:
+    """Any ``str`` as the engine's byte string: text outside latin-1 becomes its UTF-8 bytes."""
+    if s.isascii():
+        return s
+    try:
+        s.encode("latin-1")
+    except UnicodeEncodeError:
+        return s.encode("utf-8", errors="surrogateescape").decode("latin-1")
+    return s
+
+
 def _mask(value: str) -> str:
     return f"[masked {len(value)} bytes]"
 
@@ -276,13 +287,14 @@ class Transaction:
     # -- phase API ----------------------------------------------------------------------------
     def process_connection(self, client_ip: str, client_port: int = 0,
                            server_ip: str = "", server_port: int = 0) -> None:
-        self.remote_addr = client_ip
+        self.remote_addr = as_bytes_str(client_ip)
         self.remote_port = client_port
         self.server_addr = server_ip
         self.server_port = server_port
 
     def process_uri(self, method: str, uri: str, protocol: str) -> None:
         """The request line; ``uri`` is raw (percent-escapes kept)."""
+        method, uri, protocol = as_bytes_str(method), as_bytes_str(uri), as_bytes_str(protocol)
         self.method = method
         self.protocol = protocol
         self.request_uri_raw = uri
@@ -313,6 +325,8 @@ class Transaction:
             return [], False
 
     def add_request_header(self, name: str, value: str) -> None:
+        """One request header; values are byte strings (other text is taken as UTF-8)."""
+        name, value = as_bytes_str(name), as_bytes_str(value)
         if len(self.request_headers) >= self.waf.settings.max_headers:
             self.inbound_data_error = True
             return
@@ -434,7 +448,7 @@ class Transaction:
         self.response_status = status
         self.response_protocol = protocol
         for k, v in headers:
-            self.response_headers.add(k, v)
+            self.response_headers.add(as_bytes_str(k), as_bytes_str(v))
         return self._phase(3)
 
     def process_response_body(self, data: bytes = b"") -> Interruption | None:
