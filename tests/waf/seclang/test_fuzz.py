@@ -20,7 +20,8 @@ latin = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=255), max_
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                    HealthCheck.data_too_large])
 @given(
-    uri=st.one_of(latin, st.text(max_size=100)), method=st.sampled_from(["GET", "POST", "PUT", "X"]),
+    uri=st.one_of(latin, st.text(max_size=100)),
+    method=st.sampled_from(["GET", "POST", "PUT", "X"]),
     headers=st.lists(st.tuples(st.from_regex(r"[A-Za-z-]{1,20}", fullmatch=True),
                                st.one_of(latin, st.text(max_size=100))), max_size=8),
     ctype=st.sampled_from(CONTENT_TYPES),
