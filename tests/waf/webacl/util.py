@@ -17,7 +17,7 @@ from bastion.waf.webacl import (
 )
 
 ACCOUNT = "111122223333"
-ARN = f"arn:aws:wafv2:us-east-1:{ACCOUNT}:regional/webacl/test-acl/a1b2c3d4-5678-90ab-cdef-EXAMPLE11111"
+ARN = f"arn:aws:wafv2:us-east-1:{ACCOUNT}:regional/webacl/test-acl/a1b2c3d4-5678"
 NS = f"awswaf:{ACCOUNT}:webacl:test-acl:"
 Json = dict[str, Any]
 
