@@ -200,7 +200,7 @@ def _linux_rules() -> list[Json]:
 
 
 def _unix_rules() -> list[Json]:
-    t = ("URL_DECODE", "CMD_LINE")
+    t = ("URL_DECODE", "CMD_LINE_UNIX")
     return _group("posix-os", [
         ("UNIXShellCommandsVariables_QUERYARGUMENTS", "UNIXShellCommandsVariables_QueryArguments",
          _rx(ARGS, _UNIX, *t)),
