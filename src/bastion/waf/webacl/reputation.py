@@ -17,28 +17,27 @@ import os
 from collections.abc import Iterable, Sequence
 
 from bastion.clock import Clock
-from bastion.waf.webacl.ipranges import IPRanges, parse_network
+from bastion.waf.webacl.ipranges import Interval, IPRanges, parse_interval
 
 __all__ = ["IPReputationList", "parse_list"]
 
 log = logging.getLogger("bastion.waf.reputation")
 
 
-def parse_list(lines: Iterable[str]) -> tuple[list[str], int]:
-    """The CIDR strings of a list, and how many non-comment lines were not addresses."""
-    good: list[str] = []
+def parse_list(lines: Iterable[str]) -> tuple[list[Interval], int]:
+    """The address intervals of a list, and how many non-comment lines were not addresses."""
+    good: list[Interval] = []
     bad = 0
     for line in lines:
         text = line.split("#", 1)[0].split(";", 1)[0].strip()
         if not text:
             continue
         token = text.split()[0]
-        try:
-            parse_network(token)
-        except ValueError:
+        iv = parse_interval(token)
+        if iv is None:
             bad += 1
-            continue
-        good.append(token)
+        else:
+            good.append(iv)
     return good, bad
 
 
@@ -75,7 +74,7 @@ class IPReputationList:
         mt = self._stat()
         if mt is None or (mt == self._mtimes and not force):
             return
-        networks: list[str] = []
+        networks: list[Interval] = []
         bad = 0
         try:
             for p in self.paths:
@@ -87,7 +86,7 @@ class IPReputationList:
             log.warning("IP list %s: cannot read %s; keeping the previous table", self.name,
                         exc.filename)
             return
-        table = IPRanges(parse_network(n) for n in networks)
+        table = IPRanges.from_intervals(networks)
         self._ranges = table  # one assignment: readers see old or new, never a mix
         self._mtimes = mt
         self.invalid_lines = bad
