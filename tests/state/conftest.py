@@ -70,9 +70,12 @@ class Backend:
 
 
 def redis_uri(server: RedisServer, **params: str) -> str:
-    """A URI with a key prefix unique to the calling test: no flushing between tests."""
-    query = "&".join([f"prefix=t{uuid.uuid4().hex}:"] + [f"{k}={v}" for k, v in params.items()])
-    return f"{server.uri}?{query}"
+    """A URI with a key prefix unique to the calling test (no flushing between tests) and
+    patient timeouts: these tests are about semantics, and a loaded CI host must not turn a slow
+    connect into a failure (test_redis_failure.py passes tight timeouts to test the bounds)."""
+    query = {"prefix": f"t{uuid.uuid4().hex}:", "timeout": "10", "connect_timeout": "10"}
+    query.update(params)
+    return f"{server.uri}?" + "&".join(f"{k}={v}" for k, v in query.items())
 
 
 @pytest.fixture(

@@ -62,6 +62,7 @@ def open_storage(uri: str, clock: Clock) -> Storage:
                 clock,
                 max_keys=int(query.get("max_keys", "100000")),
                 max_bytes=int(query.get("max_bytes", str(256 * 1024 * 1024))),
+                window_slots=int(query.get("window_slots", "600")),
             )
         if scheme in ("redis", "rediss"):
             try:

@@ -17,8 +17,16 @@ Fixed windows admit up to ``2 * limit`` across a boundary and the sliding-window
 (weighted previous window) is an estimate, so neither keeps that promise. A log of admitted
 timestamps does: a hit at ``now`` is admitted only if fewer than ``limit`` admitted hits lie in
 ``(now - window_s, now]``, so any half-open interval ``[t, t + window_s)`` holds at most ``limit``
-admitted hits. Only admitted hits are logged, so a key never holds more than ``limit`` entries:
-memory is bounded by ``limit`` per key however hard the key is hammered.
+admitted hits. Only admitted hits are logged, and hits at the same instant share one entry.
+
+Memory bound: a per-hit log costs up to ``limit`` entries per key, fine for ``limit <= slots``
+(``WINDOW_SLOTS`` = 600 by default) but not for the large limits WAF rules allow (up to 2e9).
+Above ``slots`` the log records hits per slot of ``window_s / slots`` seconds, stamped with the
+slot's *end*: a hit is then counted until ``window_s`` after the end of its slot, at most one
+slot longer than exactly. The count is never below the true count, so the guarantee above still
+holds exactly (never more than ``limit`` in any window); the price is that blocking can last up
+to one slot (0.17 % of the window) longer than strictly needed. Memory is therefore at most
+``min(limit, slots + 1)`` entries per key, whatever the traffic.
 
 Why not the ``limits`` library (alisaifee/limits), whose shape this module borrows (a
 ``WindowStats``-like result, URI-selected storages, driver errors wrapped into one
@@ -41,6 +49,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 __all__ = [
+    "WINDOW_SLOTS",
     "BucketResult",
     "Storage",
     "WindowResult",
@@ -49,7 +58,16 @@ __all__ = [
     "check_field",
     "check_ttl",
     "check_window",
+    "slot_width",
 ]
+
+
+WINDOW_SLOTS = 600  # above this limit, hit_window logs per slot of window/600 (see above)
+
+
+def slot_width(limit: int, window_s: float, slots: int) -> float:
+    """0.0 (one entry per instant, exact) when ``limit <= slots``, else the slot width."""
+    return 0.0 if limit <= slots else window_s / slots
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import heapq
 import math
 import threading
-from bisect import bisect_right, insort
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import cast
@@ -27,6 +27,7 @@ from typing import cast
 from bastion.clock import Clock
 from bastion.errors import StorageError
 from bastion.state.base import (
+    WINDOW_SLOTS,
     BucketResult,
     WindowResult,
     check_bucket,
@@ -34,6 +35,7 @@ from bastion.state.base import (
     check_field,
     check_ttl,
     check_window,
+    slot_width,
 )
 
 __all__ = ["MemoryStorage"]
@@ -50,6 +52,25 @@ class _Entry:
 
 
 @dataclass(slots=True)
+class _Log:
+    """A sliding log: ``times`` sorted, ``counts[i]`` hits stamped ``times[i]``, ``total`` hits."""
+
+    times: list[float]
+    counts: list[int]
+    total: int
+
+
+def _leave_time(log: _Log, excess: int) -> float:
+    """The stamp of the entry whose departure brings ``excess`` hits out of the window."""
+    gone = 0
+    for t, c in zip(log.times, log.counts, strict=True):
+        gone += c
+        if gone >= excess:
+            return t
+    return log.times[-1]
+
+
+@dataclass(slots=True)
 class _Bucket:
     tokens: float
     ts: float
@@ -59,8 +80,15 @@ class MemoryStorage:
     """A bounded, clock-driven, in-process ``Storage``."""
 
     def __init__(
-        self, clock: Clock, *, max_keys: int = 100_000, max_bytes: int = 256 * 1024 * 1024
+        self,
+        clock: Clock,
+        *,
+        max_keys: int = 100_000,
+        max_bytes: int = 256 * 1024 * 1024,
+        window_slots: int = WINDOW_SLOTS,
     ) -> None:
+        if window_slots < 1:
+            raise ValueError("window_slots must be >= 1")
         if max_keys < 1:
             raise ValueError("max_keys must be >= 1")
         if max_bytes < 1:
@@ -68,6 +96,7 @@ class MemoryStorage:
         self._clock = clock
         self._max_keys = max_keys
         self._max_bytes = max_bytes
+        self._slots = window_slots
         self._entries: OrderedDict[_Key, _Entry] = OrderedDict()
         self._kv_sizes: OrderedDict[_Key, int] = OrderedDict()  # LRU order of payload entries
         self._bytes = 0
@@ -167,17 +196,27 @@ class MemoryStorage:
             now = self._now()
             k = ("w", key)
             entry = self._live(k, now)
-            log = cast(list[float], entry.value) if entry is not None else []
-            del log[: bisect_right(log, now - window_s)]
-            count = len(log)
+            log = cast(_Log, entry.value) if entry is not None else _Log([], [], 0)
+            cut = bisect_right(log.times, now - window_s)
+            if cut:
+                log.total -= sum(log.counts[:cut])
+                del log.times[:cut], log.counts[:cut]
+            count = log.total
             need = max(cost, 1)
             allowed = count + need <= limit
             if allowed and cost:
-                for _ in range(cost):
-                    insort(log, now)
+                width = slot_width(limit, window_s, self._slots)
+                at = now if width == 0.0 else (math.floor(now / width) + 1) * width
+                i = bisect_left(log.times, at)
+                if i < len(log.times) and log.times[i] == at:
+                    log.counts[i] += cost
+                else:
+                    log.times.insert(i, at)
+                    log.counts.insert(i, cost)
+                log.total += cost
                 count += cost
-            if log:
-                self._put(k, log, log[-1] + window_s, now)
+            if log.times:
+                self._put(k, log, log.times[-1] + window_s, now)
             else:
                 self._remove(k)
             if allowed:
@@ -185,8 +224,8 @@ class MemoryStorage:
             elif need > limit:
                 retry = math.inf
             else:
-                retry = log[count - (limit - need) - 1] + window_s - now
-            reset_at = log[0] + window_s if log else now
+                retry = _leave_time(log, count - (limit - need)) + window_s - now
+            reset_at = log.times[0] + window_s if log.times else now
             return WindowResult(allowed, count, limit, reset_at, retry)
 
     async def fixed_window(

@@ -24,14 +24,15 @@ Memory on the Redis side is bounded by the TTL on every key; run Redis with ``ma
 URI: ``redis://[user:password@]host:port/db`` or ``rediss://`` for TLS. Bastion's own query
 parameters (removed before the driver sees the URI): ``prefix`` (key prefix, default
 ``bastion:``), ``time`` (``client`` or ``server``), ``timeout`` (seconds per call, default 0.5),
-``connect_timeout`` (default 0.5), ``max_connections`` (default 64).
+``connect_timeout`` (default 0.5), ``max_connections`` (default 16: Redis runs one command at
+a time, so more connections per process add connect storms, not throughput), ``window_slots``
+(default 600, see ``base.py``; every process sharing a Redis must use the same value).
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import os
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any, TypeVar
@@ -46,6 +47,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from bastion.clock import Clock
 from bastion.errors import StorageError
 from bastion.state.base import (
+    WINDOW_SLOTS,
     BucketResult,
     WindowResult,
     check_bucket,
@@ -53,6 +55,7 @@ from bastion.state.base import (
     check_field,
     check_ttl,
     check_window,
+    slot_width,
 )
 
 __all__ = ["RedisStorage"]
@@ -63,7 +66,9 @@ _GRACE_MS = 1000  # physical TTL = logical TTL + grace: the data, not Redis, dec
 _BOUNDS = frozenset(
     {"socket_timeout", "socket_connect_timeout", "retry", "retry_on_timeout"}
 )
-_OWN_PARAMS = frozenset({"prefix", "time", "timeout", "connect_timeout", "max_connections"})
+_OWN_PARAMS = frozenset(
+    {"prefix", "time", "timeout", "connect_timeout", "max_connections", "window_slots"}
+)
 
 
 def _lua(name: str) -> str:
@@ -90,7 +95,11 @@ class RedisStorage:
         prefix: str = "bastion:",
         server_time: bool = False,
         timeout: float = 0.5,
+        window_slots: int = WINDOW_SLOTS,
     ) -> None:
+        if window_slots < 1:
+            raise ValueError("window_slots must be >= 1")
+        self._slots = window_slots
         self._r = client
         self._clock = clock
         self._prefix = prefix
@@ -119,7 +128,7 @@ class RedisStorage:
             raise ValueError("time must be 'client' or 'server'")
         timeout = _positive(own.get("timeout", "0.5"), "timeout")
         connect_timeout = _positive(own.get("connect_timeout", "0.5"), "connect_timeout")
-        max_connections = int(_positive(own.get("max_connections", "64"), "max_connections"))
+        max_connections = int(_positive(own.get("max_connections", "16"), "max_connections"))
         driver_uri = urlunsplit(parts._replace(query=urlencode(rest)))
         pool = BlockingConnectionPool.from_url(
             driver_uri,
@@ -142,6 +151,7 @@ class RedisStorage:
             server_time=time_source == "server",
             # overall deadline: connect + read, for the call and its one retry
             timeout=2 * (timeout + connect_timeout),
+            window_slots=int(_positive(own.get("window_slots", str(WINDOW_SLOTS)), "window_slots")),
         )
 
     def __repr__(self) -> str:
@@ -174,11 +184,12 @@ class RedisStorage:
     ) -> WindowResult:
         check_window(limit, window_s)
         check_cost(cost)
-        nonce = os.urandom(8).hex()
+        width = slot_width(limit, window_s, self._slots)
+        log = self._k("w", "{" + key + "}")  # both keys share the hash tag: one cluster slot
         allowed, count, reset_at, retry = await self._run(
             self._window,
-            [self._k("w", key)],
-            [self._now(), limit, _f(window_s), cost, nonce, _GRACE_MS],
+            [log, log + ":n"],
+            [self._now(), limit, _f(window_s), cost, _f(width), _GRACE_MS],
         )
         return WindowResult(bool(allowed), int(count), limit, _float(reset_at), _float(retry))
 

@@ -1,0 +1,93 @@
+"""The assembled gateway: settings + compiled API + stages from every layer, in one chain."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bastion.clock import Clock, SystemClock
+from bastion.config import Settings, load_openapi, load_settings
+from bastion.errors import ConfigError
+from bastion.gateway.api import CompiledApi, compile_api
+from bastion.gateway.responses import GatewayResponses
+from bastion.gateway.stages import IntegrationStage, RouteStage
+from bastion.pipeline import Chain, Exchange, Request, Response, Stage
+
+__all__ = ["Gateway", "GatewayContext", "LayerFactory", "build_gateway", "load_gateway"]
+
+
+@dataclass(slots=True)
+class GatewayContext:
+    """What a layer factory gets to build its stages from (all loaded, nothing per request)."""
+
+    settings: Settings
+    api: CompiledApi
+    clock: Clock
+    responses: GatewayResponses
+    resources: dict[str, Any] = field(default_factory=dict)  # shared objects (state, logs)
+    closers: list[Callable[[], Any]] = field(default_factory=list)
+
+
+LayerFactory = Callable[[GatewayContext], Iterable[Stage]]
+
+
+class Gateway:
+    """Turns requests into responses. One per process; immutable after build."""
+
+    def __init__(self, ctx: GatewayContext, stages: Sequence[Stage]) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.api = ctx.api
+        self.clock = ctx.clock
+        self.chain = Chain(stages, ctx.responses.render)
+
+    def exchange(self, request: Request) -> Exchange:
+        clock = self.clock
+        return Exchange(request=request, request_id=str(uuid.uuid4()),
+                        started_at=clock.time(), started_mono=clock.monotonic(),
+                        stage_name=self.settings.api.stage)
+
+    async def handle(self, ex: Exchange) -> Response:
+        return await self.chain.handle(ex)
+
+    async def finish(self, ex: Exchange) -> None:
+        await self.chain.log(ex)
+
+    async def close(self) -> None:
+        for closer in reversed(self.ctx.closers):
+            result = closer()
+            if hasattr(result, "__await__"):
+                await result
+        self.api.close()
+
+
+def _core_stages(ctx: GatewayContext) -> Iterable[Stage]:
+    return (RouteStage(ctx.api), IntegrationStage())
+
+
+def build_gateway(settings: Settings, *, clock: Clock | None = None,
+                  layers: Sequence[LayerFactory] | None = None) -> Gateway:
+    """Compile everything once. ``layers`` defaults to every built-in layer."""
+    if settings.api.openapi is None:
+        raise ConfigError("api.openapi is required", file=str(settings.source), key="api.openapi")
+    definition = load_openapi(settings.api.openapi)
+    compiled = compile_api(settings, definition)
+    custom = dict(definition.extension("x-amazon-apigateway-gateway-responses") or {})
+    custom.update(settings.gateway_responses)
+    responses = GatewayResponses(custom, stage_variables=settings.api.stage_variables,
+                                 source=str(definition.source))
+    ctx = GatewayContext(settings, compiled, clock or SystemClock(), responses)
+    if layers is None:
+        from bastion.layers import builtin_layers
+        layers = builtin_layers()
+    stages: list[Stage] = list(_core_stages(ctx))
+    for factory in layers:
+        stages.extend(factory(ctx))
+    return Gateway(ctx, stages)
+
+
+def load_gateway(config: Path, *, clock: Clock | None = None) -> Gateway:
+    return build_gateway(load_settings(config), clock=clock)

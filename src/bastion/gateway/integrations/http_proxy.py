@@ -1,0 +1,148 @@
+"""``http_proxy`` integrations: a reverse proxy to any HTTP origin.
+
+The request is forwarded with hop-by-hop headers removed, ``X-Forwarded-For/Proto/Host`` set,
+the ``Host`` kept or rewritten to the origin (as a reverse-proxy WAF does), and the URI's
+``{name}`` placeholders filled from path parameters. The response streams back. A refused or
+reset origin is 502; a connect or read timeout is 504.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Mapping
+from urllib.parse import urlsplit
+
+from bastion.errors import ConfigError, UpstreamError, UpstreamTimeout
+from bastion.http.upstream import Origin, UpstreamPool
+from bastion.pipeline import Exchange, Interruption, Response
+
+__all__ = ["HOP_BY_HOP", "HttpProxy", "forward_headers"]
+
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
+                        "te", "trailer", "trailers", "transfer-encoding", "upgrade",
+                        "proxy-connection"})
+_REMAPPED = {"authorization": "Authorization", "connection": "Connection",
+             "content-length": "Content-Length", "date": "Date", "server": "Server",
+             "www-authenticate": "WWW-Authenticate"}
+_PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.+-]+)\}")
+
+BAD_GATEWAY = Interruption("INTEGRATION_FAILURE", message="Internal server error", status=502,
+                           error_type="InternalServerErrorException", source="integration")
+TIMEOUT = Interruption("INTEGRATION_TIMEOUT", message="Endpoint request timed out", status=504,
+                       error_type="InternalServerErrorException", source="integration")
+
+
+def _connection_tokens(value: str | None) -> set[str]:
+    return {t.strip().lower() for t in value.split(",")} if value else set()
+
+
+def forward_headers(ex: Exchange, *, host: str | None) -> list[tuple[bytes, bytes]]:
+    """The client's headers as the origin should see them."""
+    req = ex.request
+    drop = HOP_BY_HOP | _connection_tokens(req.headers.get("connection")) | {
+        "host", "content-length", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"}
+    out = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in req.headers
+           if k.lower() not in drop]
+    client_host = req.headers.get("host") or req.host
+    out.append((b"host", (host or client_host).encode("latin-1")))
+    prior = req.headers.get("x-forwarded-for")
+    xff = f"{prior}, {req.client_ip}" if prior else req.client_ip
+    out.append((b"x-forwarded-for", xff.encode("latin-1")))
+    out.append((b"x-forwarded-proto", req.scheme.encode("latin-1")))
+    if client_host:
+        out.append((b"x-forwarded-host", client_host.encode("latin-1")))
+    return out
+
+
+class HttpProxy:
+    """Forwards to ``uri`` (``http(s)://host[:port]/path/{param}``)."""
+
+    kind = "http_proxy"
+
+    def __init__(self, uri: str, *, pools: dict[Origin, UpstreamPool],
+                 param_map: Mapping[str, str] | None = None, rewrite_host: bool = False,
+                 pool_size: int = 64, connect_timeout: float = 5.0, read_timeout: float = 29.0,
+                 source: str = "<openapi>", key: str = "") -> None:
+        parts = urlsplit(uri)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"http_proxy uri must be http(s)://host/..., got {uri!r}",
+                              file=source, key=key)
+        tls = parts.scheme == "https"
+        self.origin = Origin(parts.hostname, parts.port or (443 if tls else 80), tls)
+        pool = pools.get(self.origin)
+        if pool is None:
+            pool = pools[self.origin] = UpstreamPool(
+                self.origin, size=pool_size, connect_timeout=connect_timeout,
+                read_timeout=read_timeout)
+        self.pool = pool
+        self.read_timeout = read_timeout
+        self.path_template = parts.path or "/"
+        self.fixed_query = parts.query
+        self.param_map = dict(param_map or {})
+        self.rewrite_host = rewrite_host
+        self.has_placeholders = bool(_PLACEHOLDER.search(self.path_template))
+
+    def _target(self, ex: Exchange) -> str:
+        path = self.path_template
+        if self.has_placeholders:
+            params = ex.route.path_params if ex.route else {}
+
+            def fill(m: re.Match[str]) -> str:
+                name = m.group(1)
+                source = self.param_map.get(name, name)
+                return params.get(source.rstrip("+"), "")
+            path = _PLACEHOLDER.sub(fill, path)
+        query = ex.request.query_string
+        if self.fixed_query:
+            query = f"{self.fixed_query}&{query}" if query else self.fixed_query
+        return f"{path}?{query}" if query else path
+
+    async def invoke(self, ex: Exchange) -> Response | Interruption:
+        headers = forward_headers(ex, host=self.origin.authority if self.rewrite_host else None)
+        try:
+            upstream = await self.pool.request(ex.request.method, self._target(ex), headers,
+                                               ex.request.body, timeout=self.read_timeout)
+        except UpstreamTimeout as exc:
+            ex.note("integration", "upstream_timeout", origin=self.origin.authority,
+                    error=str(exc))
+            return TIMEOUT
+        except UpstreamError as exc:
+            ex.note("integration", "upstream_error", origin=self.origin.authority,
+                    error=str(exc))
+            return BAD_GATEWAY
+        out = _response_headers(upstream.headers)
+        stream: AsyncIterator[bytes] | None = None
+        if not upstream.complete:
+            stream = _rest(upstream.body(), skip_first=bool(upstream.first))
+        return Response(upstream.status, out, upstream.first, stream)
+
+
+def _response_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """Upstream response headers as API Gateway returns them: hop-by-hop ones dropped, and
+    the ones the gateway sets itself kept under ``x-amzn-Remapped-<Name>`` (recorded on AWS)."""
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
+    drop = set(HOP_BY_HOP)
+    for k, v in headers:
+        if k.lower() == "connection":
+            drop |= _connection_tokens(v)
+    out: list[tuple[str, str]] = []
+    for k, v in headers:
+        low = k.lower()
+        remapped = _REMAPPED.get(low)
+        if remapped is not None:
+            out.append((f"x-amzn-Remapped-{remapped}", v))
+            if low == "content-length":
+                out.append(("Content-Length", v))
+        elif low not in drop:
+            out.append((k, v))
+    return out
+
+
+async def _rest(body: AsyncIterator[bytes], *, skip_first: bool) -> AsyncIterator[bytes]:
+    """The body after the part already in ``Response.body``."""
+    first = skip_first
+    async for chunk in body:
+        if first:
+            first = False
+            continue
+        yield chunk

@@ -1,0 +1,177 @@
+"""The raw-ASGI face of the gateway: no framework on the request path (it costs ~7 µs/req).
+
+Reads the request with explicit limits (header count and size, body size), hands one
+``Exchange`` to the gateway, writes the response (streaming if the integration streams), and
+runs the LOGGING phase after the client has its answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+
+from bastion.gateway.gateway import Gateway
+from bastion.pipeline import Headers, Request, Response
+
+__all__ = ["BastionApp"]
+
+log = logging.getLogger("bastion.http")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+HEALTH_PATH = "/_bastion/health"
+
+
+def _plain(status: int, text: str) -> Response:
+    return Response(status, [("Content-Type", "text/plain; charset=utf-8")], text.encode())
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BastionApp:
+    """ASGI application wrapping a ``Gateway``."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        limits = gateway.settings.limits
+        self.max_body = limits.max_body_bytes
+        self.max_headers = limits.max_headers
+        self.max_header_bytes = limits.max_header_bytes
+        self.trust_xff = gateway.settings.server.trust_forwarded_for
+        self.routes: dict[str, Callable[[Scope], Awaitable[Response]]] = {
+            HEALTH_PATH: self._health}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.gateway.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _health(self, scope: Scope) -> Response:
+        body = orjson.dumps({"status": "ok", "routes": len(self.gateway.api.routes)})
+        return Response(200, [("Content-Type", "application/json")], body)
+
+    def _headers(self, scope: Scope) -> Headers | None:
+        raw: list[tuple[bytes, bytes]] = scope["headers"]
+        if len(raw) > self.max_headers:
+            return None
+        size = 0
+        for k, v in raw:
+            size += len(k) + len(v) + 4
+        if size > self.max_header_bytes:
+            return None
+        names = scope.get("bastion.header_names")
+        if names is not None and len(names) == len(raw):
+            return Headers((n.decode("latin-1"), v.decode("latin-1"))
+                           for n, (_, v) in zip(names, raw, strict=True))
+        return Headers.from_asgi(raw)
+
+    async def _body(self, scope: Scope, receive: Receive, headers: Headers) -> bytes:
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            raise _TooLarge
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > self.max_body:
+                    raise _TooLarge
+                chunks.append(chunk)
+            more = message.get("more_body", False)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        path = raw_path.decode("latin-1")
+        special = self.routes.get(path)
+        if special is not None:
+            await self._send(send, await special(scope), None)
+            return
+        headers = self._headers(scope)
+        if headers is None:
+            await self._send(send, _plain(431, "Request Header Fields Too Large"), None)
+            return
+        try:
+            body = await self._body(scope, receive, headers)
+        except _TooLarge:
+            await self._send(send, _plain(
+                413, f"HTTP content length exceeded {self.max_body} bytes."), None)
+            return
+        client = scope.get("client") or ("127.0.0.1", 0)
+        client_ip = client[0]
+        if self.trust_xff:
+            xff = headers.get("x-forwarded-for")
+            if xff:
+                client_ip = xff.split(",", 1)[0].strip() or client_ip
+        server = scope.get("server") or ("", None)
+        request = Request(
+            method=scope["method"],
+            raw_path=path,
+            query_string=scope.get("query_string", b"").decode("latin-1"),
+            headers=headers,
+            body=body,
+            client_ip=client_ip,
+            client_port=client[1],
+            scheme=scope.get("scheme", "http"),
+            http_version=scope.get("http_version", "1.1"),
+            host=f"{server[0]}:{server[1]}" if server[1] else str(server[0]),
+        )
+        gateway = self.gateway
+        ex = gateway.exchange(request)
+        try:
+            response = await gateway.handle(ex)
+            ex.response_bytes = await self._send(send, response, ex.request_id)
+        finally:
+            await gateway.finish(ex)
+
+    @staticmethod
+    async def _send(send: Send, response: Response, request_id: str | None) -> int:
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+        if request_id is not None and response.header("x-amzn-requestid") is None:
+            headers.append((b"x-amzn-RequestId", request_id.encode()))
+        if response.stream is None and response.header("content-length") is None:
+            headers.append((b"Content-Length", str(len(response.body)).encode()))
+        await send({"type": "http.response.start", "status": response.status,
+                    "headers": headers})
+        if response.stream is None:
+            await send({"type": "http.response.body", "body": response.body})
+            return len(response.body)
+        sent = len(response.body)
+        if response.body:
+            await send({"type": "http.response.body", "body": response.body,
+                        "more_body": True})
+        try:
+            async for chunk in response.stream:
+                sent += len(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except Exception:
+            # The status line is gone; the only honest signal left is a broken connection.
+            log.warning("response stream failed after %d bytes", sent, exc_info=True)
+            raise
+        await send({"type": "http.response.body", "body": b""})
+        return sent

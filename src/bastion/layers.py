@@ -1,0 +1,16 @@
+"""The built-in layers, in one visible list. Each entry builds its stages from the config.
+
+A layer whose section is absent from bastion.yaml returns no stages and costs nothing.
+"""
+
+from __future__ import annotations
+
+from bastion.gateway.gateway import LayerFactory
+
+__all__ = ["builtin_layers"]
+
+
+def builtin_layers() -> list[LayerFactory]:
+    from bastion.auth.stage import auth_layer
+
+    return [auth_layer]
