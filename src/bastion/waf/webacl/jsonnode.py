@@ -36,7 +36,9 @@ class Node:
         return cls(value, path, issues)
 
     def at(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
+        if not self.path or self.path.endswith(":"):
+            return f"{self.path}{key}"
+        return f"{self.path}.{key}"
 
     def has(self, key: str) -> bool:
         return key in self._data

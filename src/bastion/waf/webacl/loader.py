@@ -76,6 +76,13 @@ def _unwrap(doc: Any, key: str, issues: Issues, path: str) -> tuple[Node | None,
     return Node.of(doc, path, issues), False
 
 
+def _labelled(item: Any, default: str) -> tuple[str, Any]:
+    """A resource given as ``(file name, document)`` reports its findings under that name."""
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+        return f"{item[0]}:", item[1]
+    return default, item
+
+
 def _account(arn: str) -> str:
     parts = arn.split(":")
     return parts[4] if len(parts) > 5 and parts[4] else "000000000000"
@@ -190,12 +197,14 @@ def parse_web_acl(
 
     ipd: dict[str, IPRanges] = {}
     for i, d in enumerate(extra_ip):
-        n, _ = _unwrap(d, "IPSet", issues, f"IPSets[{i}]")
+        label, d = _labelled(d, f"IPSets[{i}]")
+        n, _ = _unwrap(d, "IPSet", issues, label)
         if n is not None:
             _ip_set(n, ipd)
     rxd: dict[str, tuple[re.Pattern[bytes], ...]] = {}
     for i, d in enumerate(extra_rx):
-        n, _ = _unwrap(d, "RegexPatternSet", issues, f"RegexPatternSets[{i}]")
+        label, d = _labelled(d, f"RegexPatternSets[{i}]")
+        n, _ = _unwrap(d, "RegexPatternSet", issues, label)
         if n is not None:
             _regex_set(n, rxd)
 
@@ -219,7 +228,8 @@ def parse_web_acl(
               challenge_immunity=chal)
     groups: dict[str, Callable[[], RuleGroup | None]] = {}
     for i, d in enumerate(extra_rg):
-        n, _ = _unwrap(d, "RuleGroup", issues, f"RuleGroups[{i}]")
+        label, d = _labelled(d, f"RuleGroups[{i}]")
+        n, _ = _unwrap(d, "RuleGroup", issues, label)
         if n is not None:
             garn, build = _rule_group_builder(n, env)
             if garn:
@@ -277,9 +287,9 @@ def load_web_acl(
     doc = _read(path)
     return parse_web_acl(
         doc, file=str(path),
-        ip_sets=[_read(p) for p in ip_sets],
-        regex_sets=[_read(p) for p in regex_sets],
-        rule_groups=[_read(p) for p in rule_groups],
+        ip_sets=[(str(p), _read(p)) for p in ip_sets],
+        regex_sets=[(str(p), _read(p)) for p in regex_sets],
+        rule_groups=[(str(p), _read(p)) for p in rule_groups],
         managed=managed, search_strings=search_strings, resource_type=resource_type,
         body_limit=body_limit, strict=strict, issues=issues,
     )
