@@ -232,3 +232,17 @@ def test_customer_rule_group_overrides_must_name_real_rules() -> None:
     assert run(ev, req(path="/admin")).action == "ALLOW"
     with pytest.raises(ConfigErrors, match="names no rule of my-group"):
         build(web_acl(group_ref(ExcludedRules=[{"Name": "typo"}])), rule_groups=[RULE_GROUP])
+
+
+def test_the_mapping_document_lists_every_shipped_rule_and_label() -> None:
+    from pathlib import Path
+
+    from bastion.waf.webacl.managed import AWS_GROUPS
+
+    doc = (Path(__file__).parents[3] / "docs" / "webacl-managed-groups.md").read_text()
+    cat = ManagedCatalog()
+    for name in AWS_GROUPS:
+        assert f"### {name}" in doc
+        for r in cat.group(name).rules:
+            assert f"| `{r.name}` |" in doc
+            assert f"`{r.labels[0].rsplit(':', 1)[1]}`" in doc
