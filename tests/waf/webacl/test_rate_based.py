@@ -180,3 +180,25 @@ def test_four_gateway_processes_sharing_redis_admit_exactly_the_limit(
     assert sum(burst()) == 0  # still inside the window
     now += 60  # after the window, the key is unblocked
     assert sum(burst()) == 10
+
+
+def test_memory_store_is_bounded() -> None:
+    import asyncio as aio
+
+    from bastion.waf.webacl import MemoryRateStore
+
+    clock = FrozenClock()
+    store = MemoryRateStore(clock, max_keys=100)
+
+    async def flood() -> None:
+        for i in range(1000):
+            await store.hit_window(f"k{i}", 10, 60)
+        for _ in range(50):  # one key never holds more than `limit` timestamps
+            await store.hit_window("hot", 10, 60)
+
+    aio.run(flood())
+    assert len(store) == 100
+    assert store.evicted_live == 901
+    clock.advance(61)
+    aio.run(store.hit_window("fresh", 10, 60))
+    assert store.evicted_live == 901  # the dropped key's window had emptied

@@ -115,7 +115,7 @@ def compile_transforms(node: Node, key: str = "TextTransformations", *,
             t.issues.error(t.at("Priority"), f"duplicate transformation priority {prio}")
         seen.add(prio)
         pairs.append((prio, kind))
-    if required and not pairs and node.has(key) and not node.issues.blocking(strict=False):
+    if required and node.has(key) and isinstance(node.raw(key), list) and not node.raw(key):
         node.issues.error(node.at(key), "at least one text transformation is required (NONE)")
     return compile_chain(pairs)
 

@@ -116,6 +116,7 @@ class Node:
     def one_of(self, members: tuple[str, ...]) -> str | None:
         """The single member set among ``members`` (a WAFv2 union), reporting zero or several."""
         present = [m for m in members if m in self._data]
+        self._seen.update(present)  # reported here, not again as unknown fields
         if len(present) != 1:
             what = "none" if not present else ", ".join(present)
             self.issues.error(

@@ -67,11 +67,14 @@ def _read(path: str | Path) -> Any:
     raise AssertionError("unreachable")
 
 
-def _unwrap(doc: Any, key: str, issues: Issues, path: str) -> tuple[Node | None, bool]:
-    """(the resource node, whether it came in a get-* envelope)."""
+def _unwrap(doc: Any, key: str, issues: Issues, path: str,
+            more: frozenset[str] = frozenset()) -> tuple[Node | None, bool]:
+    """(the resource node, whether it came in a get-* envelope). Envelope keys other than
+    ``key``, ``LockToken`` and the like are reported, like any other unread field."""
     if isinstance(doc, dict) and key in doc:
         env = Node(doc, path, issues)
         inner = env.obj(key)
+        env.finish(informational=_ENVELOPE_INFO | more)
         return inner, True
     return Node.of(doc, path, issues), False
 
@@ -186,9 +189,7 @@ def parse_web_acl(
                     into.extend(items)
                 else:
                     issues.error(key, "expected a list")
-    acl_node, enveloped = _unwrap(doc, "WebACL", issues, "")
-    if enveloped and isinstance(doc, dict):
-        Node(doc, "", issues).finish(informational=_ENVELOPE_INFO | {"WebACL"} | bundle_info)
+    acl_node, enveloped = _unwrap(doc, "WebACL", issues, "", frozenset(bundle_info))
     use_b64 = search_strings == "base64" or (search_strings == "auto" and enveloped)
     if acl_node is None:
         issues.raise_if(strict=False)

@@ -50,26 +50,36 @@ class _Hit:
 
 
 class MemoryRateStore:
-    """An exact sliding log per key, bounded: at most ``limit`` timestamps per key (only admitted
-    hits are logged) and at most ``max_keys`` keys (the least recently hit key is dropped first,
-    after its window has emptied when possible)."""
+    """An exact sliding log per key, in one process, bounded in memory: at most ``limit``
+    timestamps per key (only admitted hits are logged) and at most ``max_keys`` keys.
 
-    __slots__ = ("_clock", "_logs", "max_keys")
+    When a new key would pass ``max_keys``, the least recently hit key is dropped. That is the
+    one place exactness yields to the memory bound: if the dropped key still had hits inside its
+    window (a flood of more than ``max_keys`` distinct live keys), it starts afresh;
+    ``evicted_live`` counts those cases so an operator can raise the bound. AWS tracks at most
+    10,000 keys per rule instance; the default here is ten times that.
+    """
+
+    __slots__ = ("_clock", "_logs", "evicted_live", "max_keys")
 
     def __init__(self, clock: Clock, *, max_keys: int = 100_000) -> None:
         self._clock = clock
-        self._logs: OrderedDict[str, deque[float]] = OrderedDict()
+        self._logs: OrderedDict[str, tuple[float, deque[float]]] = OrderedDict()
         self.max_keys = max_keys
+        self.evicted_live = 0
 
     async def hit_window(self, key: str, limit: int, window_s: float, cost: int = 1) -> _Hit:
         now = self._clock.time()
-        log = self._logs.get(key)
-        if log is None:
-            log = deque()
-            self._logs[key] = log
+        entry = self._logs.get(key)
+        if entry is None:
+            log: deque[float] = deque()
+            self._logs[key] = (window_s, log)
             if len(self._logs) > self.max_keys:
-                self._logs.popitem(last=False)
+                _, (old_window, old_log) = self._logs.popitem(last=False)
+                if old_log and old_log[-1] > now - old_window:
+                    self.evicted_live += 1
         else:
+            log = entry[1]
             self._logs.move_to_end(key)
         edge = now - window_s
         while log and log[0] <= edge:
