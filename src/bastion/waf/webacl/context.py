@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bastion.waf.webacl.fields import Extracted, Field
+from bastion.waf.webacl.ipranges import ip_key
 from bastion.waf.webacl.request import WafRequest
 from bastion.waf.webacl.transforms import apply_chain
 
@@ -102,6 +103,13 @@ class EvalContext:
     oversize_fields: set[str] = field(default_factory=set)
     details: list[dict[str, Any]] = field(default_factory=list)
     _cache: dict[tuple[Any, ...], Extracted] = field(default_factory=dict)
+    _client: tuple[int, int] | None | bool = False
+
+    def client_key(self) -> tuple[int, int] | None:
+        """The client address as ``ip_key`` gives it, parsed once per request."""
+        if self._client is False:
+            self._client = ip_key(self.request.client_ip)
+        return self._client  # type: ignore[return-value]
 
     def add_label(self, name: str) -> None:
         if name not in self.label_set:

@@ -9,7 +9,7 @@ when any of them matches. Limits follow AWS: the body up to the configured inspe
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bastion.waf.webacl.jsonnode import Node
@@ -50,11 +50,13 @@ class Field:
     semicolons: bool = False  # pre-parse transformations on query arguments
     combine: bool = False
     pre_chain: tuple[str, ...] = ()
+    cache_key: tuple[Any, ...] = field(default=(), compare=False, repr=False)
 
-    @property
-    def cache_key(self) -> tuple[Any, ...]:
-        return (self.kind, self.name, self.included, self.excluded, self.scope, self.oversize,
-                self.fallback, self.pointers, self.semicolons, self.combine, self.pre_chain)
+    def __post_init__(self) -> None:
+        # Computed once: the per-request cache of transformed values is keyed on it.
+        object.__setattr__(self, "cache_key", (
+            self.kind, self.name, self.included, self.excluded, self.scope, self.oversize,
+            self.fallback, self.pointers, self.semicolons, self.combine, self.pre_chain))
 
     def extract(self, ctx: EvalContext) -> Extracted:
         return _EXTRACT[self.kind](self, ctx)

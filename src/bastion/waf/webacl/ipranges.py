@@ -14,7 +14,7 @@ from array import array
 from bisect import bisect_right
 from collections.abc import Iterable
 
-__all__ = ["IPRanges", "Interval", "parse_interval", "parse_ip", "parse_network"]
+__all__ = ["IPRanges", "Interval", "ip_key", "parse_interval", "parse_ip", "parse_network"]
 
 Interval = tuple[int, int, int]  # (IP version, first address, last address) as integers
 
@@ -33,6 +33,28 @@ def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
         return addr.ipv4_mapped
     return addr
+
+
+def ip_key(text: str) -> tuple[int, int] | None:
+    """``(version, integer)`` of an address, IPv4-mapped IPv6 folded to IPv4; None if malformed.
+
+    ``socket.inet_pton`` is several times faster than ``ipaddress`` on the request path.
+    """
+    text = text.strip()
+    if text.startswith("[") and "]" in text:
+        text = text[1 : text.index("]")]
+    elif text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    text = text.split("%", 1)[0]
+    try:
+        if ":" in text:
+            x = int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
+            if x >> 32 == 0xFFFF:
+                return 4, x & 0xFFFFFFFF
+            return 6, x
+        return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
+    except OSError:
+        return None
 
 
 def parse_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
@@ -100,17 +122,18 @@ class IPRanges:
 
     def __contains__(self, item: object) -> bool:
         if isinstance(item, str):
-            addr = parse_ip(item)
+            key = ip_key(item)
         elif isinstance(item, ipaddress.IPv4Address | ipaddress.IPv6Address):
-            addr = item
+            key = ip_key(str(item))
+        elif isinstance(item, tuple):
+            key = item  # an ip_key() result, computed once per request
         else:
             return False
-        if addr is None:
-            return False
-        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-            addr = addr.ipv4_mapped
-        x = int(addr)
-        if addr.version == 4:
+        return key is not None and self.contains_key(key)
+
+    def contains_key(self, key: tuple[int, int]) -> bool:
+        version, x = key
+        if version == 4:
             i = bisect_right(self._s4, x) - 1
             return i >= 0 and x <= self._e4[i]
         j = bisect_right(self._s6, x) - 1

@@ -218,7 +218,8 @@ class IPSetMatch:
 
     def match(self, ctx: EvalContext) -> bool:
         if self.forwarded is None:
-            return ctx.request.client_ip in self.ranges
+            key = ctx.client_key()
+            return key is not None and self.ranges.contains_key(key)
         ips = forwarded_ips(ctx, self.forwarded)
         if ips is None:
             return False
@@ -241,7 +242,8 @@ class IPListMatch:
     def match(self, ctx: EvalContext) -> bool:
         ranges = self.source()
         if self.forwarded is None:
-            return ctx.request.client_ip in ranges
+            key = ctx.client_key()
+            return key is not None and key in ranges
         ips = forwarded_ips(ctx, self.forwarded)
         if ips is None:
             return False
