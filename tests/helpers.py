@@ -99,10 +99,12 @@ GatewayFactory = Callable[..., tuple[Gateway, BastionApp]]
 
 
 def gateway_for(tmp_path: Path, clock: FrozenClock) -> GatewayFactory:
-    """A factory building a gateway (no optional layers) from inline OpenAPI paths."""
-    def make(paths: dict[str, Any], **kw: Any) -> tuple[Gateway, BastionApp]:
+    """A factory building a gateway from inline OpenAPI paths: no optional layers unless
+    ``layers=`` names some (e.g. ``[throttle_layer]``)."""
+    def make(paths: dict[str, Any], layers: list[Any] | None = None,
+             **kw: Any) -> tuple[Gateway, BastionApp]:
         cfg = write_api(tmp_path, paths, **kw)
         gw = build_gateway(settings_from_data(yaml.safe_load(cfg.read_text()), cfg), clock=clock,
-                           layers=[])
+                           layers=layers or [])
         return gw, BastionApp(gw)
     return make

@@ -12,5 +12,7 @@ __all__ = ["builtin_layers"]
 
 def builtin_layers() -> list[LayerFactory]:
     from bastion.auth.stage import auth_layer
+    from bastion.gateway.cache import cache_layer
+    from bastion.gateway.throttle import throttle_layer
 
-    return [auth_layer]
+    return [auth_layer, throttle_layer, cache_layer]

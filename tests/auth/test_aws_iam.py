@@ -12,42 +12,15 @@ from botocore.credentials import Credentials as BotoCredentials
 
 from bastion.auth.aws_iam import IamAuthResult, authorize_aws_iam
 from bastion.auth.credentials import CredentialStore
-from bastion.auth.iam import ApiScope, execute_api_arn, parse_policy
+from bastion.auth.iam import ApiScope, execute_api_arn, load_policy_file
 from bastion.auth.sigv4 import SigV4Verifier
 from bastion.auth.sigv4._dates import parse_amz_date
 from bastion.clock import FrozenClock
 
 ACCOUNT = "123456789012"
-FILE = f"""
-users:
-  - name: reader
-    account: "{ACCOUNT}"
-    access_keys: [{{id: AKIAPETSTOREREADER01, secret: reader-secret-1}}]
-    policies:
-      - Version: "2012-10-17"
-        Statement:
-          - Sid: ReadPets
-            Effect: Allow
-            Action: execute-api:Invoke
-            Resource: arn:aws:execute-api:us-east-1:{ACCOUNT}:petstore/*/GET/pets*
-  - name: admin
-    account: "{ACCOUNT}"
-    tags: {{role: admin}}
-    access_keys: [{{id: AKIAPETSTOREADMIN001, secret: admin-secret-1}}]
-    policies:
-      - Version: "2012-10-17"
-        Statement:
-          - Sid: ManagePets
-            Effect: Allow
-            Action: execute-api:Invoke
-            Resource: arn:aws:execute-api:us-east-1:{ACCOUNT}:petstore/*/*/pets*
-            Condition: {{StringEquals: {{aws:PrincipalTag/role: admin}}}}
-"""
-RESOURCE_POLICY = parse_policy({"Version": "2012-10-17", "Statement": [
-    {"Sid": "NoDeleteFromOutside", "Effect": "Deny", "Principal": "*",
-     "Action": "execute-api:Invoke", "Resource": "execute-api:/*/DELETE/*",
-     "Condition": {"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}}},
-]}, kind="resource", api=ApiScope("us-east-1", ACCOUNT, "petstore"))
+DATA = Path(__file__).parent / "data" / "petstore"
+RESOURCE_POLICY = load_policy_file(DATA / "resource-policy.json", kind="resource",
+                                   api=ApiScope("us-east-1", ACCOUNT, "petstore"))
 
 
 def signed(method: str, path: str, ak: str, sk: str, body: bytes = b"") -> tuple[
@@ -60,10 +33,8 @@ def signed(method: str, path: str, ak: str, sk: str, body: bytes = b"") -> tuple
 
 
 @pytest.fixture
-def store_file(tmp_path: Path) -> Path:
-    path = tmp_path / "credentials.yaml"
-    path.write_text(FILE)
-    return path
+def store_file() -> Path:
+    return DATA / "credentials.yaml"
 
 
 def call(store_file: Path, method: str, ak: str, sk: str, *, ip: str = "10.1.1.1",
@@ -79,8 +50,8 @@ def call(store_file: Path, method: str, ak: str, sk: str, *, ip: str = "10.1.1.1
                              source_ip=ip, secure_transport=True)
 
 
-READER = ("AKIAPETSTOREREADER01", "reader-secret-1")
-ADMIN = ("AKIAPETSTOREADMIN001", "admin-secret-1")
+READER = ("AKIAPETSTOREREADER01", "reader-secret-example")
+ADMIN = ("AKIAPETSTOREADMIN001", "admin-secret-example")
 
 
 def test_reader_may_get(store_file: Path) -> None:

@@ -140,3 +140,4 @@ async def test_breaker_can_be_disabled(clock: FrozenClock) -> None:
     for _ in range(3):
         await g.get(Feature.RESPONSE_CACHE, "k")
     assert g.counter.total == 3
+    assert g.breaker_trips == 0

@@ -105,3 +105,64 @@ def test_redis_bucket_matches_memory(
             await redis.close()
 
     asyncio.run(both())
+
+
+# (seconds to advance, verb, key index, ttl) for the TTL verbs
+ttl_ops = st.lists(
+    st.tuples(
+        st.integers(0, 40).map(lambda n: n / 4),
+        st.sampled_from(["set", "get", "nx", "del", "sadd", "sis", "srem", "hincr", "hall"]),
+        st.integers(0, 2),
+        st.sampled_from([0.5, 3.0, 10.0]),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+async def _replay_ttl(
+    storage: Storage, clock: FrozenClock, ops: list[tuple[float, str, int, float]]
+) -> list[object]:
+    out: list[object] = []
+    for i, (dt, verb, k, ttl) in enumerate(ops):
+        clock.advance(dt)
+        key = f"k{k}"
+        if verb == "set":
+            await storage.set(key, str(i).encode(), ttl)
+        elif verb == "get":
+            out.append(await storage.get(key))
+        elif verb == "nx":
+            out.append(await storage.set_if_absent(key, ttl, str(i).encode()))
+        elif verb == "del":
+            out.append(await storage.delete(key))
+        elif verb == "sadd":
+            await storage.sadd("set", key, ttl)
+        elif verb == "sis":
+            out.append(await storage.sismember("set", key))
+        elif verb == "srem":
+            out.append(await storage.srem("set", key))
+        elif verb == "hincr":
+            out.append(await storage.hincr(key, "n", i, ttl))
+        else:
+            out.append(await storage.hget_all(key))
+    out.append(await storage.smembers("set"))
+    return out
+
+
+@pytest.mark.redis
+@pytest.mark.e2e
+@settings(max_examples=60, deadline=None)
+@given(ops=ttl_ops)
+def test_redis_ttl_verbs_match_memory(
+    redis_server: RedisServer, ops: list[tuple[float, str, int, float]]
+) -> None:
+    async def both() -> None:
+        c1, c2 = FrozenClock(), FrozenClock()
+        redis = open_storage(redis_uri(redis_server), c2)
+        try:
+            expected = await _replay_ttl(MemoryStorage(c1), c1, ops)
+            assert await _replay_ttl(redis, c2, ops) == expected
+        finally:
+            await redis.close()
+
+    asyncio.run(both())

@@ -34,13 +34,13 @@ from bastion.auth.iam import (
 )
 from bastion.auth.iam.decision import Outcome
 from bastion.auth.iam.loader import load_policy_file
-from bastion.auth.replay import MemoryNonceCache
-from bastion.auth.sigv4 import SigV4Verifier, VerifierOptions
+from bastion.auth.sigv4 import SigV4Success, SigV4Verifier, VerifierOptions
 from bastion.config import Problems, Section
 from bastion.errors import ConfigError
 from bastion.gateway.api import Route
 from bastion.gateway.gateway import GatewayContext
 from bastion.pipeline import Exchange, Interruption, Phase, Stage
+from bastion.state import Feature
 
 __all__ = ["AuthSettings", "IamAuthorizeStage", "auth_layer", "method_arn"]
 
@@ -106,10 +106,12 @@ class IamAuthorizeStage:
         self.verifier: SigV4Verifier | None = None
         if settings.credentials is not None:
             self.store = CredentialStore(settings.credentials, ctx.clock)
-            nonces = MemoryNonceCache(ctx.clock) if settings.replay_protection else None
             options = VerifierOptions(regions=(ctx.settings.api.region,),
                                       allow_unsigned_payload=settings.allow_unsigned_payload)
-            self.verifier = SigV4Verifier(self.store, ctx.clock, options, nonces=nonces)
+            # Replay protection uses the shared state backend (below), not the verifier's
+            # in-process cache, so every process sharing Redis refuses a replay.
+            self.verifier = SigV4Verifier(self.store, ctx.clock, options)
+        self.storage = ctx.storage
 
     def _context(self, ex: Exchange) -> RequestContext:
         req = ex.request
@@ -118,12 +120,12 @@ class IamAuthorizeStage:
             secure_transport=req.scheme == "https",
             user_agent=req.headers.get("user-agent"), referer=req.headers.get("referer"))
 
-    def run(self, ex: Exchange) -> Interruption | None:
+    async def run(self, ex: Exchange) -> Interruption | None:
         assert ex.route is not None
         route: Route = ex.route.route
         auth = route.auth_type
         if auth == "AWS_IAM":
-            return self._iam(ex)
+            return await self._iam(ex)
         rp = self.resource_policy
         if rp is None:
             return None
@@ -147,7 +149,7 @@ class IamAuthorizeStage:
                             error_type="AccessDeniedException", message_key=key,
                             source=self.name, reason=decision.explain())
 
-    def _iam(self, ex: Exchange) -> Interruption | None:
+    async def _iam(self, ex: Exchange) -> Interruption | None:
         verifier = self.verifier
         assert verifier is not None and self.store is not None  # checked at load
         self.store.reload_if_changed()
@@ -165,7 +167,12 @@ class IamAuthorizeStage:
                     result.sigv4, "reason", ""))
         if not result.allowed:
             return result.interruption()
+        if self.settings.replay_protection and isinstance(result.sigv4, SigV4Success):
+            replay = await self._replayed(ex, result.sigv4)
+            if replay is not None:
+                return replay
         if isinstance(principal, Principal):
+            ex.notes["iam_principal"] = principal
             ex.principal = principal.arn
             access_key = getattr(result.sigv4, "access_key", None)
             ex.identity.update({
@@ -173,6 +180,38 @@ class IamAuthorizeStage:
                 "caller": principal.userid, "user": principal.userid,
                 "userArn": principal.arn})
         return None
+
+
+    async def _replayed(self, ex: Exchange, ok: SigV4Success) -> Interruption | None:
+        """Each signature is accepted once while it could still verify (beyond AWS)."""
+        window = 300.0
+        if ok.presigned:
+            expires = next((v for k, v in ex.request.query_params if k == "X-Amz-Expires"), "")
+            window = float(expires) if expires.isdigit() else 604_800.0
+        ttl = max(1.0, ok.signed_at + window - self.clock.time() + 1.0)
+        fresh = await self.storage.set_if_absent(
+            Feature.REPLAY, f"sigv4:{ok.access_key}:{ok.signature}", ttl)
+        if fresh:
+            return None
+        ex.note(self.name, "replayed", access_key=ok.access_key)
+        return Interruption("INVALID_SIGNATURE", status=403,
+                            message="The request signature has already been used.",
+                            error_type="InvalidSignatureException", source=self.name,
+                            reason="replayed signature")
+
+    def can_invalidate_cache(self, ex: Exchange) -> bool:
+        """Whether the signed caller may ``execute-api:InvalidateCache`` on this method."""
+        principal = ex.notes.get("iam_principal")
+        if not isinstance(principal, Principal):
+            return False
+        arn = method_arn(self.ctx, ex)
+        ctx = principal.context(now=self.clock.time(), source_ip=ex.request.client_ip,
+                                secure_transport=ex.request.scheme == "https")
+        decision = simulate(principal.policies, self.resource_policy,
+                            "execute-api:InvalidateCache", arn, principal.arn, ctx)
+        ex.note(self.name, "invalidate_cache", allowed=decision.allowed,
+                why=decision.explain())
+        return decision.allowed
 
 
 def auth_layer(ctx: GatewayContext) -> list[Stage]:
@@ -189,4 +228,6 @@ def auth_layer(ctx: GatewayContext) -> list[Stage]:
     if rp is None and not iam_routes:
         return []
     ctx.resources["auth_settings"] = settings
-    return [IamAuthorizeStage(ctx, settings, rp)]
+    stage = IamAuthorizeStage(ctx, settings, rp)
+    ctx.resources["invalidate_cache_check"] = stage.can_invalidate_cache
+    return [stage]

@@ -15,6 +15,7 @@ from bastion.gateway.api import CompiledApi, compile_api
 from bastion.gateway.responses import GatewayResponses
 from bastion.gateway.stages import IntegrationStage, RouteStage
 from bastion.pipeline import Chain, Exchange, Request, Response, Stage
+from bastion.state import GuardedStorage, open_storage
 
 __all__ = ["Gateway", "GatewayContext", "LayerFactory", "build_gateway", "load_gateway"]
 
@@ -28,6 +29,12 @@ class GatewayContext:
     clock: Clock
     responses: GatewayResponses
     resources: dict[str, Any] = field(default_factory=dict)  # shared objects (state, logs)
+
+    @property
+    def storage(self) -> GuardedStorage:
+        """The shared state backend (memory or Redis), guarded by the failure policy."""
+        storage: GuardedStorage = self.resources["storage"]
+        return storage
     closers: list[Callable[[], Any]] = field(default_factory=list)
 
 
@@ -79,7 +86,11 @@ def build_gateway(settings: Settings, *, clock: Clock | None = None,
     custom.update(settings.gateway_responses)
     responses = GatewayResponses(custom, stage_variables=settings.api.stage_variables,
                                  source=str(definition.source))
-    ctx = GatewayContext(settings, compiled, clock or SystemClock(), responses)
+    clock = clock or SystemClock()
+    ctx = GatewayContext(settings, compiled, clock, responses)
+    storage = GuardedStorage(open_storage(settings.state, clock), clock)
+    ctx.resources["storage"] = storage
+    ctx.closers.append(storage.close)
     if layers is None:
         from bastion.layers import builtin_layers
         layers = builtin_layers()

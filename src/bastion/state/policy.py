@@ -165,7 +165,7 @@ class GuardedStorage:
         try:
             result = await op()
         except StorageError as exc:
-            if not self._tripped:
+            if not self._tripped and self._breaker_s > 0:
                 self.breaker_trips += 1
             self._tripped = self._breaker_s > 0
             self._open_until = self._clock.monotonic() + self._breaker_s

@@ -241,3 +241,19 @@ def test_all_policies_are_considered_together() -> None:
     request = AccessRequest(ACTION, RES, USER, RequestContext())
     assert evaluate([allow, deny], request).statement.policy == "deny"  # type: ignore[union-attr]
     assert evaluate([deny, allow], request).outcome is Outcome.EXPLICIT_DENY
+
+
+def test_request_context_values() -> None:
+    ctx = RequestContext({"Aws:UserName": "alice", "aws:TagKeys": ("a", "b")})  # type: ignore[dict-item]
+    assert ctx.get("aws:username") == ("alice",)
+    assert ctx.get("AWS:TAGKEYS") == ("a", "b")
+    assert RequestContext.of({"k": []}).get("k") is None
+    assert RequestContext.of({"k": True, "n": 3}).get("k") == ("true",)
+    full = RequestContext.for_request(now=1_700_000_000, source_ip="10.0.0.1",
+                                      secure_transport=False, request_tags={"env": "dev"})
+    assert full.get("aws:CurrentTime") == ("2023-11-14T22:13:20Z",)
+    assert full.get("aws:EpochTime") == ("1700000000",)
+    assert full.get("aws:SecureTransport") == ("false",)
+    assert full.get("aws:userid") == ("anonymous",)
+    assert full.get("aws:RequestTag/env") == ("dev",) and full.get("aws:TagKeys") == ("env",)
+    assert full.get("aws:username") is None

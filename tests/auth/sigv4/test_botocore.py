@@ -14,7 +14,13 @@ from botocore.credentials import Credentials as BotoCredentials
 
 from bastion.auth.replay import MemoryNonceCache
 from bastion.auth.secret import Secret
-from bastion.auth.sigv4 import ResolvedKey, SigV4Verifier, StaticKeys, VerifierOptions
+from bastion.auth.sigv4 import (
+    ResolvedKey,
+    SigV4Verifier,
+    StaticKeys,
+    VerifierOptions,
+    VerifyResult,
+)
 from bastion.auth.sigv4._dates import parse_amz_date
 from bastion.clock import FrozenClock
 
@@ -80,7 +86,7 @@ def boto_sign(
 
 
 def verify(w: Wire, *, clock: FrozenClock | None = None, nonces: MemoryNonceCache | None = None,
-           options: VerifierOptions | None = None):  # type: ignore[no-untyped-def]
+           options: VerifierOptions | None = None) -> VerifyResult:
     verifier = SigV4Verifier(_keys(), clock or FrozenClock(w.signed_at + 1),
                              options or VerifierOptions(regions=(REGION,)), nonces=nonces)
     return verifier.verify(w.method, w.path, w.query, w.headers, w.body)
@@ -107,7 +113,7 @@ FORMS = [
 def test_botocore_signed_requests_verify(form: dict[str, bool], method: str, url: str,
                                          body: bytes) -> None:
     w = boto_sign(method, url, body, {"Content-Type": "application/json", "X-Trace": "a  b"},
-                  **form)
+                  temporary=form.get("temporary", False), presign=form.get("presign", False))
     result = verify(w)
     assert result.ok, getattr(result, "message", "")
     assert result.principal == ("role" if form.get("temporary") else "user")

@@ -28,10 +28,11 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         result = VERIFIER.verify(self.command, parts.path, parts.query,
                                  list(self.headers.items()), body)
+        payload: dict[str, object]
         if result.ok:
             status, payload = 200, {"principal": result.principal, "body": body.decode()}
         else:
-            status, payload = result.status, result.body()
+            status, payload = result.status, dict(result.body())
         data = json.dumps(payload).encode()
         self.send_response(status)
         if not result.ok:

@@ -176,3 +176,16 @@ def test_unsupported_algorithm() -> None:
             "SignedHeaders=host, Signature=00")
     result = _verify([*HOST, ("Authorization", auth)])
     assert result.error_type == "IncompleteSignatureException"
+
+
+@pytest.mark.parametrize("value", ["20231314T000000Z", "20230230T000000Z", "20231114T246000Z",
+                                   "20231114T220000", "2023111T220000Z", "20231114T22000Z"])
+def test_impossible_dates_are_malformed(value: str) -> None:
+    from bastion.auth.sigv4._dates import parse_amz_date
+    assert parse_amz_date(value) is None
+
+
+def test_valid_date_parses() -> None:
+    from bastion.auth.sigv4._dates import format_amz_date, parse_amz_date
+    assert parse_amz_date("20240229T235959Z") is not None
+    assert parse_amz_date(format_amz_date(NOW)) == NOW

@@ -16,6 +16,7 @@ import yaml
 
 from bastion.waf.seclang import operators, transformations
 from bastion.waf.seclang.operators import Operator, OperatorOptions
+from bastion.waf.seclang.transformations.url import make_url_decode_uni
 from tests.waf.seclang.stub_tx import StubTx
 
 ROOT = Path(__file__).resolve().parents[2] / "vectors" / "seclang"
@@ -35,11 +36,16 @@ def _load() -> list[tuple[str, dict[str, Any]]]:
 
 CASES = _load()
 _OPERATOR_CACHE: dict[tuple[str, str], Operator] = {}
+# ModSecurity's unit tests run without SecUnicodeMapFile; our registered urlDecodeUni uses
+# Debian's recommended code page 20127 map, so the vectors get the map-less variant.
+_VECTOR_TRANSFORMATIONS = {"urldecodeuni": make_url_decode_uni(None)}
 
 
 def _run(vector: dict[str, Any]) -> object:
     if vector["type"] == "tfn":
-        return transformations.get(vector["name"])(vector["input"])
+        name = vector["name"]
+        fn = _VECTOR_TRANSFORMATIONS.get(name.lower()) or transformations.get(name)
+        return fn(vector["input"])
     key = (vector["name"], vector.get("param", ""))
     op = _OPERATOR_CACHE.get(key)
     if op is None:

@@ -35,7 +35,7 @@ class RequestContext:
     values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        lowered = {k.lower(): tuple(v) for k, v in self.values.items()}
+        lowered = {k.lower(): _as_strings(v) for k, v in self.values.items()}
         object.__setattr__(self, "values", MappingProxyType(lowered))
 
     @classmethod

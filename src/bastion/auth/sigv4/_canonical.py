@@ -149,7 +149,7 @@ def string_to_sign(amz_date: str, scope: str, canonical_request: str) -> str:
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
-    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
+    return hmac.digest(key, msg.encode("utf-8"), "sha256")
 
 
 def derive_signing_key(secret: str, date: str, region: str, service: str) -> bytes:
@@ -159,4 +159,4 @@ def derive_signing_key(secret: str, date: str, region: str, service: str) -> byt
 
 
 def sign_string(signing_key: bytes, text: str) -> str:
-    return hmac.new(signing_key, text.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(signing_key, text.encode("utf-8"), "sha256").hex()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -19,10 +20,12 @@ def parse_amz_date(value: str) -> float | None:
     """Epoch seconds of an ISO-8601 basic-format timestamp, or None if malformed."""
     if not _AMZ.match(value):
         return None
-    try:
-        return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
-    except ValueError:
+    year, month, day = int(value[0:4]), int(value[4:6]), int(value[6:8])
+    hour, minute, second = int(value[9:11]), int(value[11:13]), int(value[13:15])
+    if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1]
+            and hour < 24 and minute < 60 and second < 60):
         return None
+    return float(calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)))
 
 
 def parse_http_date(value: str) -> float | None:

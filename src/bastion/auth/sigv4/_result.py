@@ -1,13 +1,14 @@
 """What a verification returns: ``SigV4Success`` or ``SigV4Failure`` (a value, never raised).
 
 A failure carries exactly what API Gateway answers: status 403, the ``x-amzn-ErrorType`` and the
-message text (body key lower-case ``message``; see gateway-semantics §1.3).
+message text (body key lower-case ``message``; see gateway-semantics §1.3). ``ok`` is a
+``Literal`` class attribute, so ``if result.ok:`` narrows the union for type checkers.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import ClassVar, Final, Literal
 
 __all__ = [
     "INCOMPLETE_SIGNATURE",
@@ -39,7 +40,7 @@ class SigV4Failure:
     reason: str
     status: int = 403
 
-    ok = False
+    ok: ClassVar[Literal[False]] = False
 
     @property
     def gateway_response(self) -> str:
@@ -47,8 +48,8 @@ class SigV4Failure:
             return "MISSING_AUTHENTICATION_TOKEN"
         if self.error_type == EXPIRED_TOKEN:
             return "EXPIRED_TOKEN"
-        if self.error_type in (UNRECOGNIZED_CLIENT,):
-            return "UNAUTHORIZED" if self.status == 401 else "ACCESS_DENIED"
+        if self.error_type == UNRECOGNIZED_CLIENT:
+            return "ACCESS_DENIED"
         return "INVALID_SIGNATURE"
 
     def body(self) -> dict[str, str]:
@@ -76,7 +77,7 @@ class SigV4Success:
     presigned: bool
     temporary: bool
 
-    ok = True
+    ok: ClassVar[Literal[True]] = True
 
 
 VerifyResult = SigV4Success | SigV4Failure

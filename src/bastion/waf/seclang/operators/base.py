@@ -29,8 +29,10 @@ __all__ = [
 class OperatorTx(Protocol):
     """What an operator may ask of the running transaction."""
 
-    capture: bool
-    """True when the running rule has the ``capture`` action."""
+    @property
+    def capture(self) -> bool:
+        """True when the running rule has the ``capture`` action (an attribute works too)."""
+        ...
 
     def expand(self, text: str) -> str:
         """Macro-expand ``text`` (``%{tx.foo}`` etc.)."""

@@ -4,8 +4,8 @@ Description (ModSecurity v2): ``@pm`` takes space-separated phrases (after the `
 escape syntax of ``parse_pm_content``); ``@pmFromFile`` takes space-separated file names,
 relative to the rule file's directory, with one phrase per line (trimmed; empty lines and
 lines starting with ``#`` skipped). Matching is ASCII case-insensitive, anywhere in the value;
-an empty value never matches. With ``capture``, TX.0 is the phrase (as written) that matched
-first while scanning the value.
+an empty value never matches. Matching and the TX.0 text follow v2's automaton exactly (see
+``acmp``): with ``capture``, TX.0 is the text v2 reports for the first hit.
 Example: ``@pm foo bar`` matches ``"xxBARxx"``.
 """
 
@@ -14,66 +14,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from bastion.waf.seclang.cbytes import C_SPACE
+from bastion.waf.seclang.operators.acmp import PhraseMatcher
 from bastion.waf.seclang.operators.base import OperatorError, OperatorOptions, OperatorTx
 from bastion.waf.seclang.operators.pm_content import PmContentError, parse_pm_content
 from bastion.waf.seclang.operators.registry import register
-from bastion.waf.seclang.transformations.case import lowercase
 
-try:
-    import ahocorasick as _ahocorasick  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - exercised only where the wheel is missing
-    _ahocorasick = None
-
-__all__ = ["PhraseMatcher", "PmOperator", "pm", "pm_from_file"]
-
-
-class PhraseMatcher:
-    """An ASCII case-insensitive phrase automaton returning the first phrase found.
-
-    Uses ``pyahocorasick`` when installed (leftmost end position, longest phrase there, as an
-    Aho-Corasick scan reports it); otherwise a regex alternation (same yes/no answer, the
-    captured phrase may differ when phrases overlap).
-    """
-
-    __slots__ = ("_automaton", "_regex", "_table", "min_length", "size")
-
-    def __init__(self, phrases: Iterable[str]) -> None:
-        table: dict[str, str] = {}
-        for phrase in phrases:
-            if phrase:
-                table.setdefault(lowercase(phrase), phrase)
-        self.size = len(table)
-        self.min_length = min((len(k) for k in table), default=0)
-        self._automaton: Any = None
-        self._regex: re.Pattern[str] | None = None
-        self._table = table
-        if not table:
-            return
-        if _ahocorasick is not None:
-            automaton = _ahocorasick.Automaton()
-            for key, phrase in table.items():
-                automaton.add_word(key, phrase)
-            automaton.make_automaton()
-            self._automaton = automaton
-        else:  # pragma: no cover
-            keys = sorted(table, key=len, reverse=True)
-            self._regex = re.compile("|".join(re.escape(k) for k in keys))
-
-    def first(self, value: str) -> str | None:
-        """The first phrase found in ``value``, or None."""
-        if not self.size or len(value) < self.min_length:
-            return None
-        text = lowercase(value)
-        if self._automaton is not None:
-            for _end, phrase in self._automaton.iter(text):
-                return str(phrase)
-            return None
-        assert self._regex is not None  # pragma: no cover
-        m = self._regex.search(text)  # pragma: no cover
-        return None if m is None else self._table[m.group(0)]  # pragma: no cover
+__all__ = ["PmOperator", "pm", "pm_from_file", "read_phrase_file"]
 
 
 class PmOperator:
@@ -120,12 +68,16 @@ def _line_phrase(line: str) -> str:
 
 
 def read_phrase_file(path: Path) -> list[str]:
-    """The phrases of one data file."""
+    """The phrases of one data file.
+
+    v2 quirk kept: its trimming loop treats a one-character line as empty, so one-character
+    phrases in files are dropped.
+    """
     phrases = []
     with path.open("rb") as fh:
         for raw in fh:
             phrase = _line_phrase(raw.decode("latin-1"))
-            if phrase and not phrase.startswith("#"):
+            if len(phrase) > 1 and not phrase.startswith("#"):
                 phrases.append(phrase)
     return phrases
 

@@ -18,7 +18,6 @@ from bastion.waf.seclang.operators.base import (
     OperatorError,
     OperatorOptions,
     OperatorTx,
-    has_macro,
 )
 from bastion.waf.seclang.operators.pcre import (
     DOLLAR_ENDONLY,
@@ -58,11 +57,16 @@ class RxOperator:
 
     __slots__ = ("_cache", "_limit", "_static", "dynamic", "limit_hits", "regex_source")
 
+    regex_source: str
+    """The pattern text exactly as given to @rx (before any macro expansion)."""
+
     def __init__(self, argument: str, options: OperatorOptions) -> None:
         self.regex_source = argument
         self._limit = options.match_limit
         self.limit_hits = 0
-        self.dynamic = has_macro(argument)
+        # v2 decides with strstr(pattern, "%{"): any "%{" makes the pattern dynamic (expanded and
+        # log_escape_re'd per evaluation), even without a closing brace.
+        self.dynamic = "%{" in argument
         self._cache: dict[str, Regex | None] = {}
         self._static: Regex | None = None
         if not self.dynamic:
@@ -109,14 +113,17 @@ class RxOperator:
             _set_captures(tx, m, regex.groups, data)
         return True
 
-    def matches(self, value: str) -> bool:
+    def match_all(self, value: str) -> bool:
         """Match without a transaction and without captures (static patterns only).
 
-        For the engine's prefilter confirm step; a dynamic pattern raises ``ValueError``.
+        For the engine's prefilter confirm step (a hit limit counts in ``limit_hits`` and is
+        False); a dynamic pattern raises ``ValueError``.
         """
         if self._static is None:
-            raise ValueError("matches() needs a static @rx pattern")
+            raise ValueError("match_all() needs a static @rx pattern")
         return self._search(self._static, value.encode("latin-1"), None) is not None
+
+    matches = match_all
 
 
 def _set_captures(tx: OperatorTx, m: object, groups: int, data: bytes) -> None:

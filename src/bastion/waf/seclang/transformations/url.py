@@ -4,8 +4,10 @@ Description (ModSecurity v2, non-strict):
 - urlDecode: ``%HH`` with two hex digits becomes the byte, ``+`` becomes a space, every
   invalid or truncated escape is kept as is.
 - urlDecodeUni: the same plus IIS ``%uHHHH``: the low byte is used, and full-width ASCII
-  (``%uff01``-``%uff5e``) gets 0x20 added so it maps to ASCII. An optional Unicode map
-  (``SecUnicodeMapFile``) replaces that byte for mapped code points; see ``make_url_decode_uni``.
+  (``%uff01``-``%uff5e``) gets 0x20 added so it maps to ASCII. A Unicode map
+  (``SecUnicodeMapFile``) replaces that byte for mapped code points; the registered
+  urlDecodeUni uses Debian's recommended map (code page 20127, e.g. ``%u00c0`` -> ``A``), see
+  ``unicode_map``; ``make_url_decode_uni`` builds one with another map or none.
   A bad ``%u`` is kept (both characters) and decoding continues after it.
 - urlEncode: keeps ``*``, digits and ASCII letters, ``' '`` -> ``+``, others -> ``%hh``
   (lowercase hex).
@@ -20,6 +22,7 @@ from urllib.parse import unquote_to_bytes
 
 from bastion.waf.seclang.cbytes import x2c
 from bastion.waf.seclang.transformations.registry import Transformation, register
+from bastion.waf.seclang.transformations.unicode_map import default_unicode_map
 
 _UNI = re.compile(r"%([uU])([0-9a-fA-F]{4})|%([0-9a-fA-F]{2})|\+")
 _KEEP = frozenset(b"*0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
@@ -66,7 +69,7 @@ def make_url_decode_uni(unicode_map: Mapping[int, int] | None = None) -> Transfo
     return url_decode_uni
 
 
-url_decode_uni = make_url_decode_uni()
+url_decode_uni = make_url_decode_uni(default_unicode_map())
 
 
 def url_encode(value: str) -> str:
