@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bastion.clock import FrozenClock
 from bastion.waf.webacl import TOKEN_COOKIE
 from tests.waf.webacl.util import NS, build, byte_match, req, rule, run, web_acl
@@ -153,3 +155,42 @@ def test_counters_per_rule() -> None:
     assert c.get("test-acl", "", "deny", "BlockedRequests") == 2
     assert c.get("test-acl", "", "Default_Action", "AllowedRequests") == 1
     assert c.get("test-acl", "", "ALL", "BlockedRequests") == 2
+
+
+ACTIONS = [
+    # action JSON, final action, status of the response sent (None: the gateway's 403), stops
+    ({"Allow": {}}, "ALLOW", None, True),
+    ({"Block": {}}, "BLOCK", None, True),
+    ({"Block": {"CustomResponse": {"ResponseCode": 451}}}, "BLOCK", 451, True),
+    ({"Count": {}}, "ALLOW", None, False),
+    ({"Captcha": {}}, "CAPTCHA", 405, True),
+    ({"Challenge": {}}, "CHALLENGE", 202, True),
+]
+
+
+@pytest.mark.parametrize(("action", "final", "status", "stops"), ACTIONS)
+def test_action_table(action: dict[str, object], final: str, status: int | None,
+                      stops: bool) -> None:
+    doc = web_acl(rule("first", ANY, Action=action, priority=0),
+                  rule("second", ANY, "Count", priority=1), default="Allow")
+    _, ev = build(doc)
+    r = run(ev, req())
+    assert r.action == final
+    assert (r.response.status if r.response else None) == status
+    reached_second = any(m["ruleId"] == "second" for m in r.non_terminating)
+    assert reached_second is not stops
+    assert r.terminating_rule_id == ("first" if stops else "Default_Action")
+
+
+def test_default_block_with_custom_response() -> None:
+    doc = web_acl(default="Block")
+    doc["DefaultAction"] = {"Block": {"CustomResponse": {
+        "ResponseCode": 404, "CustomResponseBodyKey": "nf",
+        "ResponseHeaders": [{"Name": "x-why", "Value": "default"}]}}}
+    doc["CustomResponseBodies"] = {"nf": {"ContentType": "TEXT_HTML", "Content": "<p>no</p>"}}
+    _, ev = build(doc)
+    r = run(ev, req())
+    assert (r.action, r.terminating_rule_id) == ("BLOCK", "Default_Action")
+    assert r.response is not None
+    assert (r.response.status, r.response.body, r.response.content_type) == (
+        404, b"<p>no</p>", "text/html")
