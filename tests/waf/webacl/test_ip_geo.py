@@ -95,3 +95,27 @@ def test_geo_match_from_database_and_header_and_forwarded() -> None:
     assert res3.action == "BLOCK"
     assert "awswaf:forwardedip:geo:country:RU" in res3.labels
     assert run(ev3, req(headers=(("X-Forwarded-For", "nonsense"),))).action == "BLOCK"
+
+
+def test_geo_match_with_a_real_maxmind_database(tmp_path: Any) -> None:
+    writer = pytest.importorskip("mmdb_writer")
+    netaddr = pytest.importorskip("netaddr")
+    from bastion.clock import FrozenClock
+    from bastion.waf.webacl import MaxMindCountryLookup, WebAclEvaluator, parse_web_acl
+
+    db = writer.MMDBWriter(ip_version=6, ipv4_compatible=True,
+                           database_type="GeoLite2-Country")
+    db.insert_network(netaddr.IPSet(["192.0.2.0/24"]), {"country": {"iso_code": "NZ"}})
+    db.insert_network(netaddr.IPSet(["2001:db8::/32"]),
+                      {"registered_country": {"iso_code": "FR"}})
+    path = tmp_path / "country.mmdb"
+    db.to_db_file(str(path))
+    geo = MaxMindCountryLookup(str(path))
+    assert geo.country("192.0.2.77") == "NZ"
+    assert geo.country("2001:db8::1") == "FR"
+    assert geo.country("198.51.100.1") is None
+    assert geo.country("not an ip") is None
+    acl = parse_web_acl(web_acl(rule("geo", {"GeoMatchStatement": {"CountryCodes": ["NZ"]}})))
+    ev = WebAclEvaluator(acl, clock=FrozenClock(), geo=geo)
+    assert run(ev, req(ip="192.0.2.77")).action == "BLOCK"
+    assert run(ev, req(ip="2001:db8::1")).action == "ALLOW"
