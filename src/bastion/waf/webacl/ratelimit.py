@@ -17,13 +17,21 @@ from collections import OrderedDict, deque
 from typing import Protocol
 
 from bastion.clock import Clock
+from bastion.state.policy import Feature, GuardedStorage
 from bastion.waf.webacl.context import EvalContext
 from bastion.waf.webacl.ipranges import parse_ip
 from bastion.waf.webacl.model import RateBased
 from bastion.waf.webacl.statements import forwarded_ips
 from bastion.waf.webacl.transforms import apply_chain
 
-__all__ = ["MemoryRateStore", "RateStore", "WindowHit", "aggregate_key", "storage_key"]
+__all__ = [
+    "GuardedRateStore",
+    "MemoryRateStore",
+    "RateStore",
+    "WindowHit",
+    "aggregate_key",
+    "storage_key",
+]
 
 
 class WindowHit(Protocol):
@@ -92,6 +100,21 @@ class MemoryRateStore:
 
     def __len__(self) -> int:
         return len(self._logs)
+
+
+class GuardedRateStore:
+    """The gateway's shared ``GuardedStorage`` as a ``RateStore``: rate rules are the
+    ``RATE_RULE`` feature of the failure policy (fail open while the backend is down, as a
+    throttle should, and counted as degraded)."""
+
+    __slots__ = ("_guarded",)
+
+    def __init__(self, guarded: GuardedStorage) -> None:
+        self._guarded = guarded
+
+    async def hit_window(self, key: str, limit: int, window_s: float,
+                         cost: int = 1) -> WindowHit:
+        return await self._guarded.hit_window(Feature.RATE_RULE, key, limit, window_s, cost)
 
 
 def aggregate_key(rb: RateBased, ctx: EvalContext) -> list[tuple[str, str, str]] | bool | None:

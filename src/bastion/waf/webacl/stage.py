@@ -23,9 +23,10 @@ Config (``webacl:`` in bastion.yaml)::
       search_strings: auto               # auto | base64 | plain
       strict: true                       # unsupported fields stop the load
 
-Shared objects it reads from ``ctx.resources``: ``"storage"`` (a ``bastion.state.Storage`` for
-rate-based rules across processes; in-process memory otherwise) and ``"crs_inspector"`` (the
-OWASP CRS engine's ``CrsInspector``).
+Shared objects it reads from ``ctx.resources``: ``"storage"`` (the gateway's
+``GuardedStorage``: rate-based rules count there, so several processes sharing Redis enforce one
+limit; in-process memory when absent) and ``"crs_inspector"`` (the OWASP CRS engine's
+``CrsInspector``).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from bastion.waf.webacl.evaluator import WebAclEvaluator
 from bastion.waf.webacl.loader import load_web_acl
 from bastion.waf.webacl.managed import AWS_GROUPS, ManagedCatalog
 from bastion.waf.webacl.model import CrsInspector
-from bastion.waf.webacl.ratelimit import RateStore
+from bastion.waf.webacl.ratelimit import GuardedRateStore, RateStore
 from bastion.waf.webacl.reputation import IPReputationList
 from bastion.waf.webacl.request import WafRequest
 from bastion.waf.webacl.result import Evaluation
@@ -179,7 +180,8 @@ def webacl_layer(ctx: GatewayContext) -> list[Stage]:
                        strict=strict)
     for issue in acl.issues:
         log.warning("webacl: %s", issue.render())
-    store: RateStore | None = ctx.resources.get("storage")
+    guarded = ctx.resources.get("storage")
+    store: RateStore | None = GuardedRateStore(guarded) if guarded is not None else None
     evaluator = WebAclEvaluator(acl, clock=ctx.clock, store=store,
                                 tokens=TokenService(secret, ctx.clock), geo=geo,
                                 geo_header=country_header)
