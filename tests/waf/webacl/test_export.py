@@ -24,7 +24,7 @@ from tests.waf.webacl.util import run
 
 DATA = Path(__file__).with_name("data")
 ACL = DATA / "petstore-prod.webacl.json"
-RESOURCES = {
+RESOURCES: dict[str, Any] = {
     "ip_sets": [DATA / "office-allow.ipset.json", DATA / "blocked-clients.ipset.json"],
     "regex_sets": [DATA / "scanner-paths.regexpatternset.json"],
 }
@@ -40,7 +40,7 @@ def r(method: str = "GET", path: str = "/pets", query: str = "", headers: tuple[
 @pytest.fixture
 def waf() -> tuple[WebAclEvaluator, FrozenClock]:
     clock = FrozenClock()
-    acl = load_web_acl(ACL, **RESOURCES)  # type: ignore[arg-type]
+    acl = load_web_acl(ACL, **RESOURCES)
     return WebAclEvaluator(acl, clock=clock, tokens=TokenService(b"k" * 32, clock)), clock
 
 
@@ -55,7 +55,7 @@ def test_the_export_is_valid_against_the_wafv2_model() -> None:
 
 
 def test_loads_with_only_warnings() -> None:
-    acl = load_web_acl(ACL, **RESOURCES)  # type: ignore[arg-type]
+    acl = load_web_acl(ACL, **RESOURCES)
     assert acl.name == "petstore-prod" and acl.body_limit == 32768
     assert {i.severity for i in acl.issues} == {"warning"}  # reputation lists not configured
     assert [r.name for r in acl.rules][:3] == ["AllowOffice", "BlockListedClients",
@@ -176,7 +176,7 @@ def _doc() -> dict[str, Any]:
     return copy.deepcopy(json.loads(ACL.read_text()))
 
 
-def _resources() -> dict[str, list[Any]]:
+def _resources() -> dict[str, Any]:
     return {k: [json.loads(Path(p).read_text()) for p in v] for k, v in RESOURCES.items()}
 
 

@@ -7,10 +7,10 @@ import pytest
 from bastion.waf.webacl import IPRanges
 from tests.waf.webacl.util import build, req, rule, run, web_acl
 
-SET4 = {"Name": "bad4", "Id": "11111111-1111-1111-1111-111111111111",
+SET4: dict[str, Any] = {"Name": "bad4", "Id": "11111111-1111-1111-1111-111111111111",
         "ARN": "arn:aws:wafv2:us-east-1:111122223333:regional/ipset/bad4/1111",
         "IPAddressVersion": "IPV4", "Addresses": ["192.0.2.0/24", "198.51.100.7/32"]}
-SET6 = {"IPSet": {"Name": "bad6", "Id": "22222222-2222-2222-2222-222222222222",
+SET6: dict[str, Any] = {"IPSet": {"Name": "bad6", "Id": "22222222-2222-2222-2222-222222222222",
                   "ARN": "arn:aws:wafv2:us-east-1:111122223333:regional/ipset/bad6/2222",
                   "IPAddressVersion": "IPV6", "Addresses": ["2001:db8::/32"]},
         "LockToken": "33333333-3333-3333-3333-333333333333"}

@@ -10,7 +10,7 @@ from bastion.errors import ConfigErrors
 from bastion.waf.webacl import parse_web_acl
 from tests.waf.webacl.util import byte_match, rule, tt, web_acl
 
-URI = {"UriPath": {}}
+URI: dict[str, Any] = {"UriPath": {}}
 
 
 def errors(doc: Any, **kw: Any) -> list[tuple[str | None, str]]:

@@ -15,9 +15,9 @@ R = req("POST", "/pets/%2E%2E/admin", "id=7&name=Rex%27%20OR%201%3D1&tag=a&tag=b
         json.dumps({"pet": {"name": "<script>alert(1)</script>", "age": 3},
                     "tags": ["x", "y"]}).encode())
 
-URI = {"UriPath": {}}
-QS = {"QueryString": {}}
-BODY = {"Body": {}}
+URI: dict[str, Any] = {"UriPath": {}}
+QS: dict[str, Any] = {"QueryString": {}}
+BODY: dict[str, Any] = {"Body": {}}
 
 
 def one(field: dict[str, Any]) -> dict[str, Any]:
