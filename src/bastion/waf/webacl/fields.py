@@ -137,7 +137,8 @@ def _cookies(f: Field, ctx: EvalContext) -> Extracted:
 
 
 def _header_order(f: Field, ctx: EvalContext) -> Extracted:
-    names = [k for k, _ in ctx.request.headers]
+    """``host:user-agent:accept``: lower-cased names joined by colons, as AWS documents it."""
+    names = [k.lower() for k, _ in ctx.request.headers]
     if len(names) > HEADER_LIMIT_COUNT and f.oversize != "CONTINUE":
         return f.oversize == "MATCH"
     return [_latin(":".join(names[:HEADER_LIMIT_COUNT]))]

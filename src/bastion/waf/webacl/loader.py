@@ -251,10 +251,14 @@ def parse_web_acl(
 
 
 def _body_limit(acl: Node, resource_type: str) -> int:
+    """The body inspection limit: 16 KB unless AssociationConfig raises it for this resource
+    type; fixed at 8 KB for Application Load Balancers and AppSync, as on AWS."""
+    fixed = resource_type in ("APPLICATION_LOAD_BALANCER", "APPSYNC")
+    default = 8192 if fixed else DEFAULT_BODY_LIMIT
     assoc = acl.obj("AssociationConfig")
     if assoc is None:
-        return DEFAULT_BODY_LIMIT
-    limit = DEFAULT_BODY_LIMIT
+        return default
+    limit = default
     rb = assoc.obj("RequestBody")
     if rb is not None:
         for rtype in list(rb.keys()):
@@ -263,7 +267,7 @@ def _body_limit(acl: Node, resource_type: str) -> int:
                 continue
             val = cfg.enum("DefaultSizeInspectionLimit", tuple(_BODY_LIMITS), required=True)
             cfg.finish()
-            if val and rtype == resource_type:
+            if val and rtype == resource_type and not fixed:
                 limit = _BODY_LIMITS[val]
         rb.finish(informational=frozenset(rb.keys()))
     assoc.finish({"ChallengeJavascriptSdkInjection": "automatic challenge SDK injection is "
