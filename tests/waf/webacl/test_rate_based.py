@@ -202,3 +202,18 @@ def test_memory_store_is_bounded() -> None:
     clock.advance(61)
     aio.run(store.hit_window("fresh", 10, 60))
     assert store.evicted_live == 901  # the dropped key's window had emptied
+
+
+def test_managed_keys_lists_the_limited_addresses() -> None:
+    clock = FrozenClock()
+    ev = WebAclEvaluator(parse_web_acl(web_acl(rule("rbr", rate()))), clock=clock)
+    for ip in ("203.0.113.9", "2001:db8::7"):
+        for _ in range(11):
+            run(ev, req(ip=ip))
+    for _ in range(5):
+        run(ev, req(ip="198.51.100.1"))  # under the limit: not listed
+    assert ev.managed_keys("rbr") == {
+        "ManagedKeysIPV4": {"IPAddressVersion": "IPV4", "Addresses": ["203.0.113.9/32"]},
+        "ManagedKeysIPV6": {"IPAddressVersion": "IPV6", "Addresses": ["2001:db8::7/128"]}}
+    clock.advance(60)
+    assert ev.managed_keys("rbr")["ManagedKeysIPV4"]["Addresses"] == []

@@ -32,6 +32,7 @@ from bastion.waf.webacl.tokens import TOKEN_COOKIE, TokenService
 
 __all__ = ["WebAclEvaluator"]
 
+_MAX_LIMITED = 10_000  # AWS reports at most 10,000 limited keys per rule instance
 _LIMIT_KEY = {"IP": "IP", "FORWARDED_IP": "FORWARDED_IP", "CONSTANT": "CONSTANT",
               "CUSTOM_KEYS": "CUSTOMKEYS"}
 
@@ -76,6 +77,8 @@ class WebAclEvaluator:
         self.geo = geo
         self.geo_header = geo_header
         self.counters = counters or RuleCounters()
+        # rule instance -> address -> until when it is limited (as this process saw it)
+        self._limited: dict[str, dict[str, float]] = {}
 
     async def evaluate(self, request: WafRequest | Request) -> Evaluation:
         req = request if isinstance(request, WafRequest) else WafRequest.from_pipeline(request)
@@ -134,9 +137,38 @@ class WebAclEvaluator:
         }
         if body.key_type in ("IP", "FORWARDED_IP"):
             info["limitValue"] = parts[0][2]
+            self._note_limited(instance, parts[0][2], float(body.window_s))
         elif body.key_type == "CUSTOM_KEYS":
             info["customValues"] = [{"key": k, "name": n, "value": v} for k, n, v in parts]
         return True, info
+
+    def _note_limited(self, instance: str, ip: str, window_s: float) -> None:
+        seen = self._limited.setdefault(instance, {})
+        if len(seen) >= _MAX_LIMITED and ip not in seen:
+            now = self.clock.time()
+            for k in [k for k, until in seen.items() if until <= now]:
+                del seen[k]
+            if len(seen) >= _MAX_LIMITED:
+                return
+        seen[ip] = self.clock.time() + window_s
+
+    def managed_keys(self, rule_name: str, group_rule: str | None = None) -> dict[str, Any]:
+        """The addresses a rate-based rule is limiting now, shaped like AWS's
+        ``GetRateBasedStatementManagedKeys`` answer (IP and forwarded-IP aggregation only).
+
+        ``rule_name`` is the Web ACL rule; for a rate-based rule inside a rule group, pass the
+        referencing rule as ``rule_name`` and the group's rule as ``group_rule``. This is what
+        this process has seen refused; with a shared store each process knows its own part.
+        """
+        instance = f"{self.acl.name}:{rule_name}" + (f":{group_rule}" if group_rule else "")
+        now = self.clock.time()
+        v4: list[str] = []
+        v6: list[str] = []
+        for ip, until in sorted(self._limited.get(instance, {}).items()):
+            if until > now:
+                (v6 if ":" in ip else v4).append(ip + ("/128" if ":" in ip else "/32"))
+        return {"ManagedKeysIPV4": {"IPAddressVersion": "IPV4", "Addresses": v4},
+                "ManagedKeysIPV6": {"IPAddressVersion": "IPV6", "Addresses": v6}}
 
     async def _plain(self, rule: Rule, ctx: EvalContext, ev: Evaluation,
                      token: str | None) -> bool:
