@@ -246,3 +246,19 @@ def test_the_mapping_document_lists_every_shipped_rule_and_label() -> None:
         for r in cat.group(name).rules:
             assert f"| `{r.name}` |" in doc
             assert f"`{r.labels[0].rsplit(':', 1)[1]}`" in doc
+
+
+def test_async_crs_inspector_and_overridden_allow_inserts_nothing() -> None:
+    async def crs(request: WafRequest, paranoia: int, excluded: frozenset[str]) -> CrsVerdict:
+        return CrsVerdict(("949110",), True, "949110")
+
+    _, ev = build(web_acl(managed("CoreRuleSet", vendor="OWASP")), managed=ManagedCatalog(
+        crs=crs))
+    assert run(ev, req()).action == "BLOCK"
+    doc = web_acl(group_ref(RuleActionOverrides=[{"Name": "deny-admin", "ActionToUse": {
+        "Allow": {"CustomRequestHandling": {"InsertHeaders": [{"Name": "a", "Value": "1"}]}}}}]))
+    doc["Rules"][0]["OverrideAction"] = {"Count": {}}
+    _, ev = build(doc, rule_groups=[RULE_GROUP])
+    r = run(ev, req(path="/admin"))
+    assert r.action == "ALLOW" and r.inserted_headers == []
+    assert r.non_terminating[0]["overriddenAction"] == "ALLOW"

@@ -9,7 +9,9 @@ Rate-based rules ask the store for an exact sliding-window decision.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import inspect
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -232,9 +234,9 @@ class WebAclEvaluator:
 
     # -- rule groups ----------------------------------------------------------------------
 
-    async def _hits(self, rule: Rule, ref: GroupRef, ctx: EvalContext) -> AsyncIterator[_Hit]:
+    async def _hits(self, rule: Rule, ref: GroupRef, ctx: EvalContext) -> AsyncGenerator[_Hit]:
         if ref.crs is not None:
-            for hit in self._crs_hits(ref, ctx):
+            for hit in await self._crs_hits(ref, ctx):
                 yield hit
             return
         for inner in ref.group.rules:
@@ -248,10 +250,11 @@ class WebAclEvaluator:
             yield _Hit(inner.name, inner.action or COUNT, inner.labels, list(ctx.details),
                        inner.metric, rate)
 
-    def _crs_hits(self, ref: GroupRef, ctx: EvalContext) -> list[_Hit]:
+    async def _crs_hits(self, ref: GroupRef, ctx: EvalContext) -> list[_Hit]:
         assert ref.crs is not None
         excluded = frozenset(n.removeprefix("CRS-") for n in ref.excluded)
-        verdict = ref.crs(ctx.request, ref.paranoia, excluded)
+        got = ref.crs(ctx.request, ref.paranoia, excluded)
+        verdict = await got if inspect.isawaitable(got) else got
         out: list[_Hit] = []
         ns = ref.group.namespace
         for rid in verdict.matched:
@@ -269,13 +272,18 @@ class WebAclEvaluator:
                      token: str | None) -> bool:
         if ref.scope_down is not None and not ref.scope_down.match(ctx):
             return False
-        acl = self.acl
-        gmetric = ref.group.metric or ref.group.name
         entry: dict[str, Any] = {"ruleGroupId": ref.group.group_id, "terminatingRule": None,
                                  "nonTerminatingMatchingRules": [], "excludedRules": None}
+        async with aclosing(self._hits(rule, ref, ctx)) as hits:
+            return await self._group_hits(rule, ref, ev, token, hits, entry)
+
+    async def _group_hits(self, rule: Rule, ref: GroupRef, ev: Evaluation, token: str | None,
+                          hits: AsyncIterator[_Hit], entry: dict[str, Any]) -> bool:
+        acl = self.acl
+        gmetric = ref.group.metric or ref.group.name
         excluded_hits: list[dict[str, str]] = []
         matched_any = False
-        async for hit in self._hits(rule, ref, ctx):
+        async for hit in hits:
             matched_any = True
             if hit.rate is not None:
                 ev.rate_based.append(hit.rate)
@@ -287,6 +295,7 @@ class WebAclEvaluator:
                 action = hit.action
             self.counters.add(acl.metric, gmetric, hit.metric or hit.name, action.kind)
             nonterm = entry["nonTerminatingMatchingRules"]
+            inserted = len(ev.inserted_headers)
             if not self._terminates(action, rule, ev, token, hit.details, nonterm, hit.name,
                                     original=hit.action):
                 continue
@@ -299,6 +308,7 @@ class WebAclEvaluator:
                 # The group's verdict becomes Count at the Web ACL level; evaluation goes on.
                 ev.action, ev.response = "ALLOW", None
                 ev.captcha_response = ev.challenge_response = None
+                del ev.inserted_headers[inserted:]  # an overridden Allow inserts nothing
                 ev.non_terminating.append({"ruleId": rule.name, "action": "COUNT",
                                            "ruleMatchDetails": hit.details,
                                            "overriddenAction": action.kind})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -95,7 +95,8 @@ class CrsVerdict:
 
 
 # The SecLang engine plugs in here: inspect a request at a paranoia level, skipping ids.
-CrsInspector = Callable[["WafRequest", int, frozenset[str]], CrsVerdict]
+# A coroutine function works too (the evaluator awaits an awaitable result).
+CrsInspector = Callable[["WafRequest", int, frozenset[str]], "CrsVerdict | Awaitable[CrsVerdict]"]
 
 
 @dataclass(frozen=True, slots=True)
