@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from bastion.waf.webacl.fields import compile_field
+from bastion.waf.webacl.fields import Field, compile_field
 from bastion.waf.webacl.ipranges import IPRanges
 from bastion.waf.webacl.jsonnode import Node
 from bastion.waf.webacl.model import (
@@ -84,7 +84,7 @@ class Env:
     regex_sets: Mapping[str, tuple[re.Pattern[bytes], ...]] = field(default_factory=dict)
     rule_groups: Mapping[str, Callable[[], RuleGroup | None]] = field(default_factory=dict)
     managed: Callable[[Node, str, str, str | None], ManagedGroup | None] | None = None
-    ip_lists: Mapping[str, Callable[[], object]] = field(default_factory=dict)
+    ip_lists: Mapping[str, Callable[[], IPRanges]] = field(default_factory=dict)
     search_base64: bool = False
     internal: bool = False
     in_group: bool = False
@@ -231,7 +231,7 @@ def _compile_regex(node: Node, path: str, pattern: str) -> re.Pattern[bytes] | N
         return None
 
 
-def _field_and_chain(sub: Node) -> tuple[object, tuple[str, ...]]:
+def _field_and_chain(sub: Node) -> tuple[Field | None, tuple[str, ...]]:
     pre = compile_transforms(sub, "PreParseTextTransformations", required=False, pre=True)
     semis = "REPLACE_SEMICOLONS_WITH_AMPERSANDS" in pre
     comb = "COMBINE_DUPLICATE_QUERY_ARGS_BY_COMMA" in pre
@@ -292,7 +292,7 @@ def _byte_match(sub: Node, env: Env) -> Statement | None:
     if not search:
         sub.issues.error(sub.at("SearchString"), "empty search string")
         return None
-    return ByteMatch(fld, chain, search, pos)  # type: ignore[arg-type]
+    return ByteMatch(fld, chain, search, pos)
 
 
 def _regex_match(sub: Node, env: Env) -> Statement | None:
@@ -302,7 +302,7 @@ def _regex_match(sub: Node, env: Env) -> Statement | None:
     if pattern is None or fld is None:
         return None
     rx = _compile_regex(sub, sub.at("RegexString"), pattern)
-    return None if rx is None else RegexMatch(fld, chain, (rx,))  # type: ignore[arg-type]
+    return None if rx is None else RegexMatch(fld, chain, (rx,))
 
 
 def _regex_set(sub: Node, env: Env) -> Statement | None:
@@ -315,20 +315,20 @@ def _regex_set(sub: Node, env: Env) -> Statement | None:
     if pats is None:
         sub.issues.error(sub.at("ARN"), f"regex pattern set {arn!r} was not supplied")
         return None
-    return RegexMatch(fld, chain, pats)  # type: ignore[arg-type]
+    return RegexMatch(fld, chain, pats)
 
 
 def _sqli(sub: Node, env: Env) -> Statement | None:
     level = sub.enum("SensitivityLevel", ("LOW", "HIGH"), default="LOW") or "LOW"
     fld, chain = _field_and_chain(sub)
     sub.finish()
-    return None if fld is None else SqliMatch(fld, chain, level)  # type: ignore[arg-type]
+    return None if fld is None else SqliMatch(fld, chain, level)
 
 
 def _xss(sub: Node, env: Env) -> Statement | None:
     fld, chain = _field_and_chain(sub)
     sub.finish()
-    return None if fld is None else XssMatch(fld, chain)  # type: ignore[arg-type]
+    return None if fld is None else XssMatch(fld, chain)
 
 
 def _size(sub: Node, env: Env) -> Statement | None:
@@ -338,7 +338,7 @@ def _size(sub: Node, env: Env) -> Statement | None:
     sub.finish()
     if op is None or size is None or fld is None:
         return None
-    return SizeConstraint(fld, chain, op, size)  # type: ignore[arg-type]
+    return SizeConstraint(fld, chain, op, size)
 
 
 def _geo(sub: Node, env: Env) -> Statement | None:
@@ -372,7 +372,7 @@ def _iplist(sub: Node, env: Env) -> Statement | None:
     if src is None:
         sub.issues.error(sub.at("List"), f"no IP list named {name!r}")
         return None
-    return IPListMatch(src, fwd)  # type: ignore[arg-type]
+    return IPListMatch(src, fwd)
 
 
 def _label(sub: Node, env: Env) -> Statement | None:

@@ -103,13 +103,13 @@ class EvalContext:
     oversize_fields: set[str] = field(default_factory=set)
     details: list[dict[str, Any]] = field(default_factory=list)
     _cache: dict[tuple[Any, ...], Extracted] = field(default_factory=dict)
-    _client: tuple[int, int] | None | bool = False
+    _client: tuple[tuple[int, int] | None] | None = None
 
     def client_key(self) -> tuple[int, int] | None:
         """The client address as ``ip_key`` gives it, parsed once per request."""
-        if self._client is False:
-            self._client = ip_key(self.request.client_ip)
-        return self._client  # type: ignore[return-value]
+        if self._client is None:
+            self._client = (ip_key(self.request.client_ip),)
+        return self._client[0]
 
     def add_label(self, name: str) -> None:
         if name not in self.label_set:

@@ -280,7 +280,7 @@ class ManagedCatalog:
         ns_part, build, _lists = AWS_GROUPS[name]
         ns = f"awswaf:managed:aws:{ns_part}:"
         issues = Issues(f"<managed {name}>")
-        sources: dict[str, Callable[[], object]] = {}
+        sources: dict[str, Callable[[], IPRanges]] = {}
         for lst in _lists:
             rep = self.ip_lists.get(lst)
             sources[lst] = rep.ranges if rep is not None else (lambda: _EMPTY)

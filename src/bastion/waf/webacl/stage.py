@@ -35,7 +35,7 @@ import logging
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from bastion.config import Problems, Section
 from bastion.gateway.gateway import GatewayContext
@@ -168,7 +168,10 @@ def webacl_layer(ctx: GatewayContext) -> list[Stage]:
         except (OSError, ValueError, ImportError) as exc:
             sec.error(f"cannot open the MaxMind database: {exc}", "geoip_database")
     country_header = sec.get("country_header", str, "") or None
-    mode = sec.get("search_strings", str, "auto", choices=("auto", "base64", "plain"))
+    mode: Literal["auto", "base64", "plain"] = "auto"
+    raw_mode = sec.get("search_strings", str, "auto", choices=("auto", "base64", "plain"))
+    if raw_mode in ("base64", "plain"):
+        mode = "base64" if raw_mode == "base64" else "plain"
     strict = sec.get("strict", bool, True)
     sec.done()
     problems.raise_if_any()
@@ -176,7 +179,7 @@ def webacl_layer(ctx: GatewayContext) -> list[Stage]:
     crs: CrsInspector | None = ctx.resources.get("crs_inspector")
     acl = load_web_acl(base / acl_file, ip_sets=ip_sets, regex_sets=regex_sets,
                        rule_groups=rule_groups, managed=ManagedCatalog(ip_lists=lists, crs=crs),
-                       search_strings=mode,  # type: ignore[arg-type]
+                       search_strings=mode,
                        strict=strict)
     for issue in acl.issues:
         log.warning("webacl: %s", issue.render())

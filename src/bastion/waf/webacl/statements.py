@@ -228,22 +228,18 @@ class IPSetMatch:
         return any(ip in self.ranges for ip in ips)
 
 
-class _Ranges(Protocol):
-    def __contains__(self, item: object) -> bool: ...
-
-
 @dataclass(frozen=True, slots=True)
 class IPListMatch:
     """A reloadable list (IP reputation) looked up at request time through ``source()``."""
 
-    source: Callable[[], _Ranges]
+    source: Callable[[], IPRanges]
     forwarded: ForwardedIP | None = None
 
     def match(self, ctx: EvalContext) -> bool:
         ranges = self.source()
         if self.forwarded is None:
             key = ctx.client_key()
-            return key is not None and key in ranges
+            return key is not None and ranges.contains_key(key)
         ips = forwarded_ips(ctx, self.forwarded)
         if ips is None:
             return False
