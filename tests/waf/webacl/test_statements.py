@@ -188,3 +188,33 @@ def test_pre_parse_transformations() -> None:
         "TextTransformations": tt()}}
     assert matches(st2, req(query="a=1;b=2"))
     assert not matches(st2 | {}, req(query="a=1%3Bb=2"))
+
+
+def test_catastrophic_regex_gives_up_instead_of_stalling() -> None:
+    import copy
+    import time
+
+    from bastion.waf.webacl import regex
+
+    st = {"RegexMatchStatement": {"RegexString": "^(a+)+$", "FieldToMatch": BODY,
+                                  "TextTransformations": tt()}}
+    before = copy.copy(regex.GAVE_UP)
+    t0 = time.perf_counter()
+    assert not matches(st, req("POST", body=b"a" * 5000 + b"!"))
+    assert time.perf_counter() - t0 < 2.0
+    assert next(regex.GAVE_UP) > next(before)
+    assert matches(st, req("POST", body=b"a" * 50))
+
+
+def test_pcre_syntax_and_bad_patterns_are_errors() -> None:
+    from bastion.errors import ConfigErrors
+    from bastion.waf.webacl import parse_web_acl
+    from tests.waf.webacl.util import rule, web_acl
+
+    st = {"RegexMatchStatement": {"RegexString": r"(?i)\bselect\b\s+\w+", "FieldToMatch": QS,
+                                  "TextTransformations": tt("URL_DECODE")}}
+    assert matches(st, req(query="q=SELECT%20name"))
+    bad = {"RegexMatchStatement": {"RegexString": "a{2,1}", "FieldToMatch": QS,
+                                   "TextTransformations": tt()}}
+    with pytest.raises(ConfigErrors, match="invalid regex"):
+        parse_web_acl(web_acl(rule("r", bad)))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from bastion.waf.webacl.fields import Field, compile_field
 from bastion.waf.webacl.ipranges import IPRanges
+from bastion.waf.webacl.issues import Issues
 from bastion.waf.webacl.jsonnode import Node
 from bastion.waf.webacl.model import (
     CONTENT_TYPES,
@@ -28,6 +29,7 @@ from bastion.waf.webacl.model import (
     RuleBody,
     RuleGroup,
 )
+from bastion.waf.webacl.regex import Pattern, RegexCompileError, compile_pattern
 from bastion.waf.webacl.statements import (
     AndStatement,
     ByteMatch,
@@ -81,7 +83,7 @@ class Env:
     namespace: str  # label namespace of the current context, ending in ":"
     bodies: Mapping[str, tuple[bytes, str]] = field(default_factory=dict)
     ip_sets: Mapping[str, IPRanges] = field(default_factory=dict)
-    regex_sets: Mapping[str, tuple[re.Pattern[bytes], ...]] = field(default_factory=dict)
+    regex_sets: Mapping[str, tuple[Pattern, ...]] = field(default_factory=dict)
     rule_groups: Mapping[str, Callable[[], RuleGroup | None]] = field(default_factory=dict)
     managed: Callable[[Node, str, str, str | None], ManagedGroup | None] | None = None
     ip_lists: Mapping[str, Callable[[], IPRanges]] = field(default_factory=dict)
@@ -220,14 +222,14 @@ def compile_forwarded(node: Node | None, *, with_position: bool) -> ForwardedIP 
 # -- statements -----------------------------------------------------------------------------
 
 
-def _compile_regex(node: Node, path: str, pattern: str) -> re.Pattern[bytes] | None:
+def compile_regex(issues: Issues, path: str, pattern: str) -> Pattern | None:
     if not 1 <= len(pattern) <= _MAX_REGEX:
-        node.issues.error(path, f"regex must be 1-{_MAX_REGEX} characters")
+        issues.error(path, f"regex must be 1-{_MAX_REGEX} characters")
         return None
     try:
-        return re.compile(pattern.encode("utf-8"))
-    except re.error as exc:
-        node.issues.error(path, f"invalid regex: {exc}")
+        return compile_pattern(pattern)
+    except RegexCompileError as exc:
+        issues.error(path, f"invalid regex: {exc}")
         return None
 
 
@@ -301,7 +303,7 @@ def _regex_match(sub: Node, env: Env) -> Statement | None:
     sub.finish()
     if pattern is None or fld is None:
         return None
-    rx = _compile_regex(sub, sub.at("RegexString"), pattern)
+    rx = compile_regex(sub.issues, sub.at("RegexString"), pattern)
     return None if rx is None else RegexMatch(fld, chain, (rx,))
 
 

@@ -14,7 +14,6 @@ JSON editor shows plain text. ``search_strings="auto"`` (the default) reads it a
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +22,7 @@ from bastion.waf.webacl.compiler import (
     Env,
     compile_action,
     compile_bodies,
+    compile_regex,
     compile_rules,
     compile_visibility,
     immunity,
@@ -32,6 +32,7 @@ from bastion.waf.webacl.issues import Issues
 from bastion.waf.webacl.jsonnode import Node
 from bastion.waf.webacl.managed import ManagedCatalog
 from bastion.waf.webacl.model import Action, RuleGroup, WebAcl
+from bastion.waf.webacl.regex import Pattern
 
 __all__ = ["load_web_acl", "parse_web_acl"]
 
@@ -112,19 +113,17 @@ def _ip_set(node: Node, out: dict[str, IPRanges]) -> None:
         out[arn] = IPRanges(nets)
 
 
-def _regex_set(node: Node, out: dict[str, tuple[re.Pattern[bytes], ...]]) -> None:
+def _regex_set(node: Node, out: dict[str, tuple[Pattern, ...]]) -> None:
     arn = node.get("ARN", str, required=True)
-    pats: list[re.Pattern[bytes]] = []
-    for i, r in enumerate(node.objs("RegularExpressionList", required=True)):
+    pats: list[Pattern] = []
+    for r in node.objs("RegularExpressionList", required=True):
         s = r.get("RegexString", str, required=True)
         r.finish()
         if s is None:
             continue
-        try:
-            pats.append(re.compile(s.encode("utf-8")))
-        except re.error as exc:
-            r.issues.error(r.at("RegexString"), f"invalid regex: {exc}")
-        del i
+        pat = compile_regex(r.issues, r.at("RegexString"), s)
+        if pat is not None:
+            pats.append(pat)
     node.finish(informational=frozenset({"Id", "Name", "Description"}))
     if arn:
         out[arn] = tuple(pats)
@@ -202,7 +201,7 @@ def parse_web_acl(
         n, _ = _unwrap(d, "IPSet", issues, label)
         if n is not None:
             _ip_set(n, ipd)
-    rxd: dict[str, tuple[re.Pattern[bytes], ...]] = {}
+    rxd: dict[str, tuple[Pattern, ...]] = {}
     for i, d in enumerate(extra_rx):
         label, d = _labelled(d, f"RegexPatternSets[{i}]")
         n, _ = _unwrap(d, "RegexPatternSet", issues, label)

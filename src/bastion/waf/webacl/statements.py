@@ -16,6 +16,7 @@ from typing import Protocol
 from bastion.waf.webacl.context import SQLI_HIGH_EXTRA, EvalContext
 from bastion.waf.webacl.fields import Field
 from bastion.waf.webacl.ipranges import IPRanges, parse_ip
+from bastion.waf.webacl.regex import Pattern
 
 __all__ = [
     "AndStatement",
@@ -93,12 +94,11 @@ class RegexMatch:
 
     field: Field
     chain: tuple[str, ...]
-    patterns: tuple[re.Pattern[bytes], ...]
+    patterns: tuple[Pattern, ...]
 
     def match(self, ctx: EvalContext) -> bool:
         pats = self.patterns
-        return _any(ctx, self.field, self.chain,
-                    lambda v: any(p.search(v) is not None for p in pats))
+        return _any(ctx, self.field, self.chain, lambda v: any(p.search(v) for p in pats))
 
 
 _COMPARE: dict[str, Callable[[int, int], bool]] = {
