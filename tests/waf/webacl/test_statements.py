@@ -218,3 +218,33 @@ def test_pcre_syntax_and_bad_patterns_are_errors() -> None:
                                    "TextTransformations": tt()}}
     with pytest.raises(ConfigErrors, match="invalid regex"):
         parse_web_acl(web_acl(rule("r", bad)))
+
+
+def test_json_body_partial_parse_of_a_cut_document() -> None:
+    """Without InvalidFallbackBehavior AWS evaluates what it parsed before the first error:
+    a JSON body cut at the inspection limit still has its first members inspected."""
+    body = b'{"user": {"name": "needle", "tags": ["a", "b"]}, "blob": "' + b"x" * 20000 + b'"}'
+    r = req("POST", "/", "", (("Host", "h"),), body)
+    jb = {"MatchPattern": {"IncludedPaths": ["/user/name"]}, "MatchScope": "VALUE"}
+    assert matches(byte_match({"JsonBody": jb}, "needle", "EXACTLY"), r, body_limit=8192)
+    keys = {"MatchPattern": {"IncludedPaths": ["/user"]}, "MatchScope": "KEY"}
+    assert matches(byte_match({"JsonBody": keys}, "tags", "EXACTLY"), r, body_limit=8192)
+    assert not matches(byte_match({"JsonBody": keys}, "user", "EXACTLY"), r, body_limit=8192)
+    arr = {"MatchPattern": {"IncludedPaths": ["/user/tags/1"]}, "MatchScope": "VALUE"}
+    assert matches(byte_match({"JsonBody": arr}, "b", "EXACTLY"), r, body_limit=8192)
+    # with a fallback, the fallback decides for the invalid (cut) document
+    fb = {**jb, "InvalidFallbackBehavior": "NO_MATCH"}
+    assert not matches(byte_match({"JsonBody": fb}, "needle", "EXACTLY"), r, body_limit=8192)
+    assert matches(byte_match({"JsonBody": fb}, "needle", "EXACTLY"), r, body_limit=65536)
+
+
+def test_json_scanner_events() -> None:
+    from bastion.waf.webacl.jsonscan import scan
+
+    events, ok = scan('{"a": [1, {"b~/": "\\u00e9"}], "c": null} ')
+    assert ok
+    assert events == [(("a",), "key", "a"), (("a", "0"), "value", "1"),
+                      (("a", "1", "b~/"), "key", "b~/"), (("a", "1", "b~/"), "value", "é"),
+                      (("c",), "key", "c"), (("c",), "value", "null")]
+    assert scan('{"a": 1} trailing')[1] is False
+    assert scan("[" * 1000)[1] is False  # depth-bounded, no RecursionError

@@ -8,11 +8,11 @@ when any of them matches. Limits follow AWS: the body up to the configured inspe
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bastion.waf.webacl.jsonnode import Node
+from bastion.waf.webacl.jsonscan import scan
 from bastion.waf.webacl.request import split_query
 from bastion.waf.webacl.transforms import apply_chain
 
@@ -160,38 +160,10 @@ def _body(f: Field, ctx: EvalContext) -> Extracted:
     return b if isinstance(b, bool) else [b]
 
 
-def _json_text(v: Any) -> bytes:
-    if isinstance(v, str):
-        return v.encode("utf-8", "surrogatepass")
-    return json.dumps(v).encode()
-
-
-def _walk(node: Any, scope: str, out: list[bytes]) -> None:
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if scope in ("KEY", "ALL"):
-                out.append(_json_text(k))
-            _walk(v, scope, out)
-    elif isinstance(node, list):
-        for v in node:
-            _walk(v, scope, out)
-    elif scope in ("VALUE", "ALL"):
-        out.append(_json_text(node))
-
-
-def _pointer(doc: Any, ptr: str) -> tuple[bool, Any]:
-    if ptr == "/":
-        ptr = ""
-    node = doc
-    for raw in ptr.split("/")[1:] if ptr else []:
-        part = raw.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return False, None
-    return True, node
+def _pointer_path(ptr: str) -> tuple[str, ...]:
+    if ptr in ("", "/"):
+        return ()
+    return tuple(p.replace("~1", "/").replace("~0", "~") for p in ptr.split("/")[1:])
 
 
 def _json_body(f: Field, ctx: EvalContext) -> Extracted:
@@ -200,22 +172,25 @@ def _json_body(f: Field, ctx: EvalContext) -> Extracted:
         return b
     if not b:
         return []
-    try:
-        doc = json.loads(b)
-    except (ValueError, RecursionError):
+    events, ok = scan(b.decode("utf-8", "surrogateescape"))
+    if not ok:
         if f.fallback == "EVALUATE_AS_STRING":
             return [b]
-        # AWS without a fallback evaluates up to the first parse failure; Bastion has no
-        # partial parser, so it treats that case as NO_MATCH (documented in the module docs).
-        return f.fallback == "MATCH"
+        if f.fallback is not None:
+            return f.fallback == "MATCH"
+        # No fallback: AWS evaluates what it parsed before the first failure; so do we.
+    want_keys = f.scope in ("KEY", "ALL")
+    want_values = f.scope in ("VALUE", "ALL")
+    roots = [_pointer_path(p) for p in f.pointers] if f.pointers else [()]
     out: list[bytes] = []
-    if f.pointers:
-        for ptr in f.pointers:
-            found, node = _pointer(doc, ptr)
-            if found:
-                _walk(node, f.scope, out)
-    else:
-        _walk(doc, f.scope, out)
+    for path, kind, text in events:
+        if kind == "key" and not want_keys or kind == "value" and not want_values:
+            continue
+        for root in roots:
+            n = len(root)
+            if path[:n] == root and (kind == "value" or len(path) > n):
+                out.append(text.encode("utf-8", "surrogateescape"))
+                break
     return out
 
 
