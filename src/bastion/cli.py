@@ -22,6 +22,10 @@ __all__ = ["main"]
 _LAYER_COMMANDS: tuple[str, ...] = (
     "bastion.auth.iam.cli",  # policy simulate
     "bastion.auth.sigv4.cli",  # sign, curl
+    "bastion.auth.keys_cli",  # keys create|list|rotate|disable|enable|associate
+    "bastion.state.cli",  # state check
+    "bastion.observe.audit.cli",  # audit verify
+    "bastion.observe.logs_cli",  # logs compact|query|retain
 )
 
 Handler = Callable[[argparse.Namespace], int]
@@ -65,31 +69,41 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from bastion.demo import DEMO_CONFIG
+    from bastion.demo import prepare
     from bastion.http.server import serve
 
+    info = prepare(Path(args.workdir))
     port = args.port
     base = f"http://127.0.0.1:{port}/prod"
     print(f"""Bastion PetStore demo on {base}
 
+Open routes (Python Lambda handlers):
   curl -s {base}/pets
   curl -s {base}/pets/1
   curl -s -X POST {base}/pets -H 'content-type: application/json' \\
        -d '{{"type": "bird", "price": 42.5}}'
   curl -si {base}/nothing-here        # 403 Missing Authentication Token, as API Gateway
 
-AWS_IAM routes (SigV4; users in the demo's credentials.yaml: reader may GET, admin may POST):
-  bastion curl --access-key AKIAPETSTOREREADER01 --secret-key demo-reader-secret \
+AWS_IAM routes (SigV4; users in credentials.yaml: reader may GET, admin may also POST):
+  bastion curl --access-key AKIAPETSTOREREADER01 --secret-key demo-reader-secret \\
        {base}/admin/pets
-  bastion curl -i -X POST -d '{{"type": "cat", "price": 3}}' \
+  bastion curl -i -X POST -d '{{"type": "cat", "price": 3}}' \\
        --access-key AKIAPETSTOREREADER01 --secret-key demo-reader-secret {base}/admin/pets
-  bastion curl -X POST -d '{{"type": "cat", "price": 3}}' \
+  bastion curl -X POST -d '{{"type": "cat", "price": 3}}' \\
        --access-key AKIAPETSTOREADMIN001 --secret-key demo-admin-secret {base}/admin/pets
 
-Config: {DEMO_CONFIG}
+Cognito user-pool route (a demo ID token for 'alice', valid one hour):
+  curl -s {base}/me/pets -H 'Authorization: {info.id_token}'
+  curl -si {base}/me/pets              # 401 {{"message":"Unauthorized"}}
+
+API key + usage plan route (5 req/s, burst 10, 1000 a day):
+  curl -s {base}/partner/pets -H 'x-api-key: {info.api_key}'
+  curl -si {base}/partner/pets         # 403 {{"message":"Forbidden"}}
+
+Config: {info.config}
 Press Ctrl-C to stop.""", flush=True)
     try:
-        serve(DEMO_CONFIG, host="127.0.0.1", port=port, log_level=args.log_level)
+        serve(info.config, host="127.0.0.1", port=port, log_level=args.log_level)
     except ConfigError as exc:
         _print_config_error(exc)
         return 2
@@ -116,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the PetStore demo")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--log-level", default="warning")
+    p.add_argument("--workdir", default="bastion-data/demo",
+                   help="where the demo's files, keys and logs go")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("validate", help="check a config and everything it points at")

@@ -11,8 +11,10 @@ __all__ = ["builtin_layers"]
 
 
 def builtin_layers() -> list[LayerFactory]:
+    from bastion.auth.authorizers import authorizers_layer
     from bastion.auth.stage import auth_layer
     from bastion.gateway.cache import cache_layer
     from bastion.gateway.throttle import throttle_layer
+    from bastion.observe.layer import observe_layer
 
-    return [auth_layer, throttle_layer, cache_layer]
+    return [auth_layer, authorizers_layer, throttle_layer, cache_layer, observe_layer]

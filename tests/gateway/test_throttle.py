@@ -74,3 +74,9 @@ def test_bad_method_key_is_a_config_error(gateway_for: GatewayFactory) -> None:
     with pytest.raises(ConfigError, match="throttle.methods.pets: must look like"):
         gateway_for(PATHS, layers=[throttle_layer],
                     throttle={"methods": {"pets": {"rate": 1, "burst": 1}}})
+
+
+def test_zero_limit_refuses_everything(gateway_for: GatewayFactory) -> None:
+    _, app = gateway_for(PATHS, layers=[throttle_layer],
+                         throttle={"stage": {"rate": 0, "burst": 0}})
+    assert statuses(app, 3) == [429] * 3

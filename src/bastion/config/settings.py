@@ -113,8 +113,9 @@ class Settings:
 
 
 # Sections later layers own; their loaders validate them.
-LAYER_SECTIONS = ("waf", "webacl", "auth", "credentials", "logging", "metrics", "audit", "edge",
-                  "cache", "throttle", "usage_plans", "api_keys", "cedar", "alarms", "tls")
+LAYER_SECTIONS = ("state_policy", "waf", "webacl", "auth", "credentials", "logging", "metrics",
+                  "audit", "edge", "cache", "throttle", "usage_plans", "api_keys", "cedar",
+                  "alarms", "tls")
 
 
 def load_settings(path: Path) -> Settings:

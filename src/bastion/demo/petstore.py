@@ -51,3 +51,10 @@ def create_pet(event: dict[str, Any], context: Any) -> dict[str, Any]:
                "price": body["price"]}
         _PETS.append(pet)
     return _json(201, pet)
+
+
+def my_pets(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A Cognito-protected route: the verified claims arrive in requestContext.authorizer."""
+    claims = (event.get("requestContext") or {}).get("authorizer", {}).get("claims", {})
+    user = claims.get("cognito:username") or claims.get("sub")
+    return _json(200, {"user": user, "pets": [p for p in _PETS if p["id"] % 2 == 1]})

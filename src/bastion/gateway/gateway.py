@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from bastion.clock import Clock, SystemClock
-from bastion.config import Settings, load_openapi, load_settings
+from bastion.config import Problems, Section, Settings, load_openapi, load_settings
 from bastion.errors import ConfigError
 from bastion.gateway.api import CompiledApi, compile_api
 from bastion.gateway.responses import GatewayResponses
 from bastion.gateway.stages import IntegrationStage, RouteStage
 from bastion.pipeline import Chain, Exchange, Request, Response, Stage
-from bastion.state import GuardedStorage, open_storage
+from bastion.state import FailMode, Feature, GuardedStorage, open_storage
 
 __all__ = ["Gateway", "GatewayContext", "LayerFactory", "build_gateway", "load_gateway"]
 
@@ -71,6 +71,23 @@ class Gateway:
         self.api.close()
 
 
+def _state_policy(settings: Settings) -> dict[Feature, FailMode]:
+    """``state_policy: {quota: closed, throttle: open, ...}``: what each feature does while the
+    state backend is unreachable (defaults: closed for quotas, authorizer decisions and replay
+    nonces; open for caches and rate limits)."""
+    problems = Problems()
+    sec = Section(settings.extra.get("state_policy"), file=str(settings.source),
+                  path="state_policy", problems=problems)
+    out: dict[Feature, FailMode] = {}
+    for feature in Feature:
+        mode = sec.get(feature.value, str, "", choices=("open", "closed"))
+        if mode:
+            out[feature] = FailMode(mode)
+    sec.done()
+    problems.raise_if_any()
+    return out
+
+
 def _core_stages(ctx: GatewayContext) -> Iterable[Stage]:
     return (RouteStage(ctx.api), IntegrationStage())
 
@@ -88,7 +105,8 @@ def build_gateway(settings: Settings, *, clock: Clock | None = None,
                                  source=str(definition.source))
     clock = clock or SystemClock()
     ctx = GatewayContext(settings, compiled, clock, responses)
-    storage = GuardedStorage(open_storage(settings.state, clock), clock)
+    storage = GuardedStorage(open_storage(settings.state, clock), clock,
+                             policy=_state_policy(settings))
     ctx.resources["storage"] = storage
     ctx.closers.append(storage.close)
     if layers is None:

@@ -65,6 +65,8 @@ class ThrottleStage:
         self.prefix = prefix
 
     async def _take(self, key: str, limit: Limit) -> BucketResult:
+        if limit.rate <= 0 or limit.burst <= 0:  # a zero limit refuses everything, as on AWS
+            return BucketResult(False, 0.0, 1.0)
         return await self.storage.token_bucket(Feature.THROTTLE, key, limit.rate, limit.burst)
 
     async def run(self, ex: Exchange) -> Interruption | None:

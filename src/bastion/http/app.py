@@ -7,6 +7,7 @@ runs the LOGGING phase after the client has its answer.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -36,6 +37,12 @@ class _TooLarge(Exception):
     pass
 
 
+def _admin(handler: Callable[[], Awaitable[Response]]) -> Callable[[Scope], Awaitable[Response]]:
+    async def call(scope: Scope) -> Response:
+        return await handler()
+    return call
+
+
 class BastionApp:
     """ASGI application wrapping a ``Gateway``."""
 
@@ -48,6 +55,9 @@ class BastionApp:
         self.trust_xff = gateway.settings.server.trust_forwarded_for
         self.routes: dict[str, Callable[[Scope], Awaitable[Response]]] = {
             HEALTH_PATH: self._health}
+        for path, handler in gateway.ctx.resources.get("admin_routes", {}).items():
+            self.routes[path] = _admin(handler)
+        self._background: list[asyncio.Task[None]] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -60,8 +70,12 @@ class BastionApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                for start in self.gateway.ctx.resources.get("background", []):
+                    self._background.append(asyncio.ensure_future(start()))
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                for task in self._background:
+                    task.cancel()
                 await self.gateway.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -9,7 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bastion.waf.seclang import operators
-from bastion.waf.seclang.operators import OperatorError, OperatorOptions
+from bastion.waf.seclang.operators import (
+    OperatorError,
+    OperatorOptions,
+    UnsupportedOperatorError,
+)
 from bastion.waf.seclang.operators.acmp import PhraseMatcher
 from bastion.waf.seclang.operators.pm_content import PmContentError, parse_pm_content
 from tests.waf.seclang.stub_tx import StubTx
@@ -39,7 +43,7 @@ def test_registry_names_and_case() -> None:
 @pytest.mark.parametrize("name", ["rbl", "geoLookup", "gsbLookup", "inspectFile",
                                   "validateDTD", "validateSchema"])
 def test_unsupported_operators_refuse_to_load(name: str) -> None:
-    with pytest.raises(OperatorError, match="not supported"):
+    with pytest.raises(UnsupportedOperatorError, match="not supported"):
         operators.get(name)("x", OPTS)
 
 

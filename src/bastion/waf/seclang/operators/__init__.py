@@ -26,6 +26,7 @@ from bastion.waf.seclang.operators.base import (
     OperatorFactory,
     OperatorOptions,
     OperatorTx,
+    UnsupportedOperatorError,
 )
 from bastion.waf.seclang.operators.registry import get, names
 
@@ -35,6 +36,7 @@ __all__ = [
     "OperatorFactory",
     "OperatorOptions",
     "OperatorTx",
+    "UnsupportedOperatorError",
     "get",
     "names",
 ]

@@ -22,6 +22,7 @@ __all__ = [
     "OperatorFactory",
     "OperatorOptions",
     "OperatorTx",
+    "UnsupportedOperatorError",
     "has_macro",
 ]
 
@@ -39,7 +40,14 @@ class OperatorTx(Protocol):
         ...
 
     def set_captures(self, groups: Sequence[str]) -> None:
-        """Set TX.0.. from ``groups`` (called only when ``capture`` is true)."""
+        """Replace TX.0-TX.9 with ``groups`` (TX.0..TX.n set, the rest unset).
+
+        Called only when ``capture`` is true and the operator matched: @rx (whole match and
+        groups), @pm/@pmFromFile (the phrase), @verifyCC (the number), @detectSQLi (the
+        fingerprint; v2 leaves TX.1-TX.9 alone there, a difference no CRS rule can see).
+        A transaction may also define ``note_pcre_limits_exceeded()``: @rx calls it when PCRE
+        gives up on its limits (v2 sets ``TX:MSC_PCRE_LIMITS_EXCEEDED=1``).
+        """
         ...
 
 
@@ -67,6 +75,16 @@ OperatorFactory = Callable[[str, OperatorOptions], Operator]
 
 class OperatorError(ConfigError):
     """Raised at load time for a bad operator argument or an unsupported operator."""
+
+
+class UnsupportedOperatorError(OperatorError):
+    """Raised at load time by operators we deliberately do not run (network or external data).
+
+    CRS 3.3.4 has two of them in active rules (910130 ``@geoLookup``, 910140 ``@rbl``), both
+    behind runtime switches that are off by default; v2 itself loads them and then finds no
+    match without a GeoIP database / http:BL key. An engine that wants to load CRS catches this
+    class and compiles such a rule as never matching (with a warning).
+    """
 
 
 def has_macro(text: str) -> bool:

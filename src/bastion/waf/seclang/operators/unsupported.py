@@ -2,12 +2,13 @@
 
 They need the network (rbl, gsbLookup), external databases (geoLookup), external programs
 (inspectFile) or XML schema files (validateDTD, validateSchema). CRS 3.3.4 only uses
-``@rbl``/``@geoLookup`` in 910, which is off by default.
+``@rbl``/``@geoLookup`` in 910, which is off by default: the engine can catch
+``UnsupportedOperatorError`` and compile those rules as never matching.
 """
 
 from __future__ import annotations
 
-from bastion.waf.seclang.operators.base import Operator, OperatorError, OperatorOptions
+from bastion.waf.seclang.operators.base import Operator, OperatorOptions, UnsupportedOperatorError
 from bastion.waf.seclang.operators.registry import register
 
 __all__ = ["UNSUPPORTED"]
@@ -24,7 +25,7 @@ UNSUPPORTED = {
 
 def _refuse(name: str, reason: str) -> None:
     def factory(argument: str, options: OperatorOptions) -> Operator:
-        raise OperatorError(f"operator @{name} is not supported: {reason}")
+        raise UnsupportedOperatorError(f"operator @{name} is not supported: {reason}")
 
     register(name, factory)
 

@@ -1,0 +1,212 @@
+"""API Gateway access logs: ``$context`` variable templates compiled once, plus the console presets.
+
+A template is a single line mixing literal text and ``$context.<name>`` variables, exactly as in
+a stage's ``accessLogSettings.format``. As in API Gateway it must contain ``$context.requestId`` or
+``$context.extendedRequestId``, and only ``$context`` variables are allowed. ``compile_template``
+checks that once and returns an ``AccessLogFormatter`` whose ``format(ctx)`` is a join over
+pre-split parts, so the per-request cost is a dict lookup and an escape per variable.
+
+``ctx`` is a plain dict the gateway fills from its Exchange, keyed by the variable name without the
+``$context.`` prefix (``"identity.sourceIp"``); nested dicts (``{"identity": {"sourceIp": ...}}``)
+work too. A missing or ``None`` value prints ``-`` as API Gateway does. Values are escaped for the
+template's syntax (JSON string, XML text, CSV field, or CLF token) and control characters are
+always neutralised, so a header value cannot forge a second log line.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from bastion.errors import ConfigError
+
+__all__ = ["PRESETS", "AccessLogFormatter", "clf_time", "compile_template"]
+
+PRESETS: dict[str, str] = {
+    "CLF": ('$context.identity.sourceIp $context.identity.caller $context.identity.user '
+            '[$context.requestTime] "$context.httpMethod $context.resourcePath '
+            '$context.protocol" $context.status $context.responseLength $context.requestId '
+            '$context.extendedRequestId'),
+    "JSON": ('{ "requestId":"$context.requestId", "extendedRequestId":'
+             '"$context.extendedRequestId", "ip": "$context.identity.sourceIp", '
+             '"caller":"$context.identity.caller", "user":"$context.identity.user", '
+             '"requestTime":"$context.requestTime", "httpMethod":"$context.httpMethod", '
+             '"resourcePath":"$context.resourcePath", "status":"$context.status", '
+             '"protocol":"$context.protocol", "responseLength":"$context.responseLength" }'),
+    "XML": ('<request id="$context.requestId"> <extendedRequestId>$context.extendedRequestId'
+            '</extendedRequestId> <ip>$context.identity.sourceIp</ip> <caller>'
+            '$context.identity.caller</caller> <user>$context.identity.user</user> <requestTime>'
+            '$context.requestTime</requestTime> <httpMethod>$context.httpMethod</httpMethod> '
+            '<resourcePath>$context.resourcePath</resourcePath> <status>$context.status</status> '
+            '<protocol>$context.protocol</protocol> <responseLength>$context.responseLength'
+            '</responseLength> </request>'),
+    "CSV": ('$context.identity.sourceIp,$context.identity.caller,$context.identity.user,'
+            '$context.requestTime,$context.httpMethod,$context.resourcePath,$context.protocol,'
+            '$context.status,$context.responseLength,$context.requestId,'
+            '$context.extendedRequestId'),
+}
+
+_VAR = re.compile(r"\$context((?:\.[A-Za-z0-9_]+)+)")
+_OTHER_VAR = re.compile(r"\$(?!context\.)[A-Za-z]")
+
+# documented $context names usable in access logs (reference §2.1)
+KNOWN = frozenset("""
+requestId extendedRequestId requestTime requestTimeEpoch httpMethod path resourcePath resourceId
+protocol domainName domainPrefix stage apiId accountId customDomain.basePathMatched xrayTraceId
+identity.sourceIp identity.userAgent identity.caller identity.user identity.userArn
+identity.accountId identity.apiKey identity.apiKeyId identity.principalOrgId
+identity.clientCert.clientCertPem identity.clientCert.subjectDN identity.clientCert.issuerDN
+identity.clientCert.serialNumber identity.clientCert.validity.notBefore
+identity.clientCert.validity.notAfter identity.cognitoIdentityId identity.cognitoIdentityPoolId
+identity.cognitoAuthenticationType identity.cognitoAuthenticationProvider
+authorizer.principalId authorizer.error authorizer.latency authorizer.integrationLatency
+authorizer.integrationStatus authorizer.status authorizer.requestId
+authenticate.error authenticate.latency authenticate.status
+authorize.error authorize.latency authorize.status
+waf.error waf.latency waf.status wafResponseCode webaclArn
+integration.error integration.integrationStatus integration.latency integration.requestId
+integration.status integrationLatency integrationStatus integrationErrorMessage
+awsEndpointRequestId status responseLength responseLatency
+error.message error.messageString error.responseType error.validationErrorString
+""".split())
+_OPEN_PREFIXES = ("authorizer.", "bastion.")   # authorizer.<property>, authorizer.claims.<x>
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def clf_time(epoch: float) -> str:
+    """``dd/MMM/yyyy:HH:mm:ss +0000``: API Gateway's ``$context.requestTime`` (always UTC)."""
+    t = time.gmtime(epoch)
+    return (f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year}:"
+            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000")
+
+
+_CTRL = {i: f"\\u{i:04x}" for i in range(32)} | {127: "\\u007f"}
+
+
+def _plain(s: str) -> str:
+    return s if s.isprintable() else s.translate(_CTRL)
+
+
+def _json(s: str) -> str:
+    if s.isprintable() and '"' not in s and "\\" not in s:
+        return s
+    s = s.replace("\\", "\\\\").replace('"', '\\"')
+    return s if s.isprintable() else s.translate(_CTRL)
+
+
+def _xml(s: str) -> str:
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    return _plain(s)
+
+
+def _csv(s: str) -> str:
+    s = _plain(s)
+    if any(c in s for c in ',"'):
+        return '"' + s.replace('"', '""') + '"'
+    return s
+
+
+def _clf(s: str) -> str:
+    if s.isprintable() and '"' not in s:
+        return s
+    return _plain(s.replace('"', '\\"'))
+
+
+def _syntax(template: str) -> Callable[[str], str]:
+    t = template.lstrip()
+    if t.startswith("{"):
+        return _json
+    if t.startswith("<"):
+        return _xml
+    if "," in template and " " not in template.replace(", ", ","):
+        return _csv
+    return _clf
+
+
+def _text(value: Any) -> str:
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+class AccessLogFormatter:
+    """A compiled template: ``format(ctx) -> str`` (one line, no newline).
+
+    Compiled to a ``%``-format string with one ``%s`` per variable, so formatting is one lookup
+    and one escape per variable plus a single C-level string build.
+    """
+
+    __slots__ = ("_escape", "_fmt", "_vars", "template", "variables")
+
+    def __init__(self, template: str, parts: list[str | tuple[str, tuple[str, ...]]],
+                 escape: Callable[[str], str]) -> None:
+        self.template = template
+        self._escape = escape
+        self._vars = tuple(p for p in parts if isinstance(p, tuple))
+        self._fmt = "".join(p.replace("%", "%%") if isinstance(p, str) else "%s" for p in parts)
+        self.variables = tuple(p[0] for p in self._vars)
+
+    def format(self, ctx: Mapping[str, Any]) -> str:
+        esc = self._escape
+        get = ctx.get
+        vals = []
+        for key, path in self._vars:
+            value = get(key, _MISSING)
+            if value is _MISSING:
+                value = _nested(ctx, path)
+                if value is None and key == "requestTime":
+                    epoch = get("requestTimeEpoch")
+                    value = clf_time(epoch / 1000) if epoch is not None else None
+            vals.append(esc(value if type(value) is str and value else _text(value)))
+        return self._fmt % tuple(vals)
+
+    def __repr__(self) -> str:
+        return f"AccessLogFormatter({self.template[:60]!r})"
+
+
+_MISSING = object()
+
+
+def _nested(ctx: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    cur: Any = ctx
+    for p in path:
+        if not isinstance(cur, Mapping):
+            return None
+        cur = cur.get(p)
+    return cur
+
+
+def compile_template(template: str) -> AccessLogFormatter:
+    """Compile a ``$context`` template or a preset name (CLF, JSON, XML, CSV)."""
+    template = PRESETS.get(template.upper(), template) if template.isalpha() else template
+    if "\n" in template or "\r" in template:
+        raise ConfigError("access log format must be a single line", key="accessLogSettings")
+    if m := _OTHER_VAR.search(template):
+        raise ConfigError(f"only $context variables are allowed in access logs "
+                          f"(found {template[m.start():m.start() + 20]!r})",
+                          key="accessLogSettings.format")
+    parts: list[str | tuple[str, tuple[str, ...]]] = []
+    pos = 0
+    names = set()
+    for m in _VAR.finditer(template):
+        name = m.group(1)[1:]
+        if name not in KNOWN and not name.startswith(_OPEN_PREFIXES):
+            raise ConfigError(f"unknown variable $context.{name}", key="accessLogSettings.format")
+        if m.start() > pos:
+            parts.append(template[pos:m.start()])
+        parts.append((name, tuple(name.split("."))))
+        names.add(name)
+        pos = m.end()
+    if pos < len(template):
+        parts.append(template[pos:])
+    if not names & {"requestId", "extendedRequestId"}:
+        raise ConfigError("access log format must include $context.requestId or "
+                          "$context.extendedRequestId", key="accessLogSettings.format")
+    return AccessLogFormatter(template, parts, _syntax(template))

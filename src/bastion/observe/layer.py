@@ -1,0 +1,346 @@
+"""The LOGGING phase and the admin endpoints: access + WAF logs, metrics, audit, alarms.
+
+    logging:
+      dir: bastion-data/logs          # default: <log_dir>/logs
+      access_format: JSON             # CLF | JSON | XML | CSV | a $context template | off
+      waf: true                       # one AWS WAF log record per request
+      redact_headers: [x-session]     # beyond Authorization, Cookie, API keys, SigV4 params
+    metrics: {enabled: true}          # /metrics (Prometheus), /_bastion/metrics (CloudWatch view)
+    audit:
+      dir: bastion-data/audit
+      key_dir: /etc/bastion/audit-keys  # private signing key, kept apart from the logs
+      data_plane: false               # also one record per API invocation
+    alarms:
+      - {name: blocked-spike, metric_name: BlockedRequests, namespace: AWS/WAFV2,
+         threshold: 100, comparison_operator: GreaterThanThreshold, period: 60,
+         evaluation_periods: 1, alarm_actions: [ops]}
+    notifications:
+      ops:
+        - {type: webhook, url: "https://hooks.example/x", secret_env: HOOK_SECRET}
+        - {type: email, host: 127.0.0.1, port: 25, sender: a@b, recipients: [c@d]}
+
+The logging stage runs after the client has its response; records go to a bounded queue
+drained by a writer thread, so a slow disk never stalls a request (drops are counted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bastion.config import Problems, Section
+from bastion.gateway.gateway import GatewayContext
+from bastion.observe.accesslog import AccessLogFormatter, compile_template
+from bastion.observe.alarms import Alarm, AlarmEvaluator, MetricStore
+from bastion.observe.audit import AuditTrail, UserIdentity
+from bastion.observe.audit.signing import Signer, generate_signing_key
+from bastion.observe.metrics import GatewayMetrics
+from bastion.observe.notify import EmailSink, Notifier, SlackSink, WebhookSink
+from bastion.observe.redact import Redactor
+from bastion.observe.waflog import HttpRequestInfo, WafLogBuilder
+from bastion.observe.writer import LogWriter
+from bastion.pipeline import Exchange, Phase, Response, Stage
+
+__all__ = ["LoggingStage", "observe_layer"]
+
+log = logging.getLogger("bastion.observe")
+
+_INTEGRATION_STAGES = ("integration",)
+_WAF_STAGES = ("webacl", "waf", "crs")
+_AUTH_STAGES = ("iam", "authorizer", "cedar")
+
+
+def _sum(timings: dict[str, float], names: tuple[str, ...]) -> float:
+    return sum(timings.get(n, 0.0) for n in names)
+
+
+class LoggingStage:
+    """LOGGING phase: one access-log line and one WAF record per request, and metrics."""
+
+    name = "observe"
+    phase = Phase.LOGGING
+    priority = 0
+
+    def __init__(self, ctx: GatewayContext, *, writer: LogWriter | None,
+                 access: AccessLogFormatter | None, waf: WafLogBuilder | None,
+                 metrics: GatewayMetrics | None, audit: AuditTrail | None,
+                 audit_data_plane: bool) -> None:
+        self.ctx = ctx
+        self.clock = ctx.clock
+        self.writer = writer
+        self.access = access
+        self.waf = waf
+        self.metrics = metrics
+        self.audit = audit
+        self.audit_data_plane = audit_data_plane
+        self.stage = ctx.settings.api.stage
+
+    def run(self, ex: Exchange) -> None:
+        resp = ex.response
+        status = resp.status if resp is not None else 0
+        total = self.clock.monotonic() - ex.started_mono
+        timings = ex.timings
+        integration_s = _sum(timings, _INTEGRATION_STAGES)
+        waf_s = _sum(timings, _WAF_STAGES)
+        auth_s = _sum(timings, _AUTH_STAGES)
+        why = ex.interruption
+        waf_log: dict[str, Any] = ex.notes.get("waf_log") or {}
+        action = str(waf_log.get("action", "ALLOW"))
+        route = ex.route.resource_path if ex.route else "UNMATCHED"
+        if self.metrics is not None:
+            cache = ex.notes.get("cache")
+            self.metrics.observe_request(
+                route=route, method=ex.request.method, status=status, action=action,
+                duration_s=total, integration_s=integration_s if ex.route else None,
+                waf_s=waf_s or None,
+                authorizer=ex.route.route.authorizer if ex.route else None,
+                authorizer_s=auth_s or None,
+                terminating_rule=str(waf_log.get("terminating_rule_id", "Default_Action")),
+                counted_rules=[str(r.get("ruleId")) for r in waf_log.get("non_terminating", ())],
+                labels=ex.labels, cache_hit=None if cache is None else cache == "hit")
+        writer = self.writer
+        if writer is None:
+            return
+        if self.access is not None:
+            writer.submit("access", self.access.format(self._context(ex, status, total,
+                                                                     integration_s)))
+        if self.waf is not None:
+            req = ex.request
+            info = HttpRequestInfo(
+                client_ip=req.client_ip, method=req.method, uri=req.raw_path,
+                args=req.query_string, headers=req.headers.items(),
+                http_version=f"HTTP/{req.http_version}", request_id=ex.request_id,
+                scheme=req.scheme, host=req.headers.get("host"))
+            bastion = {
+                "route": route, "status": status,
+                "latencyMs": {"total": round(total * 1000, 3),
+                              "waf": round(waf_s * 1000, 3), "auth": round(auth_s * 1000, 3),
+                              "integration": round(integration_s * 1000, 3)},
+                "principal": ex.principal,
+                "authorizer": ex.authorizer,
+                "reason": why.reason if why is not None else None,
+                "responseType": why.response_type if why is not None else None,
+                "trace": [{"stage": t.stage, "event": t.event} for t in ex.trace[:50]],
+            }
+            fields = {k: v for k, v in waf_log.items()
+                      if k not in ("non_terminating",)}
+            record = self.waf.build(
+                timestamp_ms=int(ex.started_at * 1000), request=info,
+                non_terminating=waf_log.get("non_terminating", ()),
+                labels=ex.labels, body_size=len(req.body), bastion=bastion, **fields)
+            writer.submit("waf", record, ts=ex.started_at)
+        if self.audit is not None and self.audit_data_plane and ex.route is not None:
+            ident = ex.identity
+            self.audit.event(
+                "Invoke", UserIdentity(
+                    type="IAMUser" if ident.get("userArn") else "Unknown",
+                    arn=ident.get("userArn"), account_id=ident.get("accountId"),
+                    access_key_id=ident.get("accessKey"), principal_id=ex.principal),
+                event_source="execute-api.bastion.local", source_ip_address=ex.request.client_ip,
+                user_agent=ex.request.headers.get("user-agent"), request_id=ex.request_id,
+                request_parameters={"method": ex.request.method, "resource": route},
+                response_elements={"status": status})
+
+    def _context(self, ex: Exchange, status: int, total: float,
+                 integration_s: float) -> dict[str, Any]:
+        req = ex.request
+        ident = ex.identity
+        why = ex.interruption
+        wall = ex.started_at
+        return {
+            "requestId": ex.request_id, "extendedRequestId": ex.request_id,
+            "identity.sourceIp": req.client_ip, "identity.userAgent": req.headers.get(
+                "user-agent"),
+            "identity.caller": ident.get("caller"), "identity.user": ident.get("user"),
+            "identity.userArn": ident.get("userArn"), "identity.accountId": ident.get(
+                "accountId"),
+            "identity.apiKeyId": ident.get("apiKeyId"),
+            "requestTime": _clf_time(wall), "requestTimeEpoch": int(wall * 1000),
+            "httpMethod": req.method, "resourcePath": ex.route.resource_path if ex.route
+            else None, "path": req.raw_path, "status": status,
+            "protocol": f"HTTP/{req.http_version}", "responseLength": ex.response_bytes,
+            "stage": self.stage, "domainName": req.headers.get("host"),
+            "apiId": self.ctx.settings.api.api_id,
+            "error.message": why.message if why is not None else None,
+            "error.responseType": why.response_type if why is not None else None,
+            "integrationLatency": int(integration_s * 1000),
+            "responseLatency": int(total * 1000),
+            "authorizer.principalId": ex.principal,
+            "authorizer": ex.authorizer or {},
+            "waf.status": ex.notes.get("waf_log", {}).get("response_code_sent"),
+        }
+
+
+def _clf_time(wall: float) -> str:
+    import time
+
+    return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(wall))
+
+
+def _sinks(ctx: GatewayContext, sec: Section) -> dict[str, list[Any]]:
+    topics: dict[str, list[Any]] = {}
+    for topic in list(sec.data):
+        entries = sec.items(topic)
+        sinks: list[Any] = []
+        for _line, spec in entries:
+            if not isinstance(spec, dict):
+                sec.error("each sink must be a mapping", topic)
+                continue
+            kind = spec.get("type")
+            name = f"{topic}.{kind}"
+            if kind == "webhook":
+                secret = os.environ.get(str(spec.get("secret_env", "")), "") or str(
+                    spec.get("secret", ""))
+                sinks.append(WebhookSink(str(spec["url"]), secret.encode(), name=name))
+            elif kind == "slack":
+                sinks.append(SlackSink(str(spec["url"]), name=name))
+            elif kind == "email":
+                sinks.append(EmailSink(str(spec["host"]), int(spec.get("port", 25)),
+                                       str(spec["sender"]), list(spec["recipients"]),
+                                       name=name, starttls=bool(spec.get("starttls", False))))
+            else:
+                sec.error(f"unknown sink type {kind!r} (webhook, slack, email)", topic)
+        topics[topic] = sinks
+    return topics
+
+
+def _alarms(items: list[tuple[int | None, Any]], sec: Section) -> list[Alarm]:
+    out: list[Alarm] = []
+    for line, spec in items:
+        if not isinstance(spec, dict):
+            sec.error("each alarm must be a mapping", "alarms", line=line)
+            continue
+        kw = dict(spec)
+        for key in ("alarm_actions", "ok_actions", "insufficient_data_actions"):
+            if key in kw:
+                kw[key] = tuple(kw[key])
+        try:
+            out.append(Alarm(**kw))
+        except TypeError as exc:
+            sec.error(f"bad alarm: {exc}", "alarms", line=line)
+    return out
+
+
+def _admin_routes(ctx: GatewayContext) -> dict[str, Callable[[], Awaitable[Response]]]:
+    routes: dict[str, Callable[[], Awaitable[Response]]] = ctx.resources.setdefault(
+        "admin_routes", {})
+    return routes
+
+
+def observe_layer(ctx: GatewayContext) -> list[Stage]:
+    settings = ctx.settings
+    problems = Problems()
+    file = str(settings.source)
+    lsec = Section(settings.extra.get("logging"), file=file, path="logging", problems=problems)
+    log_dir = Path(lsec.get("dir", str, str(settings.log_dir / "logs")))
+    fmt = lsec.get("access_format", str, "JSON")
+    waf_on = lsec.get("waf", bool, True)
+    redact = [str(h) for h in lsec.get("redact_headers", list, [])]
+    enabled = lsec.get("enabled", bool, True)
+    lsec.done()
+    msec = Section(settings.extra.get("metrics"), file=file, path="metrics", problems=problems)
+    metrics_on = msec.get("enabled", bool, True)
+    msec.done()
+    asec = Section(settings.extra.get("audit"), file=file, path="audit", problems=problems)
+    audit_dir = asec.get("dir", str, "")
+    key_dir = asec.get("key_dir", str, "")
+    data_plane = asec.get("data_plane", bool, False)
+    asec.done()
+    nsec = Section(settings.extra.get("notifications"), file=file, path="notifications",
+                   problems=problems)
+    root = Section({"alarms": settings.extra.get("alarms")}, file=file, path="",
+                   problems=problems)
+    alarm_items = root.items("alarms")
+    problems.raise_if_any()
+    base = settings.base_dir
+
+    writer: LogWriter | None = None
+    if enabled:
+        writer = LogWriter(log_dir if log_dir.is_absolute() else base / log_dir,
+                           clock=ctx.clock)
+        ctx.closers.append(writer.close)
+        ctx.resources["log_writer"] = writer
+    access = compile_template(fmt) if enabled and fmt.lower() != "off" else None
+    api = settings.api
+    waf = WafLogBuilder(webacl_id=f"arn:aws:wafv2:{api.region}:{api.account_id}:regional/"
+                                  f"webacl/{api.api_id}", http_source_id=f"{api.api_id}:"
+                                  f"{api.stage}", redactor=Redactor(headers=redact)) \
+        if enabled and waf_on else None
+    metrics = GatewayMetrics(version="1") if metrics_on else None
+    if metrics is not None:
+        ctx.resources["metrics"] = metrics
+        routes = _admin_routes(ctx)
+
+        async def prometheus() -> Response:
+            return Response(200, [("Content-Type", "text/plain; version=0.0.4")],
+                            metrics.expose().encode())
+
+        async def cloudwatch() -> Response:
+            return Response(200, [("Content-Type", "application/json")],
+                            orjson.dumps(metrics.cloudwatch()))
+        routes["/metrics"] = prometheus
+        routes["/_bastion/metrics"] = cloudwatch
+
+    audit: AuditTrail | None = None
+    if audit_dir:
+        adir = Path(audit_dir) if Path(audit_dir).is_absolute() else base / audit_dir
+        kdir = (Path(key_dir) if Path(key_dir).is_absolute() else base / key_dir) if key_dir \
+            else adir.parent / "audit-keys"
+        private = kdir / "audit-private.pem"
+        if not private.exists():
+            private, _ = generate_signing_key(kdir)
+        audit = AuditTrail(adir, Signer.from_file(private), ctx.clock,
+                           account_id=api.account_id, region=api.region,
+                           private_key_path=private)
+        ctx.resources["audit"] = audit
+        ctx.closers.append(audit.close)
+        audit.event("LoadConfiguration", UserIdentity(type="AWSService",
+                                                      invoked_by="bastion.gateway.local"),
+                    request_parameters={"config": str(settings.source), "stage": api.stage,
+                                        "routes": len(ctx.api.routes)})
+        _every(ctx, 30.0, audit.tick)
+
+    alarms = _alarms(alarm_items, root)
+    topics = _sinks(ctx, nsec)
+    nsec.done()
+    problems.raise_if_any()
+    if alarms:
+        if metrics is None:
+            raise_config(file, "alarms need metrics.enabled")
+        assert metrics is not None
+        store = MetricStore(ctx.clock)
+        notifier = Notifier(topics, account_id=api.account_id, region=api.region)
+        ctx.closers.append(notifier.close)
+        evaluator = AlarmEvaluator(store, ctx.clock, alarms, on_change=notifier)
+
+        def beat() -> None:
+            store.sample(metrics.cloudwatch())
+            evaluator.evaluate()
+        _every(ctx, 10.0, beat)
+    return [LoggingStage(ctx, writer=writer, access=access, waf=waf, metrics=metrics,
+                         audit=audit, audit_data_plane=data_plane)]
+
+
+def raise_config(file: str, message: str) -> None:
+    from bastion.errors import ConfigError
+
+    raise ConfigError(message, file=file, key="alarms")
+
+
+def _every(ctx: GatewayContext, seconds: float, fn: Callable[[], None]) -> None:
+    """Run ``fn`` every ``seconds`` on the event loop while the server runs."""
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                fn()
+            except Exception:  # a background duty must never stop
+                log.exception("background task %s failed", getattr(fn, "__name__", fn))
+    tasks: list[Callable[[], Awaitable[None]]] = ctx.resources.setdefault("background", [])
+    tasks.append(loop)

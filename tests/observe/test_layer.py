@@ -1,0 +1,96 @@
+"""The logging phase through the gateway: AWS-schema WAF records, access logs, redaction,
+metrics endpoints, the audit trail's configuration event."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from bastion.clock import FrozenClock
+from bastion.config import settings_from_data
+from bastion.gateway.gateway import build_gateway
+from bastion.http.app import BastionApp
+from bastion.layers import builtin_layers
+from bastion.observe.audit import verify as verify_audit
+from bastion.observe.audit.signing import load_public_key
+from tests.helpers import call
+
+VECTORS = Path(__file__).parent.parent / "vectors" / "waflog"
+SCHEMA = jsonschema.Draft202012Validator(json.loads((VECTORS / "waf-log.schema.json").read_text()))
+
+
+def app_for(tmp_path: Path, clock: FrozenClock, **cfg: Any) -> BastionApp:
+    api = {"openapi": "3.0.1", "info": {"title": "t", "version": "1"}, "paths": {
+        "/pets/{id}": {"get": {"x-amazon-apigateway-integration": {
+            "type": "aws_proxy", "uri": "tests.gateway.handlers:echo"}}}}}
+    (tmp_path / "api.yaml").write_text(yaml.safe_dump(api))
+    config = {"api": {"openapi": "api.yaml", "stage": "prod"}, "log_dir": "data", **cfg}
+    return BastionApp(build_gateway(settings_from_data(config, tmp_path / "bastion.yaml"),
+                                    clock=clock, layers=builtin_layers()))
+
+
+def records(tmp_path: Path, kind: str) -> list[Any]:
+    lines: list[Any] = []
+    for f in sorted((tmp_path / "data" / "logs" / kind).rglob("*.jsonl")):
+        lines += [json.loads(x) for x in f.read_text().splitlines() if x.strip()]
+    return lines
+
+
+def test_every_request_is_logged_in_aws_schemas_with_secrets_redacted(
+        tmp_path: Path, clock: FrozenClock) -> None:
+    app = app_for(tmp_path, clock)
+    secret_headers = [("Authorization", "Bearer very-secret-token"),
+                      ("x-api-key", "KeyValue0123456789abcdef"), ("Cookie", "session=s3cr3t"),
+                      ("User-Agent", "test/1")]
+    ok = asyncio.run(call(app, "GET", "/prod/pets/7", headers=secret_headers,
+                          query="X-Amz-Signature=abcdef&q=1"))
+    miss = asyncio.run(call(app, "GET", "/prod/nope"))
+    asyncio.run(app.gateway.close())
+    waf = records(tmp_path, "waf")
+    assert len(waf) == 2
+    for rec in waf:
+        SCHEMA.validate(rec)
+    first, second = waf
+    assert first["httpRequest"]["requestId"] == ok.header("x-amzn-RequestId")
+    assert first["terminatingRuleId"] == "Default_Action" and first["action"] == "ALLOW"
+    assert first["bastion"]["route"] == "/pets/{id}" and first["bastion"]["status"] == 200
+    assert second["bastion"]["responseType"] == "MISSING_AUTHENTICATION_TOKEN"
+    assert second["httpRequest"]["requestId"] == miss.header("x-amzn-RequestId")
+    text = json.dumps(waf)
+    for secret in ("very-secret-token", "KeyValue0123456789abcdef", "s3cr3t", "abcdef"):
+        assert secret not in text
+    access = records(tmp_path, "access")
+    assert [a["status"] for a in access] == ["200", "403"]
+    assert access[0]["requestId"] == ok.header("x-amzn-RequestId")
+    assert "very-secret-token" not in json.dumps(access)
+
+
+def test_metrics_endpoints(tmp_path: Path, clock: FrozenClock) -> None:
+    app = app_for(tmp_path, clock, logging={"enabled": False})
+    for path in ("/prod/pets/1", "/prod/pets/2", "/prod/nope"):
+        asyncio.run(call(app, "GET", path))
+    prom = asyncio.run(call(app, "GET", "/metrics"))
+    assert prom.status == 200
+    text = prom.body.decode()
+    assert 'route="/pets/{id}"' in text and "_total" in text and "_seconds_bucket" in text
+    assert "/pets/1" not in text  # never the raw path as a label
+    cw = asyncio.run(call(app, "GET", "/_bastion/metrics")).json()
+    flat = json.dumps(cw)
+    assert "4XXError" in flat and "Count" in flat and "AllowedRequests" in flat
+
+
+def test_audit_trail_records_the_configuration_load(tmp_path: Path,
+                                                    clock: FrozenClock) -> None:
+    app = app_for(tmp_path, clock, audit={"dir": "audit", "key_dir": "keys"})
+    asyncio.run(app.gateway.close())  # delivers the log file and a final digest
+    files = list((tmp_path / "audit").rglob("*.json.gz"))
+    assert files
+    public = load_public_key((tmp_path / "keys" / "audit-public.pem").read_bytes())
+    report = verify_audit(tmp_path / "audit", public, start=clock.time() - 3600,
+                          end=clock.time() + 1)
+    assert report.ok, report
