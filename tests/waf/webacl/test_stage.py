@@ -143,3 +143,24 @@ def test_stage_notes_labels_inserted_headers_and_log_record() -> None:
     assert rec["requestHeadersInserted"] == [{"name": "x-amzn-waf-suspect", "value": "yes"}]
     assert rec["httpRequest"]["requestId"] == "req-1"
     assert rec["timestamp"] == 1_700_000_000_000
+
+
+def test_log_fields_feed_the_observability_layer() -> None:
+    from bastion.observe.waflog import HttpRequestInfo, WafLogBuilder, parse_waf_record
+
+    _, ev = build(web_acl(rule("sqli", {"SqliMatchStatement": {
+        "FieldToMatch": {"AllQueryArguments": {}},
+        "TextTransformations": [{"Priority": 0, "Type": "URL_DECODE"}]}})))
+    req = Request("GET", "/pets", "id=1%27%20or%20%271%27%3D%271", Headers([("Host", "h")]),
+                  client_ip="203.0.113.5")
+    ex = Exchange(req, "req-2", 1_700_000_000.0, 0.0)
+    why = asyncio.run(WebAclStage(ev).run(ex))
+    assert why is not None and why.response_type == "WAF_FILTERED" and why.status == 403
+    fields = ex.notes["waf_log"]
+    record = WafLogBuilder(webacl_id=ev.acl.arn).build(
+        timestamp_ms=1, request=HttpRequestInfo(client_ip="203.0.113.5", method="GET",
+                                                uri="/pets", args=req.query_string),
+        labels=ex.labels, body_size=0, **fields)
+    assert record["terminatingRuleId"] == "sqli" and record["action"] == "BLOCK"
+    assert record["terminatingRuleMatchDetails"][0]["conditionType"] == "SQL_INJECTION"
+    parse_waf_record(record)  # the observability layer reads it back

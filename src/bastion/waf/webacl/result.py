@@ -45,6 +45,26 @@ class Evaluation:
     def blocked(self) -> bool:
         return self.action != "ALLOW"
 
+    def log_fields(self, *, body_size: int, body_limit: int) -> dict[str, Any]:
+        """This decision as the keyword arguments of ``bastion.observe.WafLogBuilder.build``
+        (the logging layer reads them from ``ex.notes["waf_log"]``; labels come from
+        ``ex.labels``)."""
+        return {
+            "action": self.action,
+            "terminating_rule_id": self.terminating_rule_id,
+            "terminating_rule_type": self.terminating_rule_type,
+            "terminating_match_details": self.terminating_details,
+            "rule_groups": self.rule_groups,
+            "rate_based_rules": self.rate_based,
+            "non_terminating": self.non_terminating,
+            "request_headers_inserted": list(self.inserted_headers) or None,
+            "response_code_sent": self.response.status if self.response is not None else None,
+            "body_inspected": min(body_size, body_limit),
+            "oversize_fields": self.oversize_fields,
+            "captcha_response": self.captcha_response,
+            "challenge_response": self.challenge_response,
+        }
+
     def to_log_record(self, *, web_acl_arn: str, request: WafRequest, timestamp_ms: int,
                       country: str = "-", source: str = "APIGW", source_id: str = "-",
                       body_limit: int = 8192) -> dict[str, Any]:
@@ -84,7 +104,7 @@ class Evaluation:
             "requestBodySizeInspectedByWAF": min(len(request.body), body_limit),
         }
         if self.oversize_fields:
-            rec["oversizeFields"] = self.oversize_fields
+            rec["oversizeFields"] = ",".join(self.oversize_fields)  # a string in Athena's DDL
         if self.captcha_response is not None:
             rec["captchaResponse"] = self.captcha_response
         if self.challenge_response is not None:

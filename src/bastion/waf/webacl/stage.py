@@ -2,8 +2,9 @@
 
 On a terminating Block the stage returns ``Interruption(response_type="WAF_FILTERED")`` (403
 ``{"message":"Forbidden"}``, as API Gateway answers for AWS WAF), or the rule's CustomResponse;
-CAPTCHA/Challenge return the interstitial. Every evaluation is kept in ``ex.notes["waf"]`` (the
-logging layer builds the AWS WAF log record from it with ``waf_log_record``) and its labels are
+CAPTCHA/Challenge return the interstitial. Every evaluation is kept in ``ex.notes["waf"]``, its
+log fields in ``ex.notes["waf_log"]`` (what ``bastion.observe``'s LOGGING stage hands to
+``WafLogBuilder.build``; ``waf_log_record`` builds a record without it) and its labels are
 appended to ``ex.labels``. Headers from CustomRequestHandling are added to the request the
 integration sees.
 
@@ -71,8 +72,11 @@ class WebAclStage:
     async def run(self, ex: Exchange) -> Interruption | None:
         req = ex.request
         result = await self.evaluator.evaluate(WafRequest.from_pipeline(req, ex.request_id))
+        acl = self.evaluator.acl
         ex.notes["waf"] = result
-        ex.notes["waf_acl"] = self.evaluator.acl
+        ex.notes["waf_acl"] = acl
+        ex.notes["waf_log"] = result.log_fields(body_size=len(req.body),
+                                                body_limit=acl.body_limit)
         ex.labels.extend(result.labels)
         ex.note(self.name, "evaluated", action=result.action,
                 rule=result.terminating_rule_id, type=result.terminating_rule_type)
