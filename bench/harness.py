@@ -94,7 +94,7 @@ http {{ access_log off;
 
 
 @contextmanager
-def nginx(template: str, **values: int) -> Iterator[tuple[int, int]]:
+def nginx(template: str, **values: object) -> Iterator[tuple[int, int]]:
     """Start nginx (one worker, no master) from ``template``; yields (port, pid)."""
     if not shutil.which("nginx"):
         sys.exit("nginx is required: apt-get install nginx-light")

@@ -41,7 +41,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from bastion.gateway.gateway import load_gateway
 
     try:
-        gateway = load_gateway(Path(args.config))
+        gateway = load_gateway(Path(args.config), dry_run=True)
     except ConfigError as exc:
         _print_config_error(exc)
         n = len(exc.errors) if isinstance(exc, ConfigErrors) else 1

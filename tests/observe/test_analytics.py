@@ -105,3 +105,26 @@ def test_empty_store_has_views(tmp_path: Path) -> None:
     store = LogStore(tmp_path)
     for view in ("waf_logs", "access_logs", "audit_events"):
         assert store.query(f"SELECT count(*) FROM {view}").rows == [(0,)]
+
+
+def test_compaction_counts_skipped_lines(tmp_path: Path) -> None:
+    d = tmp_path / "access" / "dt=2026-01-01"
+    d.mkdir(parents=True)
+    (d / "part-1-0-000001.jsonl").write_text('{"requestId": "a"}\n{"requestId": "b", "sta\n')
+    res = LogStore(tmp_path).compact(min_age_seconds=0)
+    assert (res.records, res.skipped) == (1, 1)
+
+
+def test_audit_day_filter(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    clock = FrozenClock(T0)
+    trail = AuditTrail(tmp_path / "audit", Signer(ed25519.Ed25519PrivateKey.generate()), clock)
+    trail.event("DayOne", UserIdentity(type="Root"))
+    trail.flush()
+    clock.advance(DAY)
+    trail.event("DayTwo", UserIdentity(type="Root"))
+    trail.close()
+    store = LogStore(tmp_path / "logs", audit_dir=tmp_path / "audit")
+    q = "SELECT eventName FROM audit_events ORDER BY 1"
+    assert store.query(q).rows == [("DayOne",), ("DayTwo",)]
+    assert store.query(q, day="2026-01-02").rows == [("DayTwo",)]

@@ -119,3 +119,33 @@ def test_writer_drops_are_exposed(tmp_path: Path) -> None:
 def test_helpers() -> None:
     assert status_class(404) == "4xx" and status_class(42) == "other"
     assert method_label("get") == "GET" and method_label("PROPFIND") == "_OTHER"
+
+
+def test_audit_trail_is_exposed(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from bastion.observe.audit import AuditTrail, Signer, UserIdentity
+    clock = FrozenClock(1_767_225_600.0)
+    trail = AuditTrail(tmp_path, Signer(ed25519.Ed25519PrivateKey.generate()), clock)
+    trail.event("ReloadConfig", UserIdentity(type="AWSService", invoked_by="bastion"))
+    clock.advance(3600)
+    trail.tick()
+    m = GatewayMetrics()
+    m.attach_audit(trail)
+    text = m.expose()
+    assert "bastion_audit_events_total 1.0" in text
+    assert "bastion_audit_last_digest_timestamp_seconds 1767229200.0" in text
+    _series(text)
+
+
+def test_alarm_states_are_exposed() -> None:
+    from bastion.observe.alarms import Alarm, AlarmEvaluator, MetricStore
+    clock = FrozenClock(1_767_225_600.0)
+    ev = AlarmEvaluator(MetricStore(clock), clock, [Alarm(
+        name="errors", metric_name="5XXError", namespace="AWS/ApiGateway", threshold=1,
+        comparison_operator="GreaterThanOrEqualToThreshold", treat_missing_data="notBreaching")])
+    m = GatewayMetrics()
+    m.attach_alarms(ev)
+    assert 'bastion_alarm_state{alarm="errors"} 2.0' in m.expose()
+    ev.evaluate()
+    assert 'bastion_alarm_state{alarm="errors"} 0.0' in m.expose()

@@ -29,6 +29,7 @@ class GatewayContext:
     clock: Clock
     responses: GatewayResponses
     resources: dict[str, Any] = field(default_factory=dict)  # shared objects (state, logs)
+    dry_run: bool = False  # validating only: check everything, create nothing on disk
 
     @property
     def storage(self) -> GuardedStorage:
@@ -93,7 +94,8 @@ def _core_stages(ctx: GatewayContext) -> Iterable[Stage]:
 
 
 def build_gateway(settings: Settings, *, clock: Clock | None = None,
-                  layers: Sequence[LayerFactory] | None = None) -> Gateway:
+                  layers: Sequence[LayerFactory] | None = None,
+                  dry_run: bool = False) -> Gateway:
     """Compile everything once. ``layers`` defaults to every built-in layer."""
     if settings.api.openapi is None:
         raise ConfigError("api.openapi is required", file=str(settings.source), key="api.openapi")
@@ -104,7 +106,7 @@ def build_gateway(settings: Settings, *, clock: Clock | None = None,
     responses = GatewayResponses(custom, stage_variables=settings.api.stage_variables,
                                  source=str(definition.source))
     clock = clock or SystemClock()
-    ctx = GatewayContext(settings, compiled, clock, responses)
+    ctx = GatewayContext(settings, compiled, clock, responses, dry_run=dry_run)
     storage = GuardedStorage(open_storage(settings.state, clock), clock,
                              policy=_state_policy(settings))
     ctx.resources["storage"] = storage
@@ -118,5 +120,6 @@ def build_gateway(settings: Settings, *, clock: Clock | None = None,
     return Gateway(ctx, stages)
 
 
-def load_gateway(config: Path, *, clock: Clock | None = None) -> Gateway:
-    return build_gateway(load_settings(config), clock=clock)
+def load_gateway(config: Path, *, clock: Clock | None = None,
+                 dry_run: bool = False) -> Gateway:
+    return build_gateway(load_settings(config), clock=clock, dry_run=dry_run)

@@ -12,7 +12,8 @@ only files idle for ``min_age_seconds`` are touched, because the writer closes i
 ``query`` runs one read-only statement over the views ``waf_logs``, ``access_logs`` and
 ``audit_events``; each view is the union of Parquet and hot JSONL, so records are queryable as soon
 as the writer flushes. With ``day=`` the views are built over that day's partition directories
-only, so other days' files are never opened. ``retain`` drops whole partitions past a cut-off.
+(and that day's CloudTrail key prefix) only, so other days' files are never opened. ``retain``
+drops whole partitions past a cut-off.
 
 The DuckDB connection is sandboxed: external access is limited to the log directories, the
 configuration is locked, and only a single SELECT-like statement is accepted.
@@ -62,6 +63,8 @@ COLUMNS: dict[str, dict[str, str]] = {
     },
 }
 KINDS = tuple(COLUMNS)
+# a line without its kind's key field is unparseable (DuckDB yields an all-NULL row for it)
+_KEY = {"waf": "timestamp", "access": "requestId"}
 _EXTRA = {
     "waf": ("to_timestamp(timestamp / 1000) AS ts, httpRequest.clientIp AS client_ip, "
             "httpRequest.country AS country, httpRequest.uri AS uri, "
@@ -80,9 +83,12 @@ _AUDIT_COLUMNS = ("eventVersion VARCHAR, userIdentity JSON, eventTime VARCHAR, "
 
 @dataclass(frozen=True, slots=True)
 class CompactResult:
+    """What ``compact`` moved; ``skipped`` counts unparseable lines (e.g. cut by a crash)."""
+
     files: int
     records: int
     partitions: tuple[str, ...]
+    skipped: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +100,14 @@ class QueryResult:
 
 def _lit(path: Path | str) -> str:
     return "'" + str(path).replace("'", "''") + "'"
+
+
+def _count_lines(path: Path) -> int:
+    n = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            n += chunk.count(b"\n")
+    return n
 
 
 def _cols(kind: str) -> str:
@@ -119,7 +133,7 @@ class LogStore:
         """Move idle hot JSONL files into Parquet partitions; returns what was compacted."""
         now = time.time()
         con = self._connect(sandbox=False)
-        files = records = 0
+        files = records = skipped = 0
         parts: list[str] = []
         try:
             for kind in kinds:
@@ -139,10 +153,12 @@ class LogStore:
                     n = con.execute(
                         f"COPY (SELECT * FROM read_json({src}, columns={_cols(kind)}, "
                         "format='newline_delimited', hive_partitioning=true, "
-                        "ignore_errors=true)) "
+                        f"ignore_errors=true) WHERE \"{_KEY[kind]}\" IS NOT NULL) "
                         f"TO {_lit(out)} (FORMAT parquet, PARTITION_BY (dt), APPEND, "
                         "FILENAME_PATTERN 'part_{uuid}')").fetchone()
-                    records += int(n[0]) if n else 0
+                    copied = int(n[0]) if n else 0
+                    records += copied
+                    skipped += max(0, sum(_count_lines(f) for f in ready) - copied)
                     for f in ready:
                         f.unlink()
                     if not any(part.iterdir()):
@@ -151,7 +167,7 @@ class LogStore:
                     parts.append(f"{kind}/{part.name}")
         finally:
             con.close()
-        return CompactResult(files, records, tuple(parts))
+        return CompactResult(files, records, tuple(parts), skipped)
 
     # -- retention ------------------------------------------------------------------------
 
@@ -230,7 +246,8 @@ class LogStore:
             sig.append(any((self.root / "parquet" / kind).glob(f"{part}/*.parquet")))
             sig.append(any((self.root / kind).glob(f"{part}/part-*.jsonl")))
         if self.audit_dir is not None:
-            sig.append(any(self.audit_dir.glob("AWSLogs/*/CloudTrail/**/*.json.gz")))
+            sub = "*/" + day.replace("-", "/") if day else "**"
+            sig.append(any(self.audit_dir.glob(f"AWSLogs/*/CloudTrail/{sub}/*.json.gz")))
         return tuple(sig)
 
     def _connect(self, *, sandbox: bool, day: str | None = None) -> duckdb.DuckDBPyConnection:
@@ -241,7 +258,7 @@ class LogStore:
             return con
         for kind, view in (("waf", "waf_logs"), ("access", "access_logs")):
             con.execute(f"CREATE VIEW {view} AS {self._view_sql(kind, day)}")
-        con.execute(f"CREATE VIEW audit_events AS {self._audit_sql()}")
+        con.execute(f"CREATE VIEW audit_events AS {self._audit_sql(day)}")
         allowed = [str(self.root) + "/"]
         if self.audit_dir is not None:
             allowed.append(str(self.audit_dir) + "/")
@@ -261,21 +278,24 @@ class LogStore:
         if any(hot.glob(f"{part}/part-*.jsonl")):
             sources.append(f"SELECT * FROM read_json({_lit(hot / part / 'part-*.jsonl')}, "
                            f"columns={_cols(kind)}, format='newline_delimited', "
-                           "hive_partitioning=true, ignore_errors=true)")
+                           f"hive_partitioning=true, ignore_errors=true) "
+                           f"WHERE \"{_KEY[kind]}\" IS NOT NULL")
         if not sources:
             cols = ", ".join(f"CAST(NULL AS {t}) AS \"{c}\"" for c, t in COLUMNS[kind].items())
             sources.append(f"SELECT {cols}, CAST(NULL AS DATE) AS dt WHERE false")
         union = " UNION ALL BY NAME ".join(sources)
         return f"SELECT *, {_EXTRA[kind]} FROM ({union})"
 
-    def _audit_sql(self) -> str:
+    def _audit_sql(self, day: str | None) -> str:
         empty = ("SELECT " + ", ".join(
             f"CAST(NULL AS {c.split()[1]}) AS {c.split()[0]}" for c in _AUDIT_COLUMNS.split(", ")
         ) + " WHERE false")
         if self.audit_dir is None:
             return empty
-        glob = self.audit_dir / "AWSLogs" / "*" / "CloudTrail" / "**" / "*.json.gz"
-        if not any(self.audit_dir.glob("AWSLogs/*/CloudTrail/**/*.json.gz")):
+        # CloudTrail keys carry the delivery date: a day filter reads only that day's files
+        sub = "*/" + day.replace("-", "/") if day else "**"
+        glob = self.audit_dir / "AWSLogs" / "*" / "CloudTrail" / sub / "*.json.gz"
+        if not any(self.audit_dir.glob(f"AWSLogs/*/CloudTrail/{sub}/*.json.gz")):
             return empty
         struct = "STRUCT(" + _AUDIT_COLUMNS + ")[]"
         return (f"SELECT r.* FROM (SELECT unnest(Records) AS r FROM read_json({_lit(glob)}, "

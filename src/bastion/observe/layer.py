@@ -260,6 +260,9 @@ def observe_layer(ctx: GatewayContext) -> list[Stage]:
     problems.raise_if_any()
     base = settings.base_dir
 
+    if ctx.dry_run:  # validated above; a validation run writes nothing
+        enabled = False
+        audit_dir = ""
     writer: LogWriter | None = None
     if enabled:
         writer = LogWriter(log_dir if log_dir.is_absolute() else base / log_dir,

@@ -22,8 +22,6 @@ __all__ = ["add_parser", "run"]
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``logs compact|query|retain`` on a subparsers object."""
     logs = subparsers.add_parser("logs", help="compact and query request logs")
-    logs.add_argument("--dir", default="logs", help="log directory (default: ./logs)")
-    logs.add_argument("--audit-dir", default=None, help="audit trail directory (audit_events)")
     sub = logs.add_subparsers(dest="logs_command", required=True)
     c = sub.add_parser("compact", help="move idle JSON lines into date-partitioned Parquet")
     c.add_argument("--kind", choices=KINDS, action="append", help="only this kind (repeatable)")
@@ -36,6 +34,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     r = sub.add_parser("retain", help="delete partitions older than N days")
     r.add_argument("days", type=int)
     for p in (c, q, r):
+        p.add_argument("--dir", default="logs", help="log directory (default: ./logs)")
+        p.add_argument("--audit-dir", default=None,
+                       help="audit trail directory, for the audit_events view")
         p.set_defaults(func=run)
 
 

@@ -339,6 +339,31 @@ class GatewayMetrics:
             yield f"bastion_log_queue_depth {_fmt(s.queued)}"
         self.registry.add_collector(lines)
 
+    def attach_audit(self, trail: Any) -> None:
+        """Expose an ``AuditTrail``'s record count and newest digest time (chain liveness)."""
+        def lines() -> Iterable[str]:
+            yield "# HELP bastion_audit_events_total Audit records accepted"
+            yield "# TYPE bastion_audit_events_total counter"
+            yield f"bastion_audit_events_total {_fmt(trail.records_total)}"
+            if trail.last_digest_end is not None:
+                yield ("# HELP bastion_audit_last_digest_timestamp_seconds End time of the "
+                       "newest signed digest")
+                yield "# TYPE bastion_audit_last_digest_timestamp_seconds gauge"
+                yield (f"bastion_audit_last_digest_timestamp_seconds "
+                       f"{_fmt(trail.last_digest_end)}")
+        self.registry.add_collector(lines)
+
+    def attach_alarms(self, evaluator: Any) -> None:
+        """Expose ``bastion_alarm_state{alarm}``: 0 OK, 1 ALARM, 2 INSUFFICIENT_DATA."""
+        codes = {"OK": 0.0, "ALARM": 1.0, "INSUFFICIENT_DATA": 2.0}
+
+        def lines() -> Iterable[str]:
+            yield "# HELP bastion_alarm_state Alarm state (0 OK, 1 ALARM, 2 INSUFFICIENT_DATA)"
+            yield "# TYPE bastion_alarm_state gauge"
+            for name, state in sorted(evaluator.states.items()):
+                yield f'bastion_alarm_state{{alarm="{_escape(name)}"}} {_fmt(codes[state])}'
+        self.registry.add_collector(lines)
+
     def cloudwatch(self) -> dict[str, Any]:
         """The same counters under CloudWatch names (AWS/WAFV2 and AWS/ApiGateway namespaces).
 

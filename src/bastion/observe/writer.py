@@ -46,7 +46,11 @@ class WriterStats:
 
 
 class LogWriter:
-    """Bounded, non-blocking log writer with one background thread."""
+    """Bounded, non-blocking log writer with one background thread.
+
+    ``submit`` is meant for one producer thread (the event loop); the counters are plain ints,
+    exact there and approximate if several threads submit at once.
+    """
 
     def __init__(self, base_dir: str | os.PathLike[str], *, clock: Clock | None = None,
                  max_queue: int = 65536, batch: int = 2048, flush_interval: float = 0.25,
@@ -137,23 +141,34 @@ class LogWriter:
         with self._io_lock:
             q = self._q
             touched: set[tuple[str, str]] = set()
+            days: dict[int, str] = {}
+            dumps, opt = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+            written = failed = 0
             while q:
                 kind, ts, record = q.popleft()
                 try:
                     if isinstance(record, str):   # an already formatted line (access log)
                         line = record.replace("\n", " ").encode() + b"\n"
                     else:
-                        line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
-                    key = (kind, time.strftime("%Y-%m-%d", time.gmtime(ts)))
+                        line = dumps(record, option=opt)
+                    d = int(ts // 86400)
+                    day = days.get(d)
+                    if day is None:
+                        day = days[d] = time.strftime("%Y-%m-%d", time.gmtime(d * 86400))
+                    key = (kind, day)
                     self._write(key, line)
                     touched.add(key)
-                    self._written += 1
+                    written += 1
                 except (OSError, TypeError, ValueError):
-                    self._failed += 1
+                    failed += 1
+            self._written += written
+            self._failed += failed
+            now = time.monotonic()
             for key in touched:
                 entry = self._files.get(key)
                 if entry is None:
                     continue
+                self._files[key] = (entry[0], entry[1], now)   # last write, for idle closing
                 try:
                     entry[0].flush()
                     if self._fsync:
@@ -173,9 +188,9 @@ class LogWriter:
             fh: IO[bytes] = open(  # kept open across batches; closed in close()
                 d / f"part-{os.getpid()}-{self._started}-{self._seq:06d}.jsonl", "ab")
             entry = (fh, 0, 0.0)
-        f, size, _ = entry
+        f, size, last = entry
         f.write(line)
-        self._files[key] = (f, size + len(line), time.monotonic())
+        self._files[key] = (f, size + len(line), last)
 
     def _close_idle(self) -> None:
         """Close files idle for ``idle_close_seconds`` so compaction can take them safely."""

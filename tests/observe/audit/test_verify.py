@@ -297,3 +297,23 @@ def test_random_tampering_of_digested_content_always_detected(tmp_path: Path,
             tried += 1
             assert not verify(*args, now=clock.time() + 2 * HOUR).ok, n
     assert tried >= 60
+
+
+def test_replaced_signature_file_of_middle_digest(chain: Chain) -> None:
+    d = _digests(chain.root)[2]
+    side = d.with_name(d.name + ".sig")
+    meta = json.loads(side.read_text())
+    meta["signature"] = "00" * 64
+    side.write_text(json.dumps(meta))
+    assert chain.verify_now().kinds() == {"digest-signature"}
+
+
+def test_world_readable_key_refused(tmp_path: Path, signer: Signer) -> None:
+    from bastion.clock import FrozenClock
+    from bastion.errors import ConfigError
+    key = tmp_path / "keys" / "k.pem"
+    key.parent.mkdir()
+    key.write_text("x")
+    key.chmod(0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        AuditTrail(tmp_path / "logs", signer, FrozenClock(), private_key_path=key)

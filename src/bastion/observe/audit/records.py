@@ -13,10 +13,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from bastion.observe.audit.layout import iso
+from bastion.observe.redact import Redactor
+
+_REDACTOR = Redactor()
+HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"   # CloudTrail's own placeholder
+
+
+def _hide(value: Any) -> Any:
+    """Replace secret-named keys (secretAccessKey, sessionToken, password, ...) at any depth."""
+    if isinstance(value, dict):
+        return {k: HIDDEN if _REDACTOR.is_secret_field(str(k)) else _hide(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_hide(v) for v in value]
+    return value
 
 __all__ = [
     "EVENT_TYPES",
     "EVENT_VERSION",
+    "HIDDEN",
     "IDENTITY_TYPES",
     "UserIdentity",
     "make_record",
@@ -78,7 +93,12 @@ def make_record(
     resources: list[dict[str, str]] | None = None,
     additional_event_data: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Build one CloudTrail record; ``eventID`` is a fresh GUID usable as a primary key."""
+    """Build one CloudTrail record; ``eventID`` is a fresh GUID usable as a primary key.
+
+    Secret-named keys in ``requestParameters``/``responseElements`` (an issued credential's
+    ``secretAccessKey``, a ``sessionToken``, a ``password``) become
+    ``HIDDEN_DUE_TO_SECURITY_REASONS``, as CloudTrail writes them.
+    """
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown eventType {event_type!r}")
     rec: dict[str, Any] = {
@@ -90,8 +110,8 @@ def make_record(
         "awsRegion": region,
         "sourceIPAddress": source_ip,
         "userAgent": user_agent,
-        "requestParameters": request_parameters,
-        "responseElements": response_elements,
+        "requestParameters": _hide(request_parameters),
+        "responseElements": _hide(response_elements),
         "requestID": request_id or str(uuid.uuid4()),
         "eventID": str(uuid.uuid4()),
         "readOnly": read_only,

@@ -75,6 +75,9 @@ class AuditTrail:
             if key.is_relative_to(self.log_dir.resolve()):
                 raise ConfigError("the audit signing key must not be kept inside the log "
                                   "directory", key="audit.private_key")
+            if key.exists() and key.stat().st_mode & 0o077:
+                raise ConfigError("the audit signing key must not be readable by group or "
+                                  "others (chmod 600)", key="audit.private_key")
         if "_" in trail_name or "/" in trail_name or not trail_name:
             raise ConfigError("trail name must be non-empty without '_' or '/'",
                               key="audit.trail_name")
@@ -96,6 +99,8 @@ class AuditTrail:
         self._next_delivery = now + self._delivery
         self._prev: tuple[str, str, str] | None = None   # (key, sha256 hex, signature hex)
         self._closed = False
+        self.records_total = 0                 # records accepted since start
+        self.last_digest_end: float | None = None
         self._resume()
 
     # -- public -------------------------------------------------------------------------
@@ -107,6 +112,7 @@ class AuditTrail:
                 raise RuntimeError("audit trail is closed")
             self._tick_locked()
             self._pending.append(record)
+            self.records_total += 1
             if len(self._pending) >= self._max:
                 self._deliver_locked()
 
@@ -225,6 +231,7 @@ class AuditTrail:
         _write_atomic(path.with_name(path.name + SIG_SUFFIX), json.dumps(
             {"signature": sig, "signatureAlgorithm": self._signer.algorithm}).encode())
         self._prev = (key, sha, sig)
+        self.last_digest_end = end
         self._delivered = []
         self._period_start = end
         self._period_end = (int(end) // self._period + 1) * self._period

@@ -178,6 +178,7 @@ class _Verifier:
             elif m := LOG_NAME.match(rel):
                 self.logs[rel] = key_time(m)
             else:
+                self.report.logs_total += 1
                 self._problem("log-not-in-digest", rel,
                               "unrecognised file name (renamed or foreign file)")
 
@@ -287,6 +288,9 @@ class _Verifier:
                     + (" (its successor still vouches for the content)" if signature else ""))
         if signature is None:
             signature = side_sig
+        elif side_sig != signature:
+            return ("digest-signature", "signature file does not match the signature the next "
+                    "digest recorded (signature file replaced)")
         if alg != d.get("digestSignatureAlgorithm"):
             return ("digest-signature", "signature algorithm does not match the digest")
         msg = string_to_sign(str(d["digestEndTime"]), str(d["digestS3Bucket"]),
