@@ -238,12 +238,12 @@ def _asn(sub: Node, env: Env) -> Statement | None:
     return None
 
 
-_KEY_MEMBERS = ("Header", "Cookie", "QueryArgument", "QueryString", "HTTPMethod", "ForwardedIP",
+KEY_MEMBERS = ("Header", "Cookie", "QueryArgument", "QueryString", "HTTPMethod", "ForwardedIP",
                 "IP", "LabelNamespace", "UriPath", "JA3Fingerprint", "JA4Fingerprint", "ASN")
 
 
 def _custom_key(node: Node) -> CustomKey | None:
-    kind = node.one_of(_KEY_MEMBERS)
+    kind = node.one_of(KEY_MEMBERS)
     if kind is None:
         return None
     sub = node.obj(kind)

@@ -41,10 +41,10 @@ _BODY_LIMITS = {"KB_8": 8192, "KB_16": 16384, "KB_32": 32768, "KB_48": 49152, "K
 DEFAULT_BODY_LIMIT = 16384
 
 _ENVELOPE_INFO = frozenset({"LockToken", "ApplicationIntegrationURL", "NextLockToken"})
-_ACL_INFO = frozenset({"Id", "Description", "Capacity", "ManagedByFirewallManager",
+ACL_INFORMATIONAL = frozenset({"Id", "Description", "Capacity", "ManagedByFirewallManager",
                        "RetrofittedByFirewallManager", "ApplicationConfig", "AnalyticsConfig",
                        "ARN"})
-_ACL_UNSUPPORTED = {
+ACL_UNSUPPORTED = {
     "DataProtectionConfig": "log field redaction (DataProtectionConfig) is not supported",
     "OnSourceDDoSProtectionConfig": "ALB low-reputation DDoS mode is not supported",
     "MonetizationConfig": "Monetize (CloudFront payments) is not supported",
@@ -221,7 +221,7 @@ def parse_web_acl(
     tokens = tuple(acl_node.strs("TokenDomains"))
     for key in ("PreProcessFirewallManagerRuleGroups", "PostProcessFirewallManagerRuleGroups"):
         if acl_node.raw(key) not in (None, []):
-            issues.unsupported(acl_node.at(key), _ACL_UNSUPPORTED[key])
+            issues.unsupported(acl_node.at(key), ACL_UNSUPPORTED[key])
 
     env = Env(namespace=ns, bodies=bodies, ip_sets=ipd, regex_sets=rxd, managed=managed or
               ManagedCatalog(), search_base64=use_b64, captcha_immunity=cap,
@@ -240,7 +240,7 @@ def parse_web_acl(
     default = compile_action(da_node, env, default=True) if da_node is not None else None
     rules = compile_rules(acl_node.objs("Rules"), env)
     metric = compile_visibility(acl_node.obj("VisibilityConfig", required=True))
-    acl_node.finish(_ACL_UNSUPPORTED, informational=_ACL_INFO)
+    acl_node.finish(ACL_UNSUPPORTED, informational=ACL_INFORMATIONAL)
     for garn, build in groups.items():  # groups nobody referenced are still validated
         build()
         del garn
