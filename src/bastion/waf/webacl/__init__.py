@@ -23,7 +23,7 @@ from bastion.waf.webacl.issues import Issue, Issues
 from bastion.waf.webacl.loader import load_web_acl, parse_web_acl
 from bastion.waf.webacl.managed import AWS_GROUPS, CRS_NAME, CRS_VENDOR, ManagedCatalog
 from bastion.waf.webacl.model import CrsInspector, CrsVerdict, CustomResponse, WebAcl
-from bastion.waf.webacl.ratelimit import MemoryRateStore, RateStore
+from bastion.waf.webacl.ratelimit import GuardedRateStore, MemoryRateStore, RateStore
 from bastion.waf.webacl.reputation import IPReputationList
 from bastion.waf.webacl.request import WafRequest
 from bastion.waf.webacl.result import Evaluation, RuleCounters
@@ -42,6 +42,7 @@ __all__ = [
     "CustomResponse",
     "Detectors",
     "Evaluation",
+    "GuardedRateStore",
     "IPRanges",
     "IPReputationList",
     "Issue",
