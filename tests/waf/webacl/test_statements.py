@@ -113,6 +113,12 @@ def test_headers_oversize_handling() -> None:
         st = byte_match({"Headers": {"MatchPattern": {"All": {}}, "MatchScope": "KEY",
                                      "OversizeHandling": handling}}, "X-H249", "EXACTLY")
         assert matches(st, r) is want, handling
+    from tests.waf.webacl.util import build, rule, run, web_acl
+
+    st = byte_match({"Headers": {"MatchPattern": {"All": {}}, "MatchScope": "KEY",
+                                 "OversizeHandling": "CONTINUE"}}, "nothing", "EXACTLY")
+    _, ev = build(web_acl(rule("r", st)))
+    assert run(ev, r).oversize_fields == ["REQUEST_HEADERS"]
 
 
 @pytest.mark.parametrize(("regex", "field", "want"), [

@@ -17,7 +17,12 @@ from typing import Any
 
 from bastion.clock import Clock, SystemClock
 from bastion.pipeline import Request
-from bastion.waf.webacl.context import CountryLookup, Detectors, EvalContext
+from bastion.waf.webacl.context import (
+    CountryLookup,
+    Detectors,
+    EvalContext,
+    LibinjectionDetectors,
+)
 from bastion.waf.webacl.model import (
     COUNT,
     Action,
@@ -75,7 +80,7 @@ class WebAclEvaluator:
         self.clock = clock or SystemClock()
         self.store: RateStore = store or MemoryRateStore(self.clock)
         self.tokens = tokens
-        self.detectors = detectors
+        self.detectors: Detectors = detectors or LibinjectionDetectors()  # imported on first use
         self.geo = geo
         self.geo_header = geo_header
         self.counters = counters or RuleCounters()

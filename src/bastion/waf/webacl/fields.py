@@ -101,7 +101,7 @@ def _single_header(f: Field, ctx: EvalContext) -> Extracted:
     return [_latin(v) for k, v in ctx.request.headers if k.lower() == f.name]
 
 
-def _map(f: Field, pairs: list[tuple[str, str]], case_fold: bool) -> Extracted:
+def _map(f: Field, ctx: EvalContext, pairs: list[tuple[str, str]], case_fold: bool) -> Extracted:
     """Headers/Cookies: filter by pattern, cut at 8 KB / 200 entries, apply OversizeHandling."""
     total = 0
     kept: list[tuple[str, str]] = []
@@ -112,8 +112,10 @@ def _map(f: Field, pairs: list[tuple[str, str]], case_fold: bool) -> Extracted:
             oversize = True
             break
         kept.append((k, v))
-    if oversize and f.oversize != "CONTINUE":
-        return f.oversize == "MATCH"
+    if oversize:
+        ctx.oversize_fields.add("REQUEST_HEADERS" if case_fold else "REQUEST_COOKIES")
+        if f.oversize != "CONTINUE":
+            return f.oversize == "MATCH"
     out: list[bytes] = []
     for k, v in kept:
         key = k.lower() if case_fold else k
@@ -129,11 +131,11 @@ def _map(f: Field, pairs: list[tuple[str, str]], case_fold: bool) -> Extracted:
 
 
 def _headers(f: Field, ctx: EvalContext) -> Extracted:
-    return _map(f, list(ctx.request.headers), True)
+    return _map(f, ctx, list(ctx.request.headers), True)
 
 
 def _cookies(f: Field, ctx: EvalContext) -> Extracted:
-    return _map(f, ctx.request.cookies, False)
+    return _map(f, ctx, ctx.request.cookies, False)
 
 
 def _header_order(f: Field, ctx: EvalContext) -> Extracted:
