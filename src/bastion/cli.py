@@ -26,6 +26,7 @@ _LAYER_COMMANDS: tuple[str, ...] = (
     "bastion.state.cli",  # state check
     "bastion.observe.audit.cli",  # audit verify
     "bastion.observe.logs_cli",  # logs compact|query|retain
+    "bastion.waf.cli",  # waf test|import
 )
 
 Handler = Callable[[argparse.Namespace], int]
