@@ -142,6 +142,11 @@ class Transaction:
             else:
                 self.tx.delete(str(i))
 
+    def variables_changed(self) -> None:
+        """A ctl may change what variables yield (forced REQUEST_BODY...): drop the per-phase
+        "any value hit?" answers."""
+        self._unions.clear()
+
     def note_pcre_limits_exceeded(self) -> None:
         """@rx gave up on the match limit; like v2, flag it where rules can see it."""
         self.tx.set("MSC_PCRE_LIMITS_EXCEEDED", "1")
