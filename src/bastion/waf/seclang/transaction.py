@@ -541,6 +541,11 @@ class Transaction:
         return True
 
     def _values(self, plan: LinkPlan, exclusions: list[Target]) -> list[tuple[str, str]]:
+        if plan.tx_key is not None and not exclusions:
+            item = self.tx.get_item(plan.tx_key)
+            if plan.tx_count:
+                return [("&TX:" + plan.tx_key, "0" if item is None else "1")]
+            return [] if item is None else [("TX:" + item[0], item[1])]
         negs = plan.negs + exclusions if exclusions else plan.negs
         if len(plan.pos) == 1:
             return variables.generate(self, plan.pos[0], negs)
