@@ -36,6 +36,10 @@ _SECRET_NAME = re.compile(
     re.IGNORECASE)
 
 
+_SEVERITY_WEIGHTS = frozenset({"critical_anomaly_score", "error_anomaly_score",
+                               "warning_anomaly_score", "notice_anomaly_score"})
+
+
 def as_bytes_str(s: str) -> str:
     """Any ``str`` as the engine's byte string: text outside latin-1 becomes its UTF-8 bytes."""
     if s.isascii():
@@ -470,12 +474,17 @@ class Transaction:
 
     # -- results ------------------------------------------------------------------------------
     def anomaly_scores(self) -> dict[str, int]:
-        """CRS's scores (inbound/outbound and per paranoia level) as integers."""
+        """CRS's scores as integers: ``anomaly_score``, ``inbound_/outbound_anomaly_score``,
+        the per-paranoia-level sums and the per-class scores (``sql_injection_score``...);
+        the severity weights and thresholds are settings, not scores, and are left out."""
         out: dict[str, int] = {}
         for k, v in self.tx.items():
             lk = k.lower()
-            if "anomaly_score" in lk and "threshold" not in lk or lk.endswith("_score"):
-                out[lk] = atoi(v)
+            if not lk.endswith("_score") and "anomaly_score_pl" not in lk:
+                continue
+            if "threshold" in lk or lk in _SEVERITY_WEIGHTS:
+                continue
+            out[lk] = atoi(v)
         return out
 
     # -- the rule loop --------------------------------------------------------------------------
