@@ -254,6 +254,12 @@ class Parser:
         words = split_words(line.text)
         name, args = words[0], words[1:]
         key = name.lower()
+        if key.startswith("<") or key.startswith("</"):
+            tag = key.strip("</>").split()[0] if key.strip("</>") else ""
+            if tag in ("ifmodule", "ifversion", "ifdefine"):
+                return  # Apache conditionals around rules: the rules inside apply
+            raise ValueError(f"Apache container {name}> is not supported (rules cannot be "
+                             "scoped to a location here)")
         if self._open_chain is not None and key != "secrule":
             raise ValueError(f"{name} cannot follow a rule with 'chain'")
         if key in ("include", "includeoptional"):
@@ -303,6 +309,8 @@ class Parser:
         if not Path(pattern).is_absolute():
             pattern = str(base / pattern)
         paths = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        if len(paths) == 1 and Path(paths[0]).is_dir():
+            paths = sorted(str(p) for p in Path(paths[0]).iterdir())
         paths = [p for p in paths if Path(p).is_file()]
         if not paths and not optional:
             raise ValueError(f"Include matched no file: {args[0]}")
