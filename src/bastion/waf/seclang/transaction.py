@@ -113,6 +113,8 @@ class Transaction:
         self.response_protocol: str = ""
         self._response_body: str = ""
         self._response_body_inspected: bool = False
+        self._resp_parts: list[bytes] = []
+        self._resp_len = 0
         # matching state
         self.matched_var: str = ""
         self.matched_var_name: str = ""
@@ -460,11 +462,24 @@ class Transaction:
             self.response_headers.add(as_bytes_str(k), as_bytes_str(v))
         return self._phase(3)
 
-    def process_response_body(self, data: bytes = b"") -> Interruption | None:
-        s = self.waf.settings
+    def response_body_wanted(self) -> bool:
+        """Whether phase 4 inspects the body (access on and a listed MIME type): when False
+        the integrator can stream the response without buffering it."""
         ct = (self.response_headers.first("content-type") or "").split(";")[0].strip().lower()
-        if self.response_body_access and ct in s.response_body_mime_types:
-            self._response_body = data[: s.response_body_limit].decode("latin-1")
+        return self.response_body_access and ct in self.waf.settings.response_body_mime_types
+
+    def append_response_body(self, data: bytes) -> None:
+        """Buffer response body bytes; beyond SecResponseBodyLimit only the prefix is kept."""
+        room = self.waf.settings.response_body_limit - self._resp_len
+        if room > 0 and self.response_body_wanted():
+            self._resp_parts.append(data[:room])
+            self._resp_len += min(len(data), room)
+
+    def process_response_body(self, data: bytes = b"") -> Interruption | None:
+        if data:
+            self.append_response_body(data)
+        if self.response_body_wanted():
+            self._response_body = b"".join(self._resp_parts).decode("latin-1")
             self._response_body_inspected = True
         return self._phase(4)
 
