@@ -23,6 +23,9 @@ def test_json_names_follow_modsecurity_v2() -> None:
         ("a.b", "1"), ("a.c.c", "true"), ("a.c.c", ""), ("a.c.c", "x"),
         ("d", "\xc3\xa9"), ("e.e.e", "1")]
     assert bodies.parse_json("[1, 2]") == [("array.array", "1"), ("array.array", "2")]
+    assert bodies.parse_json('{"a": [1, {"b": 2}], "c": 3}') == [
+        ("a.a", "1"), ("a.a.b", "2"), ("c", "3")]
+    assert bodies.parse_json("5") == [("", "5")]
     with pytest.raises(bodies.BodyError):
         bodies.parse_json("{bad")
     with pytest.raises(bodies.BodyError):

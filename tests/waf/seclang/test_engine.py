@@ -266,3 +266,24 @@ SecRule ARGS "@rx ^x" "id:1,phase:1,pass,logdata:'got %{MATCHED_VAR}'"
     assert pw.matched_var_value == "[masked 10 bytes]"
     assert len(q.matched_var_value) == waf.settings.max_value_log
     assert '[id "1"]' in q.log_line()
+
+
+def test_response_body_streaming_and_limit(prims: Primitives) -> None:
+    waf = make_waf(prims, """
+SecResponseBodyAccess On
+SecResponseBodyLimit 10
+SecRule RESPONSE_BODY "@streq 0123456789" "id:1,phase:4,pass"
+""")
+    tx = waf.new_transaction()
+    tx.process_uri("GET", "/", "HTTP/1.1")
+    tx.process_request_headers()
+    tx.process_request_body()
+    tx.process_response_headers(200, [("Content-Type", "text/html; charset=utf-8")])
+    assert tx.response_body_wanted()
+    tx.append_response_body(b"01234")
+    tx.append_response_body(b"56789-and-more")
+    tx.process_response_body()
+    assert ids(tx) == [1]
+    tx2 = waf.new_transaction()
+    tx2.process_response_headers(200, [("Content-Type", "image/png")])
+    assert not tx2.response_body_wanted()

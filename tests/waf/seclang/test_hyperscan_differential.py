@@ -34,6 +34,7 @@ def test_hyperscan_agrees_with_pcre2_on_the_crs(crs_layout: CrsLayout, prims: Pr
     cases = ftw.load_tests([VECTORS / "regression-tests" / "v3.3.4",
                             VECTORS / "regression-tests" / "backports-v3.3.9"])
     ftw.run_tests(waf.new_transaction, cases, strict_http=False)
+    print(f"{waf.accel_checks} accelerated regex decisions checked against PCRE2")
     assert waf.accel_checks > 100_000
     assert waf.accel_mismatches == []
 

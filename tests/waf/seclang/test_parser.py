@@ -146,6 +146,12 @@ def test_includes_with_globs_relative_to_file(prims: Primitives, tmp_path: Path)
     p = Parser(prims)
     p.parse_file(tmp_path / "main.conf")
     assert [r.id for r in p.finish().rules] == [1, 2]
+    (tmp_path / "wrapped.conf").write_text(
+        '<IfModule security2_module>\n  SecAction "id:3,phase:1,pass"\n</IfModule>\n'
+        "Include conf.d\n")
+    p = Parser(prims)
+    p.parse_file(tmp_path / "wrapped.conf")
+    assert [r.id for r in p.finish().rules] == [3, 1, 2]
     (tmp_path / "bad.conf").write_text("Include nothing-here.conf\n")
     with pytest.raises(ConfigError) as ei:
         Parser(prims).parse_file(tmp_path / "bad.conf")
@@ -169,6 +175,7 @@ def test_includes_with_globs_relative_to_file(prims: Primitives, tmp_path: Path)
         ('SecRuleEngine Maybe\n', 1, "DetectionOnly"),
         ('SecDefaultAction "log,pass"\n', 1, "phase"),
         ('SecRule ARGS "@rx (" "id:1"\n', 1, ""),
+        ('<LocationMatch /x>\n', 1, "not supported"),
     ],
 )
 def test_errors_name_file_and_line(prims: Primitives, text: str, line: int,

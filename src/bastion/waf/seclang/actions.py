@@ -79,6 +79,7 @@ def _ctl_target(value: str) -> tuple[str, str]:
 
 
 def ctl(tx: Transaction, arg: str) -> None:
+    tx.variables_changed()
     name, _, value = arg.partition("=")
     key = name.strip().lower()
     value = value.strip()

@@ -368,7 +368,7 @@ def parse_json(text: str, max_depth: int = 64, max_args: int = 1000) -> list[tup
                 walk(v, new_prefix, new_key, depth + 1)
         else:
             if key is None:
-                return
+                key = ""  # a top-level scalar: v2 names it with an empty key
             if len(out) >= max_args:
                 raise BodyError(f"too many arguments (limit {max_args})")
             out.append((f"{prefix}.{key}" if prefix else key, scalar(node)))

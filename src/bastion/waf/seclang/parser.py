@@ -120,7 +120,8 @@ def build_rule(
     actions: list[Action] = []
     disruptive: str | None = None
     disruptive_arg: str | None = None
-    meta: dict[str, object] = {}
+    text: dict[str, str | None] = {}  # msg logdata ver rev maturity accuracy skipafter
+    nums: dict[str, int] = {}  # severity status skip
     tags: list[str] = []
     inherited = [d for d in defaults
                  if d.name != "phase" and not (is_link and d.name in DISRUPTIVE)]
@@ -162,15 +163,15 @@ def build_rule(
         elif name == "tag":
             tags.append(arg or "")
         elif name == "severity":
-            meta["severity"] = _severity(arg or "")
+            nums["severity"] = _severity(arg or "")
         elif name == "status":
-            meta["status"] = int(arg or "")
+            nums["status"] = int(arg or "")
         elif name == "skip":
-            meta["skip"] = int(arg or "")
+            nums["skip"] = int(arg or "")
         elif name == "skipafter":
-            meta["skip_after"] = arg
+            text["skipafter"] = arg
         elif name in ("msg", "logdata", "ver", "rev", "maturity", "accuracy"):
-            meta[name] = arg
+            text[name] = arg
         else:
             raise ValueError(f"unknown action {name!r}")
     if (is_link or phase is None) and src.operator is not None and not src.targets:
@@ -203,11 +204,10 @@ def build_rule(
         actions=tuple(actions), disruptive=disruptive, disruptive_arg=disruptive_arg,
         default_disruptive=default_disruptive, log=log, auditlog=auditlog, capture=capture,
         multi_match=multi, tags=tuple(tags), is_link=is_link,
-        msg=meta.get("msg"), logdata=meta.get("logdata"),  # type: ignore[arg-type]
-        severity=meta.get("severity"), ver=meta.get("ver"),  # type: ignore[arg-type]
-        rev=meta.get("rev"), maturity=meta.get("maturity"),  # type: ignore[arg-type]
-        accuracy=meta.get("accuracy"), status=meta.get("status"),  # type: ignore[arg-type]
-        skip_after=meta.get("skip_after"), skip=int(meta.get("skip", 0)),  # type: ignore[arg-type,call-overload]
+        msg=text.get("msg"), logdata=text.get("logdata"), ver=text.get("ver"),
+        rev=text.get("rev"), maturity=text.get("maturity"), accuracy=text.get("accuracy"),
+        skip_after=text.get("skipafter"), severity=nums.get("severity"),
+        status=nums.get("status"), skip=nums.get("skip", 0),
     )
 
 
@@ -254,6 +254,12 @@ class Parser:
         words = split_words(line.text)
         name, args = words[0], words[1:]
         key = name.lower()
+        if key.startswith("<") or key.startswith("</"):
+            tag = key.strip("</>").split()[0] if key.strip("</>") else ""
+            if tag in ("ifmodule", "ifversion", "ifdefine"):
+                return  # Apache conditionals around rules: the rules inside apply
+            raise ValueError(f"Apache container {name}> is not supported (rules cannot be "
+                             "scoped to a location here)")
         if self._open_chain is not None and key != "secrule":
             raise ValueError(f"{name} cannot follow a rule with 'chain'")
         if key in ("include", "includeoptional"):
@@ -303,6 +309,8 @@ class Parser:
         if not Path(pattern).is_absolute():
             pattern = str(base / pattern)
         paths = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        if len(paths) == 1 and Path(paths[0]).is_dir():
+            paths = sorted(str(p) for p in Path(paths[0]).iterdir())
         paths = [p for p in paths if Path(p).is_file()]
         if not paths and not optional:
             raise ValueError(f"Include matched no file: {args[0]}")

@@ -36,6 +36,10 @@ _SECRET_NAME = re.compile(
     re.IGNORECASE)
 
 
+_SEVERITY_WEIGHTS = frozenset({"critical_anomaly_score", "error_anomaly_score",
+                               "warning_anomaly_score", "notice_anomaly_score"})
+
+
 def as_bytes_str(s: str) -> str:
     """Any ``str`` as the engine's byte string: text outside latin-1 becomes its UTF-8 bytes."""
     if s.isascii():
@@ -109,6 +113,8 @@ class Transaction:
         self.response_protocol: str = ""
         self._response_body: str = ""
         self._response_body_inspected: bool = False
+        self._resp_parts: list[bytes] = []
+        self._resp_len = 0
         # matching state
         self.matched_var: str = ""
         self.matched_var_name: str = ""
@@ -141,6 +147,11 @@ class Transaction:
                 self.tx.set(str(i), groups[i] if groups[i] is not None else "")
             else:
                 self.tx.delete(str(i))
+
+    def variables_changed(self) -> None:
+        """A ctl may change what variables yield (forced REQUEST_BODY...): drop the per-phase
+        "any value hit?" answers."""
+        self._unions.clear()
 
     def note_pcre_limits_exceeded(self) -> None:
         """@rx gave up on the match limit; like v2, flag it where rules can see it."""
@@ -451,11 +462,24 @@ class Transaction:
             self.response_headers.add(as_bytes_str(k), as_bytes_str(v))
         return self._phase(3)
 
-    def process_response_body(self, data: bytes = b"") -> Interruption | None:
-        s = self.waf.settings
+    def response_body_wanted(self) -> bool:
+        """Whether phase 4 inspects the body (access on and a listed MIME type): when False
+        the integrator can stream the response without buffering it."""
         ct = (self.response_headers.first("content-type") or "").split(";")[0].strip().lower()
-        if self.response_body_access and ct in s.response_body_mime_types:
-            self._response_body = data[: s.response_body_limit].decode("latin-1")
+        return self.response_body_access and ct in self.waf.settings.response_body_mime_types
+
+    def append_response_body(self, data: bytes) -> None:
+        """Buffer response body bytes; beyond SecResponseBodyLimit only the prefix is kept."""
+        room = self.waf.settings.response_body_limit - self._resp_len
+        if room > 0 and self.response_body_wanted():
+            self._resp_parts.append(data[:room])
+            self._resp_len += min(len(data), room)
+
+    def process_response_body(self, data: bytes = b"") -> Interruption | None:
+        if data:
+            self.append_response_body(data)
+        if self.response_body_wanted():
+            self._response_body = b"".join(self._resp_parts).decode("latin-1")
             self._response_body_inspected = True
         return self._phase(4)
 
@@ -465,12 +489,17 @@ class Transaction:
 
     # -- results ------------------------------------------------------------------------------
     def anomaly_scores(self) -> dict[str, int]:
-        """CRS's scores (inbound/outbound and per paranoia level) as integers."""
+        """CRS's scores as integers: ``anomaly_score``, ``inbound_/outbound_anomaly_score``,
+        the per-paranoia-level sums and the per-class scores (``sql_injection_score``...);
+        the severity weights and thresholds are settings, not scores, and are left out."""
         out: dict[str, int] = {}
         for k, v in self.tx.items():
             lk = k.lower()
-            if "anomaly_score" in lk and "threshold" not in lk or lk.endswith("_score"):
-                out[lk] = atoi(v)
+            if not lk.endswith("_score") and "anomaly_score_pl" not in lk:
+                continue
+            if "threshold" in lk or lk in _SEVERITY_WEIGHTS:
+                continue
+            out[lk] = atoi(v)
         return out
 
     # -- the rule loop --------------------------------------------------------------------------
@@ -536,6 +565,11 @@ class Transaction:
         return True
 
     def _values(self, plan: LinkPlan, exclusions: list[Target]) -> list[tuple[str, str]]:
+        if plan.tx_key is not None and not exclusions:
+            item = self.tx.get_item(plan.tx_key)
+            if plan.tx_count:
+                return [("&TX:" + plan.tx_key, "0" if item is None else "1")]
+            return [] if item is None else [("TX:" + item[0], item[1])]
         negs = plan.negs + exclusions if exclusions else plan.negs
         if len(plan.pos) == 1:
             return variables.generate(self, plan.pos[0], negs)

@@ -47,13 +47,21 @@ _SIGS: dict[tuple[Target, ...], int] = {}
 class LinkPlan:
     """What the rule loop needs about one link, precomputed once per ruleset."""
 
-    __slots__ = ("accel", "link", "negs", "pos", "sig")
+    __slots__ = ("accel", "link", "negs", "pos", "sig", "tx_count", "tx_key")
 
     def __init__(self, link: Rule, accel: tuple[int, int, bool] | None) -> None:
         self.link = link
         self.pos = tuple(t for t in link.targets if not t.negated)
         self.negs = [t for t in link.targets if t.negated]
         self.accel = accel
+        #: The very common single ``TX:name`` / ``&TX:name`` target, looked up directly.
+        self.tx_key: str | None = None
+        self.tx_count = False
+        if len(self.pos) == 1 and not self.negs:
+            t = self.pos[0]
+            if t.name == "TX" and t.key is not None and t.key_regex is None:
+                self.tx_key = t.key.lower()
+                self.tx_count = t.count
         #: Links that read only request/response data (stable within a phase) with a
         #: non-negated accelerated @rx share one "did any value hit?" answer per phase:
         #: rules whose pattern hit none of the values are skipped without a value loop.
