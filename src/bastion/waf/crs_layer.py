@@ -24,6 +24,7 @@ from bastion.config import Problems, Section
 from bastion.gateway.gateway import GatewayContext
 from bastion.pipeline import Exchange, Interruption, Phase, Stage
 from bastion.waf.seclang.inspect import CrsEngine, CrsResult
+from bastion.waf.seclang.state_store import StateCollectionStore
 from bastion.waf.webacl.model import CrsVerdict
 from bastion.waf.webacl.request import WafRequest
 
@@ -115,9 +116,27 @@ def _engine(ctx: GatewayContext, sec: Section | None) -> tuple[CrsEngine, int, b
             texts.append(file.read_text(encoding="utf-8"))
         exclusions = "\n".join(texts)
         sec.done()
+    # IP/GLOBAL persistent collections live in the shared state backend (Redis when scaled)
+    store = StateCollectionStore(ctx.storage, ctx.clock)
+    ctx.resources["crs_collections"] = store
     engine = CrsEngine(path, mode="On", inbound_threshold=inbound,
-                       outbound_threshold=outbound, exclusions=exclusions)
+                       outbound_threshold=outbound, exclusions=exclusions, store=store,
+                       clock=ctx.clock)
     return engine, paranoia, blocking
+
+
+class CollectionFlush:
+    """LOGGING phase: writes what the CRS changed in IP/GLOBAL collections to the backend."""
+
+    name = "crs-collections"
+    phase = Phase.LOGGING
+    priority = 100
+
+    def __init__(self, store: StateCollectionStore) -> None:
+        self.store = store
+
+    async def run(self, ex: Exchange) -> None:
+        await self.store.flush()
 
 
 def crs_layer(ctx: GatewayContext) -> list[Stage]:
@@ -148,8 +167,11 @@ def crs_layer(ctx: GatewayContext) -> list[Stage]:
                 levels |= {int(m) for m in _PL.findall(text)} or {1}
     for level in sorted(levels):
         engine.waf(level)
-    if crs_sec is None:
+    if not levels:
         return []
-    return [CrsStage(engine, paranoia, blocking)]
+    flush = CollectionFlush(ctx.resources["crs_collections"])
+    if crs_sec is None:
+        return [flush]
+    return [CrsStage(engine, paranoia, blocking), flush]
 
 
