@@ -26,6 +26,7 @@ _LAYER_COMMANDS: tuple[str, ...] = (
     "bastion.state.cli",  # state check
     "bastion.observe.audit.cli",  # audit verify
     "bastion.observe.logs_cli",  # logs compact|query|retain
+    "bastion.waf.cli",  # waf test|import
 )
 
 Handler = Callable[[argparse.Namespace], int]
@@ -93,6 +94,10 @@ Open routes (Python Lambda handlers):
   curl -s -X POST {base}/pets -H 'content-type: application/json' \\
        -d '{{"type": "bird", "price": 42.5}}'
   curl -si {base}/nothing-here        # 403 Missing Authentication Token, as API Gateway
+
+The Web ACL (webacl.json: OWASP CRS, SQLi, known bad inputs, IP reputation, 1000/5 min/IP):
+  curl -si "{base}/pets?id=1%27%20OR%201=1--"              # 403 WAF_FILTERED
+  curl -si {base}/pets -H 'X-Api-Version: ${{jndi:ldap://x/a}}'   # 403 (Log4J)
 
 AWS_IAM routes (SigV4; users in credentials.yaml: reader may GET, admin may also POST):
   bastion curl --access-key AKIAPETSTOREREADER01 --secret-key demo-reader-secret \\
