@@ -176,6 +176,10 @@ def test_demo_split_prints_and_serves_both_lines(tmp_path: Path) -> None:
         assert json.loads(body)[0]["type"] == "dog"
         status, _, body = fetch(gw_port, "GET", "/prod/admin/pets")
         assert (status, body) == (403, b'{"message":"Missing Authentication Token"}')
+        assert f'curl -si "http://127.0.0.1:{edge_port}/prod/admin/pets?id=1' in out
+        status, headers, _ = fetch(edge_port, "GET", "/prod/admin/pets?id=1%27%20OR%201=1--")
+        assert status == 403
+        assert headers["x-amzn-errortype"] == "WafFilteredException"
     finally:
         assert stop(demo) == 0
     with pytest.raises(OSError):  # the gateway child went with it

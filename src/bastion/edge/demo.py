@@ -1,7 +1,8 @@
 """``bastion demo --split``: the seed's architecture on one machine.
 
 The PetStore gateway runs as a child process on one port (AWS_IAM on /prod/admin/pets, and a
-credential endpoint); an edge runs in this process on another and forwards everything to it,
+credential endpoint); an edge runs in this process on another with the demo's Web ACL (moved
+from the gateway to the perimeter, as the seed has WAF on CloudFront) and forwards to it,
 signing each request with short-lived credentials for the ``edge-signer`` role that it fetches
 with a bootstrap token made up for this run. Through the edge: 200. Direct: 403.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import http.client
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -56,6 +58,7 @@ def prepare_split(workdir: Path, *, edge_port: int, gateway_port: int) -> SplitD
     cfg = yaml.safe_load(info.config.read_text(encoding="utf-8"))
     cfg["server"] = {**cfg.get("server", {}), "port": gateway_port, "trust_forwarded_for": True}
     cfg["credentials"] = {"roles": [ROLE], "bootstrap_token_env": TOKEN_ENV, "duration_s": 900}
+    webacl = cfg.pop("webacl", None)  # the perimeter moves to the edge, as in the seed
     info.config.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
     creds_file = gw_dir / "credentials.yaml"
     creds = yaml.safe_load(creds_file.read_text(encoding="utf-8"))
@@ -79,6 +82,12 @@ def prepare_split(workdir: Path, *, edge_port: int, gateway_port: int) -> SplitD
             "endpoint": f"http://127.0.0.1:{gateway_port}/_bastion/sts/assume-role",
             "role": ROLE, "session_name": "demo-edge", "bootstrap_token_env": TOKEN_ENV}},
     }
+    if webacl is not None:
+        for name in [webacl.get("file", "")] + [
+                f for files in (webacl.get("ip_lists") or {}).values() for f in files]:
+            if name and (gw_dir / name).is_file():
+                shutil.copyfile(gw_dir / name, edge_dir / name)
+        edge_cfg["webacl"] = webacl
     edge_path = edge_dir / "bastion.yaml"
     edge_path.write_text(yaml.safe_dump(edge_cfg, sort_keys=False), encoding="utf-8")
     return SplitDemo(info.config, edge_path, edge_port, gateway_port)
@@ -135,6 +144,8 @@ Through the edge -> 200:
   curl -s {edge}/admin/pets
 Direct to the gateway (AWS_IAM, unsigned) -> 403 Missing Authentication Token:
   curl -si {gateway}/admin/pets
+The edge's Web ACL stops an attack before it is signed and forwarded -> 403:
+  curl -si "{edge}/admin/pets?id=1%27%20OR%201=1--"
 
 Configs: {demo.edge_config} and {demo.gateway_config}
 Press Ctrl-C to stop both.""", flush=True)
