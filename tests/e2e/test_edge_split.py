@@ -75,6 +75,21 @@ def test_through_the_edge_200_with_the_client_address(split: Split) -> None:
     assert json.loads(body)["path"] == "/echo/it%20em"
 
 
+def test_a_chunked_body_is_buffered_and_signed(split: Split) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", split.edge.port, timeout=10,
+                                      source_address=(CLIENT, 0))
+    try:
+        parts = [b"part-%d;" % i * 50 for i in range(20)]
+        conn.request("POST", "/prod/echo", body=iter(parts), encode_chunked=True,
+                     headers={"Transfer-Encoding": "chunked"})
+        resp = conn.getresponse()
+        body = resp.read()
+    finally:
+        conn.close()
+    assert resp.status == 200, body
+    assert json.loads(body)["body"] == b"".join(parts).decode()
+
+
 def test_direct_access_is_403_missing_authentication_token(split: Split) -> None:
     status, headers, body = fetch(split.gateway.port, "POST", "/prod/echo", b"{}")
     assert status == 403
