@@ -24,10 +24,6 @@ def find_credential_store(ctx: GatewayContext) -> CredentialStore | None:
     """The ``CredentialStore`` the AWS_IAM stage verifies with: sessions must be issued into
     that very store for the gateway to accept them."""
     store = ctx.resources.get("credential_store")
-    if isinstance(store, CredentialStore):
-        return store
-    check = ctx.resources.get("invalidate_cache_check")  # a bound method of the IAM stage
-    store = getattr(getattr(check, "__self__", None), "store", None)
     return store if isinstance(store, CredentialStore) else None
 
 
