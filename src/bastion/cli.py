@@ -26,6 +26,7 @@ _LAYER_COMMANDS: tuple[str, ...] = (
     "bastion.state.cli",  # state check
     "bastion.observe.audit.cli",  # audit verify
     "bastion.observe.logs_cli",  # logs compact|query|retain
+    "bastion.waf.cli",  # waf test|import
 )
 
 Handler = Callable[[argparse.Namespace], int]
@@ -56,8 +57,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
     from bastion.http.server import serve
 
+    if args.client_ca:  # every TLS connection then carries a verified client certificate
+        os.environ["BASTION_MTLS_CLIENT_CA"] = str(args.client_ca)
     try:
         serve(Path(args.config), host=args.host, port=args.port, workers=args.workers,
               log_level=args.log_level, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
@@ -72,6 +77,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from bastion.demo import prepare
     from bastion.http.server import serve
 
+    if args.split:
+        from bastion.edge.demo import run_split_demo
+
+        return run_split_demo(Path(args.workdir), edge_port=args.port,
+                              gateway_port=args.gateway_port or args.port + 1,
+                              log_level=args.log_level)
     info = prepare(Path(args.workdir))
     port = args.port
     base = f"http://127.0.0.1:{port}/prod"
@@ -83,6 +94,10 @@ Open routes (Python Lambda handlers):
   curl -s -X POST {base}/pets -H 'content-type: application/json' \\
        -d '{{"type": "bird", "price": 42.5}}'
   curl -si {base}/nothing-here        # 403 Missing Authentication Token, as API Gateway
+
+The Web ACL (webacl.json: OWASP CRS, SQLi, known bad inputs, IP reputation, 1000/5 min/IP):
+  curl -si "{base}/pets?id=1%27%20OR%201=1--"              # 403 WAF_FILTERED
+  curl -si {base}/pets -H 'X-Api-Version: ${{jndi:ldap://x/a}}'   # 403 (Log4J)
 
 AWS_IAM routes (SigV4; users in credentials.yaml: reader may GET, admin may also POST):
   bastion curl --access-key AKIAPETSTOREREADER01 --secret-key demo-reader-secret \\
@@ -132,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default="warning")
     p.add_argument("--workdir", default="bastion-data/demo",
                    help="where the demo's files, keys and logs go")
+    p.add_argument("--split", action="store_true",
+                   help="edge on --port, gateway on --gateway-port: the edge signs, direct "
+                        "access is refused")
+    p.add_argument("--gateway-port", type=int, help="with --split (default: --port + 1)")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("validate", help="check a config and everything it points at")

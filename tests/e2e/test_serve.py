@@ -51,6 +51,16 @@ def test_demo_iam_routes_with_bastion_curl(demo: Server) -> None:
     assert json.loads(got.stdout)["type"] == "cat"
 
 
+def test_demo_web_acl_blocks_attacks(demo: Server) -> None:
+    status, headers, body = demo.request("GET", "/prod/pets?id=1%27%20OR%201=1--")
+    assert (status, body) == (403, b'{"message":"Forbidden"}')
+    assert headers["x-amzn-errortype"] == "WafFilteredException"
+    status, _, _ = demo.request("GET", "/prod/pets", headers={"X-Api-Version":
+                                                              "${jndi:ldap://x/a}"})
+    assert status == 403
+    assert demo.request("GET", "/prod/pets?type=dog")[0] == 200
+
+
 def test_demo_unknown_path_is_the_exact_aws_response(demo: Server) -> None:
     status, headers, body = demo.request("GET", "/prod/nothing-here")
     assert status == 403

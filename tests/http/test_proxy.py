@@ -155,3 +155,47 @@ def test_unroutable_connect_times_out_as_504(gateway_for: GatewayFactory) -> Non
         for s in fillers:
             s.close()
         srv.close()
+
+
+def test_request_parameters_map_values_into_upstream_headers(gateway_for: GatewayFactory) -> None:
+    async def scenario(origin: Origin) -> None:
+        _, app = gateway_for({"/x": {"get": proxy(
+            f"http://127.0.0.1:{origin.port}/x", requestParameters={
+                "integration.request.header.X-Static": "'fixed'",
+                "integration.request.header.X-From-Query": "method.request.querystring.q",
+                "integration.request.header.X-Request-Id": "context.requestId",
+                "integration.request.header.X-Missing": "context.authorizer.claims.sub",
+                "integration.request.header.X-Client": "context.identity.sourceIp"})}})
+        reply = await call(app, "GET", "/prod/x", query="q=hello",
+                           headers=[("X-Static", "spoofed")])
+        seen = {k.lower(): v for k, v in reply.json()["headers"]}
+        assert seen["x-static"] == "fixed"  # the mapping replaces what the client sent
+        assert seen["x-from-query"] == "hello"
+        assert seen["x-request-id"] == reply.header("x-amzn-RequestId")
+        assert seen["x-client"] == "203.0.113.9"
+        assert "x-missing" not in seen  # no authorizer: the header is left out, as on AWS
+    run(scenario)
+
+
+def test_authorizer_claims_can_be_mapped() -> None:
+    from bastion.clock import FrozenClock
+    from bastion.gateway.integrations.mapping import compile_source
+    from bastion.pipeline import Exchange, Headers, Request
+
+    clock = FrozenClock()
+    ex = Exchange(Request("GET", "/x", "", Headers()), "rid", clock.time(), clock.monotonic())
+    ex.authorizer = {"claims": {"sub": "alice", "admin": True}, "principalId": "p-1"}
+    assert compile_source("context.authorizer.claims.sub")(ex) == "alice"
+    assert compile_source("context.authorizer.claims.admin")(ex) == "true"
+    assert compile_source("context.authorizer.principalId")(ex) == "p-1"
+    assert compile_source("context.authorizer.claims.none")(ex) is None
+
+
+def test_unknown_mapping_source_is_a_config_error(gateway_for: GatewayFactory) -> None:
+    import pytest
+
+    from bastion.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unsupported request parameter source"):
+        gateway_for({"/x": {"get": proxy("http://127.0.0.1:1/x", requestParameters={
+            "integration.request.header.X": "stageVariables.nope"})}})

@@ -230,4 +230,6 @@ def auth_layer(ctx: GatewayContext) -> list[Stage]:
     ctx.resources["auth_settings"] = settings
     stage = IamAuthorizeStage(ctx, settings, rp)
     ctx.resources["invalidate_cache_check"] = stage.can_invalidate_cache
+    if stage.store is not None:
+        ctx.resources["credential_store"] = stage.store
     return [stage]

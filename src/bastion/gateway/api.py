@@ -12,6 +12,7 @@ from bastion.config import ANY_METHOD, ApiDefinition, Operation, Settings
 from bastion.errors import ConfigError, ConfigErrors
 from bastion.gateway.integrations.events import EventContext
 from bastion.gateway.integrations.http_proxy import HttpProxy
+from bastion.gateway.integrations.mapping import Getter, compile_source
 from bastion.gateway.integrations.python_handler import PythonHandler, load_handler
 from bastion.gateway.routing import Router
 from bastion.http.upstream import Origin, UpstreamPool
@@ -140,12 +141,16 @@ def _integration(op: Operation, settings: Settings, api: ApiDefinition,
     if kind == "http_proxy":
         params = spec.get("requestParameters") or {}
         param_map: dict[str, str] = {}
+        header_map: dict[str, Getter] = {}
         for target, source in params.items():
             t, s = str(target), str(source)
             if t.startswith("integration.request.path.") and s.startswith("method.request.path."):
                 param_map[t.rsplit(".", 1)[1]] = s.rsplit(".", 1)[1]
+            elif t.startswith("integration.request.header."):
+                header_map[t[len("integration.request.header."):]] = compile_source(
+                    s, file=src, key=f"{key}.requestParameters")
         read_ms = timeout_ms or settings.upstream.read_timeout_ms
-        return HttpProxy(uri, pools=pools, param_map=param_map,
+        return HttpProxy(uri, pools=pools, param_map=param_map, header_map=header_map,
                          rewrite_host=settings.upstream.rewrite_host,
                          pool_size=settings.upstream.pool_size,
                          connect_timeout=settings.upstream.connect_timeout_ms / 1000,

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from bastion.errors import ConfigError
+from bastion.gateway.integrations.mapping import compile_source
 from bastion.pipeline import Exchange, Interruption, Response
 
 __all__ = ["RESPONSE_TYPES", "GatewayResponses", "ResponseType"]
@@ -117,7 +118,8 @@ class GatewayResponses:
             if not pname.startswith(prefix):
                 raise ConfigError(f"unsupported response parameter {pname!r}", file=source,
                                   key=f"{key}.responseParameters")
-            headers.append((pname[len(prefix):], _param_source(str(pvalue), source, key)))
+            headers.append((pname[len(prefix):], compile_source(str(pvalue), file=source,
+                                                                  key=key)))
         templates = {str(k): str(v) for k, v in (spec.get("responseTemplates") or {}).items()}
         return _Custom(status, tuple(headers), templates)
 
@@ -186,22 +188,3 @@ def _context_value(name: str, ex: Exchange, why: Interruption, message: str | No
     if name.startswith("authorizer.") and ex.authorizer:
         return str(ex.authorizer.get(name.split(".", 1)[1], ""))
     return ""
-
-
-def _param_source(value: str, source: str, key: str) -> Callable[[Exchange], str | None]:
-    """``'static'`` or ``method.request.header.X`` / ``.querystring.X`` / ``.path.X``."""
-    if len(value) >= 2 and value[0] == value[-1] == "'":
-        static = value[1:-1]
-        return lambda ex: static
-    for where in ("header", "querystring", "path"):
-        prefix = f"method.request.{where}."
-        if value.startswith(prefix):
-            name = value[len(prefix):]
-            if where == "header":
-                return lambda ex: ex.request.headers.get(name)
-            if where == "querystring":
-                return lambda ex: next((v for k, v in ex.request.query_params if k == name),
-                                       None)
-            return lambda ex: ex.route.path_params.get(name) if ex.route else None
-    raise ConfigError(f"unsupported response parameter value {value!r} (use 'static' or "
-                      "method.request.header|querystring|path.NAME)", file=source, key=key)

@@ -161,10 +161,19 @@ class BastionApp:
 
     @staticmethod
     async def _send(send: Send, response: Response, request_id: str | None) -> int:
-        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
-        if request_id is not None and response.header("x-amzn-requestid") is None:
+        headers = []
+        has_id = has_length = False
+        for k, v in response.headers:
+            name = k.encode("latin-1")
+            low = name.lower()
+            if low == b"x-amzn-requestid":
+                has_id = True
+            elif low == b"content-length":
+                has_length = True
+            headers.append((name, v.encode("latin-1")))
+        if request_id is not None and not has_id:
             headers.append((b"x-amzn-RequestId", request_id.encode()))
-        if response.stream is None and response.header("content-length") is None:
+        if response.stream is None and not has_length:
             headers.append((b"Content-Length", str(len(response.body)).encode()))
         await send({"type": "http.response.start", "status": response.status,
                     "headers": headers})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -123,10 +124,8 @@ def test_pm_from_file_missing_file_is_load_error(tmp_path: Path) -> None:
         operators.get("pmf")("nope.data", OperatorOptions(base_dir=tmp_path))
 
 
-def test_crs_data_files_load() -> None:
-    rules = Path("/work/shared/crs/rules-debian-3.3.4-1+deb12u3/rules")
-    if not rules.is_dir():
-        pytest.skip("shared CRS copy not present")
+def test_crs_data_files_load(crs_layout: Any) -> None:
+    rules = crs_layout.rules_dir
     for data in sorted(rules.glob("*.data")):
         op = operators.get("pmFromFile")(data.name, OperatorOptions(base_dir=rules))
         assert op.matcher.size > 0, data.name  # type: ignore[attr-defined]

@@ -20,6 +20,7 @@ import binascii
 import ipaddress
 import operator as op
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,7 +41,7 @@ _CMP: dict[str, Compare] = {
 }
 
 
-class _Family:
+class _Family(ABC):
     """How one operator family prepares policy values and tests a request value."""
 
     variables = False
@@ -48,8 +49,9 @@ class _Family:
     def prepare(self, raw: str, template: Template) -> object:
         return raw
 
+    @abstractmethod
     def test(self, request_value: str, prepared: object, ctx: RequestContext) -> bool:
-        raise NotImplementedError
+        """Whether ``request_value`` satisfies one prepared policy value."""
 
 
 class _StringExact(_Family):

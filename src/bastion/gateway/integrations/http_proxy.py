@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from urllib.parse import urlsplit
 
 from bastion.errors import ConfigError, UpstreamError, UpstreamTimeout
+from bastion.gateway.integrations.mapping import Getter
 from bastion.http.upstream import Origin, UpstreamPool
 from bastion.pipeline import Exchange, Interruption, Response
 
@@ -65,7 +66,8 @@ class HttpProxy:
     kind = "http_proxy"
 
     def __init__(self, uri: str, *, pools: dict[Origin, UpstreamPool],
-                 param_map: Mapping[str, str] | None = None, rewrite_host: bool = False,
+                 param_map: Mapping[str, str] | None = None,
+                 header_map: Mapping[str, Getter] | None = None, rewrite_host: bool = False,
                  pool_size: int = 64, connect_timeout: float = 5.0, read_timeout: float = 29.0,
                  source: str = "<openapi>", key: str = "") -> None:
         parts = urlsplit(uri)
@@ -84,6 +86,8 @@ class HttpProxy:
         self.path_template = parts.path or "/"
         self.fixed_query = parts.query
         self.param_map = dict(param_map or {})
+        self.header_map = [(k.lower().encode("latin-1"), k.encode("latin-1"), g)
+                           for k, g in (header_map or {}).items()]
         self.rewrite_host = rewrite_host
         self.has_placeholders = bool(_PLACEHOLDER.search(self.path_template))
 
@@ -102,8 +106,21 @@ class HttpProxy:
             query = f"{self.fixed_query}&{query}" if query else self.fixed_query
         return f"{path}?{query}" if query else path
 
+    def _mapped(self, ex: Exchange, headers: list[tuple[bytes, bytes]]
+                ) -> list[tuple[bytes, bytes]]:
+        """``integration.request.header.X`` mappings replace any header of that name."""
+        names = {low for low, _, _ in self.header_map}
+        out = [(k, v) for k, v in headers if k.lower() not in names]
+        for _, name, getter in self.header_map:
+            value = getter(ex)
+            if value is not None:
+                out.append((name, value.encode("latin-1", "replace")))
+        return out
+
     async def invoke(self, ex: Exchange) -> Response | Interruption:
         headers = forward_headers(ex, host=self.origin.authority if self.rewrite_host else None)
+        if self.header_map:
+            headers = self._mapped(ex, headers)
         try:
             upstream = await self.pool.request(ex.request.method, self._target(ex), headers,
                                                ex.request.body, timeout=self.read_timeout)

@@ -1,0 +1,130 @@
+"""Non-disruptive actions: setvar, expirevar, initcol and ctl.
+
+They run once per matched value, at the moment the rule link matches (crs-engine §4.4), which
+is what makes CRS's per-argument anomaly scores add up.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from bastion.waf.seclang.rules import Action, Rule
+from bastion.waf.seclang.syntax import SyntaxProblem, parse_target
+
+if TYPE_CHECKING:
+    from bastion.waf.seclang.transaction import Transaction
+
+__all__ = ["run_action"]
+
+_INT = re.compile(r"\s*([+-]?\d+)")
+
+
+def atoi(s: str | None) -> int:
+    """C ``atoi``: leading blanks, optional sign, digits; anything else is 0."""
+    if not s:
+        return 0
+    m = _INT.match(s)
+    return int(m.group(1)) if m else 0
+
+
+def _split_var(tx: Transaction, spec: str) -> tuple[str, str]:
+    name = tx.expand(spec.strip())
+    coll, dot, key = name.partition(".")
+    if not dot:
+        raise ValueError(f"variable {name!r} has no collection")
+    return coll.upper(), key
+
+
+def setvar(tx: Transaction, arg: str) -> None:
+    arg = arg.strip()
+    if arg.startswith("!"):
+        coll_name, key = _split_var(tx, arg[1:])
+        coll = tx.collection(coll_name)
+        if coll is not None:
+            coll.delete(key)
+        return
+    name, eq, value = arg.partition("=")
+    coll_name, key = _split_var(tx, name)
+    coll = tx.collection(coll_name)
+    if coll is None:
+        return
+    if not eq:
+        coll.set(key, "1")
+        return
+    if value.startswith("+") or value.startswith("-"):
+        delta = atoi(tx.expand(value[1:]))
+        cur = atoi(coll.get(key))
+        coll.set(key, str(cur + delta if value[0] == "+" else cur - delta))
+        return
+    coll.set(key, tx.expand(value))
+
+
+def expirevar(tx: Transaction, arg: str) -> None:
+    name, _, seconds = arg.partition("=")
+    coll_name, key = _split_var(tx, name)
+    coll = tx.collection(coll_name)
+    if coll is not None:
+        coll.expire(key, tx.clock.time() + atoi(tx.expand(seconds)))
+
+
+def initcol(tx: Transaction, arg: str) -> None:
+    name, _, key = arg.partition("=")
+    tx.init_collection(name.strip().upper(), tx.expand(key.strip()))
+
+
+def _ctl_target(value: str) -> tuple[str, str]:
+    sel, _, target = value.partition(";")
+    return sel.strip(), target.strip()
+
+
+def ctl(tx: Transaction, arg: str) -> None:
+    tx.variables_changed()
+    name, _, value = arg.partition("=")
+    key = name.strip().lower()
+    value = value.strip()
+    if key == "ruleengine":
+        mode = {"on": "On", "off": "Off", "detectiononly": "DetectionOnly"}.get(value.lower())
+        if mode is not None:
+            tx.engine_mode = mode
+    elif key == "ruleremovebyid":
+        tx.remove_ids(value)
+    elif key == "ruleremovebytag":
+        tx.removed_tags.append(re.compile(value))
+    elif key == "ruleremovebymsg":
+        tx.removed_msgs.append(re.compile(value))
+    elif key in ("ruleremovetargetbyid", "ruleremovetargetbytag", "ruleremovetargetbymsg"):
+        sel, target_text = _ctl_target(value)
+        tname, _, tkey = target_text.partition(":")
+        try:
+            target = parse_target(tname, tkey if tkey else None)
+        except SyntaxProblem:
+            return
+        tx.add_target_exclusion(key[len("ruleremovetargetby"):], sel, target)
+    elif key == "requestbodyprocessor":
+        tx.body_processor = value.upper()
+    elif key == "forcerequestbodyvariable":
+        tx.force_request_body_variable = value.lower() == "on"
+    elif key == "requestbodyaccess":
+        tx.request_body_access = value.lower() == "on"
+    elif key == "requestbodylimit":
+        tx.request_body_limit = atoi(value)
+    elif key == "responsebodyaccess":
+        tx.response_body_access = value.lower() == "on"
+    # auditEngine, auditLogParts, debugLogLevel...: accepted, nothing to do in-process
+
+
+def run_action(tx: Transaction, rule: Rule, action: Action) -> None:
+    arg = action.arg or ""
+    name = action.name
+    if name == "setvar":
+        setvar(tx, arg)
+    elif name == "ctl":
+        ctl(tx, arg)
+    elif name == "expirevar":
+        expirevar(tx, arg)
+    elif name == "initcol":
+        initcol(tx, arg)
+    elif name in ("setsid", "setuid"):
+        tx.init_collection("SESSION" if name == "setsid" else "USER", tx.expand(arg))
+    # other non-disruptive actions (sanitise*, exec, append...) have no effect in-process

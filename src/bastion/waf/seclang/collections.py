@@ -1,0 +1,165 @@
+"""Collections: per-transaction maps (TX, ARGS...) and persistent IP/GLOBAL records.
+
+Keys are case-insensitive everywhere (ModSecurity v2 keeps them in APR tables); values keep
+their case. Persistent collections sit behind a two-method ``CollectionStore`` so the state layer
+can put Redis behind them; ``MemoryStore`` is the in-process TTL implementation on a ``Clock``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bastion.clock import Clock
+
+__all__ = ["CollectionStore", "MemoryStore", "MultiMap", "Record", "VarMap"]
+
+
+class MultiMap:
+    """An ordered multi-map with case-insensitive keys (ARGS, headers, cookies, files)."""
+
+    __slots__ = ("_index", "_items")
+
+    def __init__(self) -> None:
+        self._items: list[tuple[str, str]] = []
+        self._index: dict[str, list[tuple[str, str]]] = {}
+
+    def add(self, key: str, value: str) -> None:
+        self._items.append((key, value))
+        self._index.setdefault(key.lower(), []).append((key, value))
+
+    def set(self, key: str, value: str) -> None:
+        low = key.lower()
+        self._items = [(k, v) for k, v in self._items if k.lower() != low]
+        self._items.append((key, value))
+        self._index[low] = [(key, value)]
+
+    def get(self, key: str) -> list[str]:
+        return [v for _, v in self._index.get(key.lower(), ())]
+
+    def get_items(self, key: str) -> list[tuple[str, str]]:
+        """(original key, value) pairs for ``key`` (case-insensitive)."""
+        return self._index.get(key.lower(), [])
+
+    def first(self, key: str) -> str | None:
+        vals = self.get(key)
+        return vals[0] if vals else None
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._items)
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._index.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._items)
+
+
+class VarMap:
+    """A single-valued case-insensitive map with per-key expiry (TX, IP, GLOBAL)."""
+
+    __slots__ = ("_data", "_expires", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._data: dict[str, tuple[str, str]] = {}
+        self._expires: dict[str, float] = {}
+
+    def get(self, key: str) -> str | None:
+        item = self._data.get(key.lower())
+        return item[1] if item is not None else None
+
+    def get_item(self, key: str) -> tuple[str, str] | None:
+        """(original key, value) for ``key`` (case-insensitive)."""
+        return self._data.get(key.lower())
+
+    def set(self, key: str, value: str) -> None:
+        self._data[key.lower()] = (key, value)
+
+    def delete(self, key: str) -> None:
+        self._data.pop(key.lower(), None)
+        self._expires.pop(key.lower(), None)
+
+    def expire(self, key: str, at: float) -> None:
+        if key.lower() in self._data:
+            self._expires[key.lower()] = at
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._data.values())
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def to_record(self) -> Record:
+        return Record({k: v for k, v in self._data.values()},
+                      {self._data[k][0]: t for k, t in self._expires.items() if k in self._data})
+
+    @classmethod
+    def from_record(cls, name: str, record: Record, now: float) -> VarMap:
+        m = cls(name)
+        for k, v in record.values.items():
+            at = record.expires.get(k)
+            if at is not None and at <= now:
+                continue
+            m.set(k, v)
+            if at is not None:
+                m.expire(k, at)
+        return m
+
+
+@dataclass(slots=True)
+class Record:
+    """A persistent collection's variables and the wall time each one expires at."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    expires: dict[str, float] = field(default_factory=dict)
+
+
+class CollectionStore(Protocol):
+    """Persistent collections (``initcol``) keyed by collection name and record key."""
+
+    def load(self, collection: str, key: str) -> Record | None: ...
+
+    def save(self, collection: str, key: str, record: Record, ttl: float) -> None: ...
+
+
+class MemoryStore:
+    """In-process store; a record disappears ``ttl`` seconds after its last save."""
+
+    def __init__(self, clock: Clock, max_records: int = 100_000) -> None:
+        self._clock = clock
+        self._max = max_records
+        self._data: dict[tuple[str, str], tuple[Record, float]] = {}
+        self._lock = threading.Lock()
+
+    def load(self, collection: str, key: str) -> Record | None:
+        now = self._clock.time()
+        with self._lock:
+            item = self._data.get((collection.lower(), key))
+            if item is None:
+                return None
+            record, until = item
+            if until <= now:
+                del self._data[(collection.lower(), key)]
+                return None
+            return Record(dict(record.values), dict(record.expires))
+
+    def save(self, collection: str, key: str, record: Record, ttl: float) -> None:
+        now = self._clock.time()
+        with self._lock:
+            if len(self._data) >= self._max:
+                self._evict(now)
+            self._data[(collection.lower(), key)] = (
+                Record(dict(record.values), dict(record.expires)), now + ttl)
+
+    def _evict(self, now: float) -> None:
+        for k in [k for k, (_, until) in self._data.items() if until <= now]:
+            del self._data[k]
+        while len(self._data) >= self._max:
+            del self._data[next(iter(self._data))]

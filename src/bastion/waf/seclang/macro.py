@@ -1,0 +1,71 @@
+"""Macro expansion: ``%{tx.anomaly_score}``, ``%{MATCHED_VAR}``, ``%{request_headers.host}``.
+
+Templates are parsed once and cached. Names are case-insensitive. As in ModSecurity v2 a macro
+whose variable does not exist expands to the empty string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+
+__all__ = ["Template", "compile_template", "expand"]
+
+Part = str | tuple[str, str | None]
+
+
+class Template:
+    """A parsed string: literal parts and (VARIABLE, key) references."""
+
+    __slots__ = ("has_macros", "parts")
+
+    def __init__(self, parts: tuple[Part, ...]) -> None:
+        self.parts = parts
+        self.has_macros = any(not isinstance(p, str) for p in parts)
+
+    def render(self, resolve: Callable[[str, str | None], str | None]) -> str:
+        out: list[str] = []
+        for p in self.parts:
+            if isinstance(p, str):
+                out.append(p)
+            else:
+                v = resolve(p[0], p[1])
+                if v is not None:
+                    out.append(v)
+        return "".join(out)
+
+
+@lru_cache(maxsize=8192)
+def compile_template(text: str) -> Template:
+    parts: list[Part] = []
+    i = 0
+    n = len(text)
+    while i < n:
+        j = text.find("%{", i)
+        if j < 0:
+            parts.append(text[i:])
+            break
+        k = text.find("}", j + 2)
+        if k < 0:
+            parts.append(text[i:])
+            break
+        if j > i:
+            parts.append(text[i:j])
+        name = text[j + 2:k].strip()
+        if "." in name:
+            coll, _, key = name.partition(".")
+            parts.append((coll.upper(), key))
+        elif ":" in name:
+            coll, _, key = name.partition(":")
+            parts.append((coll.upper(), key))
+        else:
+            parts.append((name.upper(), None))
+        i = k + 1
+    return Template(tuple(parts))
+
+
+def expand(text: str, resolve: Callable[[str, str | None], str | None]) -> str:
+    """Expand every macro of ``text`` with ``resolve(VARIABLE, key)``."""
+    if "%{" not in text:
+        return text
+    return compile_template(text).render(resolve)

@@ -1,0 +1,753 @@
+"""One HTTP exchange through the rules: the integrator's whole contract.
+
+Call, in order: ``process_connection``, ``process_uri``, ``add_request_header`` (repeat),
+``process_request_headers`` (phase 1), ``append_request_body`` (repeat),
+``process_request_body`` (phase 2), ``process_response_headers`` (phase 3),
+``process_response_body`` (phase 4), ``process_logging`` (phase 5). Each ``process_*`` returns
+an ``Interruption`` when the engine (mode On) decided to stop, else None; once interrupted,
+later phases except logging do nothing. ``matched`` lists the logged rule matches and
+``anomaly_scores()`` the CRS scores.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from bastion.waf.seclang import bodies, variables
+from bastion.waf.seclang.actions import atoi, run_action
+from bastion.waf.seclang.collections import MultiMap, VarMap
+from bastion.waf.seclang.macro import expand
+from bastion.waf.seclang.results import Interruption, MatchedRule
+from bastion.waf.seclang.rules import Rule, Target
+
+if TYPE_CHECKING:
+    from bastion.clock import Clock
+    from bastion.waf.seclang.waf import WAF, LinkPlan
+
+__all__ = ["Transaction"]
+
+_DISRUPT = frozenset({"deny", "drop", "redirect", "proxy"})
+#: Variables whose matched value never reaches a log record in clear.
+_SECRET_NAME = re.compile(
+    r"authorization|cookie|passw|pwd|token|secret|api[-_]?key|session|credential|signature",
+    re.IGNORECASE)
+
+
+_SEVERITY_WEIGHTS = frozenset({"critical_anomaly_score", "error_anomaly_score",
+                               "warning_anomaly_score", "notice_anomaly_score"})
+
+
+def as_bytes_str(s: str) -> str:
+    """Any ``str`` as the engine's byte string: text outside latin-1 becomes its UTF-8 bytes."""
+    if s.isascii():
+        return s
+    try:
+        s.encode("latin-1")
+    except UnicodeEncodeError:
+        return s.encode("utf-8", errors="surrogateescape").decode("latin-1")
+    return s
+
+
+def _mask(value: str) -> str:
+    return f"[masked {len(value)} bytes]"
+
+
+class Transaction:
+    """Per-request state and the per-phase rule loop (also the operators' ``OperatorTx``)."""
+
+    def __init__(self, waf: WAF, unique_id: str | None = None) -> None:
+        s = waf.settings
+        self.waf: WAF = waf
+        self.clock: Clock = waf.clock
+        self.started: float = self.clock.time()
+        self._mono: float = self.clock.monotonic()
+        self.unique_id: str = unique_id or secrets.token_hex(12)
+        self.engine_mode: str = s.rule_engine
+        self.request_body_access: bool = s.request_body_access
+        self.request_body_limit: int = s.request_body_limit
+        self.response_body_access: bool = s.response_body_access
+        # connection / request line
+        self.remote_addr: str = ""
+        self.remote_port: int = 0
+        self.server_addr: str = ""
+        self.server_port: int = 0
+        self.server_name: str = ""
+        self.method: str = ""
+        self.protocol: str = ""
+        self.request_line: str = ""
+        self.request_uri: str = ""
+        self.request_uri_raw: str = ""
+        self.request_filename: str = ""
+        self.request_basename: str = ""
+        self.query_string: str = ""
+        # collections
+        self.tx: VarMap = VarMap("TX")
+        self._collections: dict[str, VarMap] = {"TX": self.tx}
+        self._persist_keys: dict[str, str] = {}
+        self.args_get: MultiMap = MultiMap()
+        self.args_post: MultiMap = MultiMap()
+        self.request_headers: MultiMap = MultiMap()
+        self.cookies: MultiMap = MultiMap()
+        self.response_headers: MultiMap = MultiMap()
+        self.files: MultiMap = MultiMap()
+        self.files_sizes: MultiMap = MultiMap()
+        self.multipart_part_headers: MultiMap = MultiMap()
+        self.multipart_flags: dict[str, bool] = {}
+        self.multipart_last_name: str | None = None
+        self.multipart_last_filename: str | None = None
+        # bodies
+        self._body_parts: list[bytes] = []
+        self._body_len: int = 0
+        self.request_body: str = ""
+        self.body_processor: str | None = None
+        self.force_request_body_variable: bool = False
+        self.reqbody_error: bool = False
+        self.reqbody_error_msg: str = ""
+        self.urlencoded_error: bool = False
+        self.inbound_data_error: bool = False
+        self.xml: bodies.XmlDoc | None = None
+        self.response_status: int | None = None
+        self.response_protocol: str = ""
+        self._response_body: str = ""
+        self._response_body_inspected: bool = False
+        self._resp_parts: list[bytes] = []
+        self._resp_len = 0
+        # matching state
+        self.matched_var: str = ""
+        self.matched_var_name: str = ""
+        self.matched_vars: list[tuple[str, str]] = []
+        self.capture: bool = False
+        self.highest_severity: int = 255
+        self._rule: Rule | None = None
+        self._removed_ranges: list[tuple[int, int]] = []
+        self.removed_tags: list[re.Pattern[str]] = []
+        self.removed_msgs: list[re.Pattern[str]] = []
+        self._target_exclusions: list[tuple[str, object, Target]] = []
+        self._tfn_cache: dict[tuple[str, ...], dict[str, str]] = {}
+        self._accel_hits: dict[tuple[int, str], frozenset[int]] = {}
+        self._unions: dict[tuple[int, int], set[int]] = {}
+        self.matched: list[MatchedRule] = []
+        self.matched_ids: list[int] = []
+        self.interruption: Interruption | None = None
+        self._allow_request: bool = False
+        self._phases_done: set[int] = set()
+
+    # -- OperatorTx -----------------------------------------------------------------------
+    def expand(self, text: str) -> str:
+        """Macro expansion (``%{tx.x}``, ``%{MATCHED_VAR}``...)."""
+        return expand(text, self._resolve_macro)
+
+    def set_captures(self, groups: Sequence[str]) -> None:
+        """TX.0..TX.9 from the last capturing match."""
+        for i in range(10):
+            if i < len(groups):
+                self.tx.set(str(i), groups[i] if groups[i] is not None else "")
+            else:
+                self.tx.delete(str(i))
+
+    def variables_changed(self) -> None:
+        """A ctl may change what variables yield (forced REQUEST_BODY...): drop the per-phase
+        "any value hit?" answers."""
+        self._unions.clear()
+
+    def note_pcre_limits_exceeded(self) -> None:
+        """@rx gave up on the match limit; like v2, flag it where rules can see it."""
+        self.tx.set("MSC_PCRE_LIMITS_EXCEEDED", "1")
+
+    # -- collections ------------------------------------------------------------------------
+    def collection(self, name: str) -> VarMap | None:
+        return self._collections.get(name.upper())
+
+    def init_collection(self, name: str, key: str) -> None:
+        """``initcol``: load (or create) a persistent record for this transaction."""
+        name = name.upper()
+        if name in self._collections:
+            return
+        rec = self.waf.store.load(name, key)
+        now = self.clock.time()
+        coll = VarMap.from_record(name, rec, now) if rec is not None else VarMap(name)
+        if rec is None:
+            coll.set("CREATE_TIME", str(int(now)))
+            coll.set("IS_NEW", "1")
+        else:
+            coll.delete("IS_NEW")
+        coll.set("KEY", key)
+        coll.set("TIMEOUT", str(self.waf.settings.collection_timeout))
+        coll.set("LAST_UPDATE_TIME", str(int(now)))
+        coll.set("UPDATE_COUNTER", str(atoi(coll.get("UPDATE_COUNTER")) + 1))
+        self._collections[name] = coll
+        self._persist_keys[name] = key
+
+    def _persist(self) -> None:
+        for name, key in self._persist_keys.items():
+            coll = self._collections[name]
+            coll.delete("IS_NEW")
+            self.waf.store.save(name, key, coll.to_record(),
+                                float(self.waf.settings.collection_timeout))
+        self._persist_keys.clear()
+
+    # -- helpers used by variables ----------------------------------------------------------
+    def multipart_flag(self, name: str) -> str:
+        return "1" if self.multipart_flags.get(name) else "0"
+
+    def request_body_var(self) -> str | None:
+        if self.body_processor == "URLENCODED" or self.force_request_body_variable:
+            return self.request_body
+        return None
+
+    def xml_values(self, xpath: str | None) -> list[str]:
+        """``XML:/*`` (root text content) and ``XML://@*`` (attribute values) only."""
+        if self.xml is None:
+            return []
+        path = (xpath or "/*").strip()
+        if path in ("//@*", "/*//@*", "//*/@*"):
+            return list(self.xml.attributes)
+        return [self.xml.text]
+
+    def response_body_var(self) -> str | None:
+        return self._response_body if self._response_body_inspected else None
+
+    def args_combined_size(self) -> int:
+        return sum(len(k) + len(v) for k, v in self.args_get) + sum(
+            len(k) + len(v) for k, v in self.args_post)
+
+    def duration_usec(self) -> int:
+        return int((self.clock.monotonic() - self._mono) * 1_000_000)
+
+    def full_request(self) -> str:
+        head = self.request_line + "\r\n" + "".join(
+            f"{k}: {v}\r\n" for k, v in self.request_headers)
+        return head + "\r\n" + self.request_body
+
+    def rule_metadata(self) -> list[tuple[str, str]]:
+        r = self._rule
+        if r is None:
+            return []
+        out = [("id", str(r.id)), ("phase", str(r.phase))]
+        for k in ("msg", "logdata", "ver", "rev", "maturity", "accuracy"):
+            v = getattr(r, k)
+            if v is not None:
+                out.append((k, v))
+        if r.severity is not None:
+            out.append(("severity", str(r.severity)))
+        return out
+
+    def _resolve_macro(self, name: str, key: str | None) -> str | None:
+        if name == "MATCHED_VAR":
+            return self.matched_var
+        if name == "MATCHED_VAR_NAME":
+            return self.matched_var_name
+        if name == "RULE" and key is not None:
+            low = key.lower()
+            for k, v in self.rule_metadata():
+                if k == low:
+                    return v if k not in ("msg", "logdata") else self.expand(v)
+            return None
+        if name in self._collections:
+            return self._collections[name].get(key) if key is not None else None
+        vals = variables.generate(self, Target(name, key), [])
+        return vals[0][1] if vals else None
+
+    # -- exclusions -------------------------------------------------------------------------
+    def remove_ids(self, spec: str) -> None:
+        for part in re.split(r"[\s,]+", spec.strip()):
+            if not part:
+                continue
+            lo, dash, hi = part.partition("-")
+            try:
+                self._removed_ranges.append((int(lo), int(hi) if dash else int(lo)))
+            except ValueError:
+                continue
+
+    def add_target_exclusion(self, by: str, selector: str, target: Target) -> None:
+        sel: object = selector
+        if by != "id":
+            sel = re.compile(selector)
+        self._target_exclusions.append((by, sel, target))
+
+    def _removed(self, rule: Rule) -> bool:
+        rid = rule.id
+        for lo, hi in self._removed_ranges:
+            if lo <= rid <= hi:
+                return True
+        for rx in self.removed_tags:
+            if any(rx.search(t) for t in rule.tags):
+                return True
+        if rule.msg is not None:
+            for rx in self.removed_msgs:
+                if rx.search(rule.msg):
+                    return True
+        return False
+
+    def _exclusions_for(self, starter: Rule) -> list[Target]:
+        out: list[Target] = []
+        for by, sel, target in self._target_exclusions:
+            if by == "id":
+                if _id_match(starter.id, str(sel)):
+                    out.append(target)
+            elif by == "tag":
+                if any(sel.search(t) for t in starter.tags):  # type: ignore[attr-defined]
+                    out.append(target)
+            elif starter.msg is not None and sel.search(starter.msg):  # type: ignore[attr-defined]
+                out.append(target)
+        return out
+
+    # -- phase API ----------------------------------------------------------------------------
+    def process_connection(self, client_ip: str, client_port: int = 0,
+                           server_ip: str = "", server_port: int = 0) -> None:
+        self.remote_addr = as_bytes_str(client_ip)
+        self.remote_port = client_port
+        self.server_addr = server_ip
+        self.server_port = server_port
+
+    def process_uri(self, method: str, uri: str, protocol: str) -> None:
+        """The request line; ``uri`` is raw (percent-escapes kept)."""
+        method, uri, protocol = as_bytes_str(method), as_bytes_str(uri), as_bytes_str(protocol)
+        self.method = method
+        self.protocol = protocol
+        self.request_uri_raw = uri
+        self.request_line = f"{method} {uri} {protocol}"
+        path = uri
+        if "://" in path.split("?", 1)[0]:
+            rest = path.split("://", 1)[1]
+            slash = rest.find("/")
+            path = rest[slash:] if slash >= 0 else "/"
+        self.request_uri = path
+        p, q, query = path.partition("?")
+        self.query_string = query.split("#", 1)[0] if q else ""
+        # like Apache's r->parsed_uri.path after ap_unescape_url: %XX decoded, "+" kept
+        self.request_filename = bodies.percent_decode(p.split("#", 1)[0])
+        self.request_basename = self.request_filename.replace("\\", "/").rsplit("/", 1)[-1]
+        if self.query_string:
+            args, bad = self._parse_args(self.query_string)
+            self.urlencoded_error = self.urlencoded_error or bad
+            for k, v in args:
+                self.args_get.add(k, v)
+
+    def _parse_args(self, text: str) -> tuple[list[tuple[str, str]], bool]:
+        try:
+            return bodies.parse_urlencoded(text, self.waf.settings.argument_separator,
+                                           self.waf.settings.max_args)
+        except bodies.BodyError as exc:
+            self._body_error(str(exc))
+            return [], False
+
+    def add_request_header(self, name: str, value: str) -> None:
+        """One request header; values are byte strings (other text is taken as UTF-8)."""
+        name, value = as_bytes_str(name), as_bytes_str(value)
+        if len(self.request_headers) >= self.waf.settings.max_headers:
+            self.inbound_data_error = True
+            return
+        self.request_headers.add(name, value)
+        if name.lower() == "cookie":
+            self._parse_cookies(value)
+        elif name.lower() == "host" and not self.server_name:
+            self.server_name = value.split(":", 1)[0]
+
+    def _parse_cookies(self, header: str) -> None:
+        for part in header.split(";"):
+            part = part.strip()
+            if not part:
+                continue
+            name, eq, value = part.partition("=")
+            name = name.strip()
+            if not name:
+                continue
+            if self.waf.settings.cookie_format == 1 and value.startswith('"'):
+                value = value.strip('"')
+            self.cookies.add(name, value if eq else "")
+
+    def _choose_processor(self) -> None:
+        ct = (self.request_headers.first("content-type") or "").lower()
+        if ct.startswith("application/x-www-form-urlencoded"):
+            self.body_processor = "URLENCODED"
+        elif ct.startswith("multipart/form-data"):
+            self.body_processor = "MULTIPART"
+
+    def process_request_headers(self) -> Interruption | None:
+        self._choose_processor()
+        return self._phase(1)
+
+    def append_request_body(self, data: bytes) -> Interruption | None:
+        """Buffer body bytes; past the limit either reject (413) or keep only the prefix."""
+        if self.interruption is not None:
+            return self.interruption
+        limit = self.request_body_limit
+        if self.body_processor != "MULTIPART":
+            limit = min(limit, self.waf.settings.request_body_no_files_limit)
+        room = limit - self._body_len
+        if len(data) > room:
+            if self.waf.settings.request_body_limit_action == "Reject":
+                self.inbound_data_error = True
+                if self.engine_mode == "On":
+                    self.interruption = Interruption(0, "deny", 413)
+                    return self.interruption
+            data = data[:max(room, 0)]
+            self.inbound_data_error = True
+        self._body_parts.append(data)
+        self._body_len += len(data)
+        return None
+
+    def process_request_body(self, data: bytes | None = None) -> Interruption | None:
+        if data:
+            r = self.append_request_body(data)
+            if r is not None:
+                return r
+        if self.interruption is not None:
+            return self.interruption
+        if self.request_body_access:
+            self.request_body = b"".join(self._body_parts).decode("latin-1")
+            if self.request_body:
+                self._run_body_processor()
+            elif self.body_processor == "MULTIPART" and self.request_headers.get(
+                    "content-length"):
+                # ModSecurity v2 initialises the multipart parser (boundary checks) even
+                # for an empty body that was announced with a Content-Length
+                res = bodies.parse_multipart("", self.request_headers.first("content-type")
+                                             or "")
+                self.multipart_flags = res.flags
+                if res.error:
+                    self._body_error(res.error)
+        return self._phase(2)
+
+    def _body_error(self, msg: str) -> None:
+        self.reqbody_error = True
+        if not self.reqbody_error_msg:
+            self.reqbody_error_msg = msg
+
+    def _run_body_processor(self) -> None:
+        body = self.request_body
+        proc = self.body_processor
+        s = self.waf.settings
+        try:
+            if proc == "URLENCODED":
+                args, bad = bodies.parse_urlencoded(body, s.argument_separator, s.max_args)
+                self.urlencoded_error = self.urlencoded_error or bad
+                for k, v in args:
+                    self.args_post.add(k, v)
+            elif proc == "MULTIPART":
+                ct = self.request_headers.first("content-type") or ""
+                res = bodies.parse_multipart(body, ct, s.max_multipart_parts, s.max_args,
+                                             s.max_upload_files)
+                for k, v in res.args:
+                    self.args_post.add(k, v)
+                for k, v in res.files:
+                    self.files.add(k, v)
+                for k, v in res.file_sizes:
+                    self.files_sizes.add(k, v)
+                for k, v in res.part_headers:
+                    self.multipart_part_headers.add(k, v)
+                self.multipart_flags = res.flags
+                self.multipart_last_name = res.last_name
+                self.multipart_last_filename = res.last_filename
+                if res.error:
+                    self._body_error(res.error)
+            elif proc == "JSON":
+                if body:
+                    for k, v in bodies.parse_json(body, s.max_json_depth, s.max_args):
+                        self.args_post.add(k, v)
+            elif proc == "XML":
+                self.xml = bodies.parse_xml(body, s.max_xml_depth)
+        except bodies.BodyError as exc:
+            self._body_error(str(exc))
+
+    def process_response_headers(self, status: int, headers: Sequence[tuple[str, str]] = (),
+                                 protocol: str = "HTTP/1.1") -> Interruption | None:
+        self.response_status = status
+        self.response_protocol = protocol
+        for k, v in headers:
+            self.response_headers.add(as_bytes_str(k), as_bytes_str(v))
+        return self._phase(3)
+
+    def response_body_wanted(self) -> bool:
+        """Whether phase 4 inspects the body (access on and a listed MIME type): when False
+        the integrator can stream the response without buffering it."""
+        ct = (self.response_headers.first("content-type") or "").split(";")[0].strip().lower()
+        return self.response_body_access and ct in self.waf.settings.response_body_mime_types
+
+    def append_response_body(self, data: bytes) -> None:
+        """Buffer response body bytes; beyond SecResponseBodyLimit only the prefix is kept."""
+        room = self.waf.settings.response_body_limit - self._resp_len
+        if room > 0 and self.response_body_wanted():
+            self._resp_parts.append(data[:room])
+            self._resp_len += min(len(data), room)
+
+    def process_response_body(self, data: bytes = b"") -> Interruption | None:
+        if data:
+            self.append_response_body(data)
+        if self.response_body_wanted():
+            self._response_body = b"".join(self._resp_parts).decode("latin-1")
+            self._response_body_inspected = True
+        return self._phase(4)
+
+    def process_logging(self) -> None:
+        self._phase(5, logging=True)
+        self._persist()
+
+    # -- results ------------------------------------------------------------------------------
+    def anomaly_scores(self) -> dict[str, int]:
+        """CRS's scores as integers: ``anomaly_score``, ``inbound_/outbound_anomaly_score``,
+        the per-paranoia-level sums and the per-class scores (``sql_injection_score``...);
+        the severity weights and thresholds are settings, not scores, and are left out."""
+        out: dict[str, int] = {}
+        for k, v in self.tx.items():
+            lk = k.lower()
+            if not lk.endswith("_score") and "anomaly_score_pl" not in lk:
+                continue
+            if "threshold" in lk or lk in _SEVERITY_WEIGHTS:
+                continue
+            out[lk] = atoi(v)
+        return out
+
+    # -- the rule loop --------------------------------------------------------------------------
+    def _phase(self, phase: int, *, logging: bool = False) -> Interruption | None:
+        if phase in self._phases_done:
+            return self.interruption
+        self._phases_done.add(phase)
+        if self.interruption is not None and not logging:
+            return self.interruption
+        if self.engine_mode == "Off":
+            return None
+        if self._allow_request and phase in (1, 2):
+            return None
+        self._unions.clear()
+        # transformation results and scan hits are pure functions of the value: keep them for
+        # the whole transaction, within a bound
+        if len(self._accel_hits) > 20_000:
+            self._accel_hits.clear()
+        if sum(len(b) for b in self._tfn_cache.values()) > 50_000:
+            self._tfn_cache.clear()
+        rules = self.waf.phase_rules(phase)
+        skip_to: str | None = None
+        skip_n = 0
+        for rule in rules:
+            if rule.marker is not None:
+                if skip_to is not None and rule.marker == skip_to:
+                    skip_to = None
+                continue
+            if skip_to is not None:
+                continue
+            if skip_n > 0:
+                skip_n -= 1
+                continue
+            if self._removed(rule):
+                continue
+            if self.engine_mode == "Off":
+                break
+            if not self._eval_rule(rule):
+                continue
+            if rule.skip_after:
+                skip_to = rule.skip_after
+            elif rule.skip:
+                skip_n = rule.skip
+            if self.interruption is not None and not logging:
+                return self.interruption
+            if self._allow_phase:
+                self._allow_phase = False
+                break
+        return self.interruption
+
+    _allow_phase = False
+
+    def _eval_rule(self, starter: Rule) -> bool:
+        self._rule = starter
+        if self.matched_vars:
+            self.matched_vars = []
+        exclusions = self._exclusions_for(starter) if self._target_exclusions else []
+        link: Rule | None = starter
+        while link is not None:
+            if not self._eval_link(starter, link, exclusions):
+                return False
+            link = link.chain
+        return True
+
+    def _values(self, plan: LinkPlan, exclusions: list[Target]) -> list[tuple[str, str]]:
+        if plan.tx_key is not None and not exclusions:
+            item = self.tx.get_item(plan.tx_key)
+            if plan.tx_count:
+                return [("&TX:" + plan.tx_key, "0" if item is None else "1")]
+            return [] if item is None else [("TX:" + item[0], item[1])]
+        negs = plan.negs + exclusions if exclusions else plan.negs
+        if len(plan.pos) == 1:
+            return variables.generate(self, plan.pos[0], negs)
+        out: list[tuple[str, str]] = []
+        for t in plan.pos:
+            out.extend(variables.generate(self, t, negs))
+        return out
+
+    def _transform(self, link: Rule, value: str) -> list[str]:
+        names = link.transformations
+        if not names:
+            return [value]
+        cache = self._tfn_cache
+        multi = link.multi_match
+        if not multi:
+            done = cache.get(names)
+            if done is not None:
+                hit = done.get(value)
+                if hit is not None:
+                    return [hit]
+        impls = link.tfn_impls
+        results: list[str] = [value] if multi else []
+        cur = value
+        small = len(value) < 65536
+        for i in range(len(names)):
+            key = names[: i + 1]
+            bucket = cache.get(key)
+            if bucket is None:
+                bucket = cache[key] = {}
+            nxt = bucket.get(value)
+            if nxt is None:
+                nxt = impls[i](cur)
+                if small:
+                    bucket[value] = nxt
+            if multi and nxt != cur:
+                results.append(nxt)
+            cur = nxt
+        if not multi:
+            results.append(cur)
+        return results
+
+    def _operate(self, plan: LinkPlan, value: str) -> bool:
+        link = plan.link
+        op = link.operator
+        assert op is not None and op.impl is not None
+        ref = plan.accel
+        if ref is not None:
+            group, pid, exact = ref
+            hits = self._accel_hits.get((group, value))
+            if hits is None:
+                hits = self.waf.accel.scan(group, value)
+                if len(value) < 65536:
+                    self._accel_hits[(group, value)] = hits
+            if self.waf.verify_accel:
+                return self._verify(link, value, pid in hits, exact)
+            if pid not in hits:
+                return op.negated
+            if exact and not link.capture:
+                return not op.negated
+        if not link.capture:
+            return op.impl.evaluate(self, value) != op.negated
+        self.capture = True
+        try:
+            res = op.impl.evaluate(self, value)
+        finally:
+            self.capture = False
+        return res != op.negated
+
+    def _union_hits(self, plan: LinkPlan, group: int) -> set[int]:
+        """Every pattern of ``group`` that hits any value of the plan's targets."""
+        union: set[int] = set()
+        accel = self.waf.accel
+        for _, raw in self._values(plan, []):
+            for value in self._transform(plan.link, raw):
+                hits = self._accel_hits.get((group, value))
+                if hits is None:
+                    hits = accel.scan(group, value)
+                    if len(value) < 65536:
+                        self._accel_hits[(group, value)] = hits
+                union |= hits
+        return union
+
+    def _verify(self, link: Rule, value: str, hit: bool, exact: bool) -> bool:
+        """Self-check mode: run PCRE2 too and record any disagreement with Hyperscan."""
+        op = link.operator
+        assert op is not None and op.impl is not None
+        self.capture = link.capture
+        try:
+            matched = op.impl.evaluate(self, value)
+        finally:
+            self.capture = False
+        rid = self._rule.id if self._rule is not None else 0
+        self.waf.accel_checks += 1
+        if (matched and not hit) or (exact and matched != hit):
+            self.waf.accel_mismatches.append((rid, op.param, value[:500]))
+        return matched != op.negated
+
+    def _eval_link(self, starter: Rule, link: Rule, exclusions: list[Target]) -> bool:
+        last = link.chain is None
+        if link.operator is None:
+            for a in link.actions:
+                run_action(self, link, a)
+            if last:
+                self._fire(starter)
+            return True
+        plan = self.waf.plans[id(link)]
+        if plan.sig is not None and not exclusions and not self.waf.verify_accel:
+            group, pid, _ = plan.accel  # type: ignore[misc]
+            ukey = (plan.sig, group)
+            union = self._unions.get(ukey)
+            if union is None:
+                union = self._unions[ukey] = self._union_hits(plan, group)
+            if pid not in union:
+                return False
+        values = self._values(plan, exclusions)
+        if not values:
+            return False
+        matched = False
+        for name, raw in values:
+            for value in self._transform(link, raw):
+                if not self._operate(plan, value):
+                    continue
+                matched = True
+                self.matched_var = value
+                self.matched_var_name = name
+                self.matched_vars.append((name, value))
+                for a in link.actions:
+                    run_action(self, link, a)
+                if last:
+                    self._fire(starter)
+                    if self.interruption is not None:
+                        return True
+                break  # multiMatch: one match per value is enough
+        return matched
+
+    def _fire(self, starter: Rule) -> None:
+        """The whole chain matched for one value: log it and run the disruptive action."""
+        self.matched_ids.append(starter.id)
+        if starter.severity is not None:
+            self.highest_severity = min(self.highest_severity, starter.severity)
+        action = starter.effective_disruptive
+        if starter.log:
+            limit = self.waf.settings.max_value_log
+            value = self.matched_var
+            logdata = self.expand(starter.logdata) if starter.logdata else ""
+            msg = self.expand(starter.msg) if starter.msg else ""
+            if _SECRET_NAME.search(self.matched_var_name):
+                if value:
+                    logdata = logdata.replace(value, _mask(value))
+                    msg = msg.replace(value, _mask(value))
+                value = _mask(value)
+            self.matched.append(MatchedRule(
+                id=starter.id, phase=starter.phase, msg=msg[:limit * 2],
+                logdata=logdata[:limit * 2],
+                matched_var_name=self.matched_var_name,
+                matched_var_value=value[:limit],
+                severity=starter.severity, tags=starter.tags, disruptive=action,
+                file=starter.file, line=starter.line,
+            ))
+        if self.engine_mode != "On":
+            return
+        if action in _DISRUPT:
+            status = starter.status or (302 if action == "redirect" else 403)
+            self.interruption = Interruption(starter.id, action, status,
+                                             starter.disruptive_arg or "")
+        elif action == "allow":
+            arg = (starter.disruptive_arg or "").lower()
+            self._allow_phase = True
+            if arg != "phase":
+                self._allow_request = True
+
+
+def _id_match(rid: int, spec: str) -> bool:
+    for part in re.split(r"[\s,]+", spec.strip()):
+        lo, dash, hi = part.partition("-")
+        try:
+            if (int(lo) <= rid <= int(hi)) if dash and lo else rid == int(part):
+                return True
+        except ValueError:
+            continue
+    return False

@@ -1,0 +1,132 @@
+"""The WAF: a loaded, immutable ruleset plus settings; a factory of transactions.
+
+Build one with ``WAF.from_files`` / ``WAF.from_text`` at start-up (it parses, compiles the
+operators and, when Hyperscan is enabled, the regex databases), then call ``new_transaction``
+for each exchange. A WAF is safe to share between concurrent transactions.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bastion.clock import Clock, SystemClock
+from bastion.waf.seclang.collections import CollectionStore, MemoryStore
+from bastion.waf.seclang.directives import Settings
+from bastion.waf.seclang.parser import Parser
+from bastion.waf.seclang.registry import Primitives, default_primitives
+from bastion.waf.seclang.rules import Rule, Target
+from bastion.waf.seclang.transaction import Transaction
+
+__all__ = ["WAF", "LinkPlan", "Snippet"]
+
+
+@dataclass(frozen=True, slots=True)
+class Snippet:
+    """Inline SecLang text; ``name`` appears in error messages instead of a file name."""
+
+    text: str
+    name: str = "<rules>"
+
+
+#: Variables that change while a phase runs (setvar, matches, time).
+UNSTABLE = frozenset({
+    "TX", "IP", "GLOBAL", "SESSION", "USER", "RESOURCE", "MATCHED_VAR", "MATCHED_VAR_NAME",
+    "MATCHED_VARS", "MATCHED_VARS_NAMES", "RULE", "DURATION", "HIGHEST_SEVERITY",
+    "TIME_EPOCH", "ENV",
+})
+
+
+#: Target lists interned to small ints (hashing a tuple of targets per rule is not free).
+_SIGS: dict[tuple[Target, ...], int] = {}
+
+
+class LinkPlan:
+    """What the rule loop needs about one link, precomputed once per ruleset."""
+
+    __slots__ = ("accel", "link", "negs", "pos", "sig", "tx_count", "tx_key")
+
+    def __init__(self, link: Rule, accel: tuple[int, int, bool] | None) -> None:
+        self.link = link
+        self.pos = tuple(t for t in link.targets if not t.negated)
+        self.negs = [t for t in link.targets if t.negated]
+        self.accel = accel
+        #: The very common single ``TX:name`` / ``&TX:name`` target, looked up directly.
+        self.tx_key: str | None = None
+        self.tx_count = False
+        if len(self.pos) == 1 and not self.negs:
+            t = self.pos[0]
+            if t.name == "TX" and t.key is not None and t.key_regex is None:
+                self.tx_key = t.key.lower()
+                self.tx_count = t.count
+        #: Links that read only request/response data (stable within a phase) with a
+        #: non-negated accelerated @rx share one "did any value hit?" answer per phase:
+        #: rules whose pattern hit none of the values are skipped without a value loop.
+        self.sig: int | None = None
+        op = link.operator
+        if (accel is not None and op is not None and not op.negated and not link.multi_match
+                and all(t.name not in UNSTABLE for t in link.targets)):
+            self.sig = _SIGS.setdefault(link.targets, len(_SIGS))
+
+
+class WAF:
+    """Compiled rules per phase, settings, the persistent store and the regex accelerator."""
+
+    def __init__(
+        self, rules: Sequence[Rule], settings: Settings, *, clock: Clock | None = None,
+        store: CollectionStore | None = None, accel: Any = None,
+    ) -> None:
+        self.settings = copy.deepcopy(settings)
+        self.clock: Clock = clock or SystemClock()
+        self.store: CollectionStore = store or MemoryStore(self.clock)
+        self.rules: tuple[Rule, ...] = tuple(rules)
+        self._phases: dict[int, tuple[Rule, ...]] = {
+            p: tuple(r for r in self.rules if r.marker is not None or r.phase == p)
+            for p in range(1, 6)
+        }
+        self.accel = accel
+        self.plans: dict[int, LinkPlan] = {}
+        for r in self.rules:
+            for link in r.links if r.marker is None else ():
+                ref = accel.lookup(link) if accel is not None else None
+                self.plans[id(link)] = LinkPlan(link, ref)
+        #: Self-check mode (tests, canaries): every accelerated regex decision is also made
+        #: by PCRE2 and disagreements are recorded here.
+        self.verify_accel = False
+        self.accel_checks = 0
+        self.accel_mismatches: list[tuple[int, str, str]] = []
+
+    @classmethod
+    def build(
+        cls, sources: Iterable[str | Path | Snippet] = (), *,
+        base_dir: Path | None = None, primitives: Primitives | None = None,
+        settings: Settings | None = None, clock: Clock | None = None,
+        store: CollectionStore | None = None, hyperscan: bool = False,
+        cache_dir: Path | None = None,
+    ) -> WAF:
+        """Parse the sources in order: paths are rule files, ``Snippet``s inline SecLang."""
+        parser = Parser(primitives or default_primitives(), settings)
+        for src in sources:
+            if isinstance(src, Snippet):
+                parser.parse_text(src.text, src.name, base_dir)
+            else:
+                parser.parse_file(src)
+        cfg = parser.finish()
+        accel = None
+        if hyperscan:
+            from bastion.waf.seclang.accel import HyperscanAccelerator
+
+            accel = HyperscanAccelerator.build(cfg.rules, cache_dir=cache_dir)
+        return cls(cfg.rules, cfg.settings, clock=clock, store=store, accel=accel)
+
+    def phase_rules(self, phase: int) -> tuple[Rule, ...]:
+        return self._phases[phase]
+
+    def rule(self, rule_id: int) -> Rule | None:
+        return next((r for r in self.rules if r.id == rule_id and r.marker is None), None)
+
+    def new_transaction(self, unique_id: str | None = None) -> Transaction:
+        return Transaction(self, unique_id)
