@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 import yaml
 
 from bastion.clock import FrozenClock
@@ -147,3 +148,19 @@ def test_metrics_count_every_request_rendered_or_dropped(tmp_path: Path,
     text = asyncio.run(call(app, "GET", "/metrics")).body.decode()
     assert 'bastion_http_requests_total{route="/pets/{id}",method="GET",code="2xx"' in text
     asyncio.run(app.gateway.close())
+
+
+@pytest.mark.parametrize(("level", "ok_has_trace", "refused_has_trace"), [
+    ("off", False, False), ("errors", False, True), ("info", None, True)])
+def test_decision_trace_levels(tmp_path: Path, clock: FrozenClock, level: str,
+                               ok_has_trace: bool | None, refused_has_trace: bool) -> None:
+    app = app_for(tmp_path, clock, logging={"trace": level})
+    asyncio.run(call(app, "GET", "/prod/pets/7"))
+    asyncio.run(call(app, "GET", "/prod/nope"))
+    asyncio.run(app.gateway.close())
+    ok, refused = records(tmp_path, "waf")
+    if ok_has_trace is not None:  # (a plain success records no trace events to show)
+        assert bool(ok["bastion"]["trace"]) is ok_has_trace
+    assert bool(refused["bastion"]["trace"]) is refused_has_trace
+    if refused_has_trace:
+        assert {"stage": "route", "event": "interrupted"} in refused["bastion"]["trace"]

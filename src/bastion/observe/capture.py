@@ -51,7 +51,8 @@ def _triples(headers: Headers) -> tuple[HeaderTriple, ...]:
 
 
 def capture(ex: Exchange, status: int, total: float, integration_s: float, waf_s: float,
-            auth_s: float, waf_log: dict[str, Any] | None) -> Captured:
+            auth_s: float, waf_log: dict[str, Any] | None, *,
+            with_trace: bool = True) -> Captured:
     """The request path's whole share of logging: values, no formatting.
 
     Only immutable scalars and tuples of them in the common case, so the garbage collector
@@ -67,7 +68,8 @@ def capture(ex: Exchange, status: int, total: float, integration_s: float, waf_s
             auth_s, (why.reason, why.response_type, why.message) if why is not None else None,
             ex.principal, ex.authorizer, ex.identity or None,
             tuple(ex.labels) if ex.labels else (),
-            tuple((t.stage, t.event) for t in ex.trace[:50]) if ex.trace else (),
+            tuple((t.stage, t.event) for t in ex.trace[:50]) if ex.trace and with_trace
+            else (),
             waf_log, ex.response_bytes, route.route.authorizer if route is not None else None,
             ex.notes.get("cache") if ex.notes else None)
 

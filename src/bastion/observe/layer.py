@@ -5,6 +5,7 @@
       access_format: JSON             # CLF | JSON | XML | CSV | a $context template | off
       waf: true                       # one AWS WAF log record per request
       redact_headers: [x-session]     # beyond Authorization, Cookie, API keys, SigV4 params
+      trace: errors                   # decision trace in the WAF log: off | errors | info
     metrics: {enabled: true}          # /metrics (Prometheus), /_bastion/metrics (CloudWatch view)
     audit:
       dir: bastion-data/audit
@@ -67,8 +68,9 @@ class LoggingStage:
     def __init__(self, ctx: GatewayContext, *, writer: LogWriter | None,
                  access: AccessLogFormatter | None, waf: WafLogBuilder | None,
                  metrics: GatewayMetrics | None, audit: AuditTrail | None,
-                 audit_data_plane: bool) -> None:
+                 audit_data_plane: bool, trace: str = "errors") -> None:
         self.ctx = ctx
+        self.trace = trace
         self.clock = ctx.clock
         self.metrics = metrics
         self.audit = audit
@@ -95,7 +97,10 @@ class LoggingStage:
         auth_s = get("iam", 0.0) + get("authorizer", 0.0) + get("cedar", 0.0) if t else 0.0
         waf_log: dict[str, Any] | None = ex.notes.get("waf_log") if ex.notes else None
         route = ex.route
-        c = capture(ex, status, total, integration_s, waf_s, auth_s, waf_log)
+        level = self.trace
+        with_trace = level == "info" or (level == "errors" and ex.interruption is not None)
+        c = capture(ex, status, total, integration_s, waf_s, auth_s, waf_log,
+                    with_trace=with_trace)
         writer = self.writer
         if writer is None or not writer.submit(_KIND, c, ts=ex.started_at) \
                 or self.renderer.metrics is None:
@@ -182,6 +187,8 @@ def observe_layer(ctx: GatewayContext) -> list[Stage]:
     waf_on = lsec.get("waf", bool, True)
     redact = [str(h) for h in lsec.get("redact_headers", list, [])]
     enabled = lsec.get("enabled", bool, True)
+    # the decision trace in the WAF log's bastion object: off, on refusals only, or always
+    trace = lsec.get("trace", str, "errors", choices=("off", "errors", "info"))
     lsec.done()
     msec = Section(settings.extra.get("metrics"), file=file, path="metrics", problems=problems)
     metrics_on = msec.get("enabled", bool, True)
@@ -268,7 +275,7 @@ def observe_layer(ctx: GatewayContext) -> list[Stage]:
     if writer is None and metrics is None and not (audit is not None and data_plane):
         return []
     return [LoggingStage(ctx, writer=writer, access=access, waf=waf, metrics=metrics,
-                         audit=audit, audit_data_plane=data_plane)]
+                         audit=audit, audit_data_plane=data_plane, trace=trace)]
 
 
 def raise_config(file: str, message: str) -> None:
