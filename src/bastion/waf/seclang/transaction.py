@@ -84,7 +84,10 @@ class Transaction:
         self.request_basename: str = ""
         self.query_string: str = ""
         # collections
-        self.tx: VarMap = VarMap("TX")
+        spec = waf.spec
+        #: Whether the phases run the specialised programs (TX starts from their snapshot).
+        self._fast: bool = spec is not None
+        self.tx: VarMap = spec.snapshot.copy() if spec is not None else VarMap("TX")
         self._collections: dict[str, VarMap] = {"TX": self.tx}
         self._persist_keys: dict[str, str] = {}
         self.args_get: MultiMap = MultiMap()
@@ -129,6 +132,10 @@ class Transaction:
         self._tfn_cache: dict[tuple[str, ...], dict[str, str]] = {}
         self._accel_hits: dict[tuple[int, str], frozenset[int]] = {}
         self._unions: dict[tuple[int, int], set[int]] = {}
+        self._tvals: dict[tuple[int, tuple[str, ...], bool], list[tuple[str, list[str]]]] = {}
+        self._tvals_by_target: dict[tuple[int, tuple[tuple[str, ...], bool]],
+                                    list[tuple[str, list[str]]]] = {}
+        self._raw_by_target: dict[int, list[tuple[str, str]]] = {}
         self.matched: list[MatchedRule] = []
         self.matched_ids: list[int] = []
         self.interruption: Interruption | None = None
@@ -152,6 +159,9 @@ class Transaction:
         """A ctl may change what variables yield (forced REQUEST_BODY...): drop the per-phase
         "any value hit?" answers."""
         self._unions.clear()
+        self._tvals.clear()
+        self._tvals_by_target.clear()
+        self._raw_by_target.clear()
 
     def note_pcre_limits_exceeded(self) -> None:
         """@rx gave up on the match limit; like v2, flag it where rules can see it."""
@@ -506,6 +516,8 @@ class Transaction:
     def _phase(self, phase: int, *, logging: bool = False) -> Interruption | None:
         if phase in self._phases_done:
             return self.interruption
+        if not self._phases_done and self._fast:
+            self._check_specialised()
         self._phases_done.add(phase)
         if self.interruption is not None and not logging:
             return self.interruption
@@ -514,12 +526,17 @@ class Transaction:
         if self._allow_request and phase in (1, 2):
             return None
         self._unions.clear()
+        self._tvals.clear()
+        self._tvals_by_target.clear()
+        self._raw_by_target.clear()
         # transformation results and scan hits are pure functions of the value: keep them for
         # the whole transaction, within a bound
         if len(self._accel_hits) > 20_000:
             self._accel_hits.clear()
         if sum(len(b) for b in self._tfn_cache.values()) > 50_000:
             self._tfn_cache.clear()
+        if self._fast:
+            return self._run_program(phase, logging)
         rules = self.waf.phase_rules(phase)
         skip_to: str | None = None
         skip_n = 0
@@ -551,6 +568,71 @@ class Transaction:
         return self.interruption
 
     _allow_phase = False
+
+    def _check_specialised(self) -> None:
+        """Before the first phase: exclusions given to this transaction (or an engine turned
+        off) may touch a rule folded into the TX snapshot; then run the full rule lists."""
+        spec = self.waf.spec
+        assert spec is not None
+        off = self.engine_mode == "Off"
+        if off or self._removed_ranges or self.removed_tags or self.removed_msgs:
+            if off or any(self._removed(r) for r in spec.folded):
+                self._fast = False
+                self.tx = VarMap("TX")
+                self._collections["TX"] = self.tx
+
+    def _run_program(self, phase: int, logging: bool) -> Interruption | None:
+        """The rule loop over the specialised program (``specialise``): same semantics as
+        the full loop in ``_phase``, with folded gates as jumps."""
+        spec = self.waf.spec
+        assert spec is not None
+        entries = spec.phases[phase]
+        n = len(entries)
+        skip_to: str | None = None
+        skip_n = 0
+        i = 0
+        unions = self._unions
+        plans = self.waf.plans
+        prefilter = not self.waf.verify_accel
+        while i < n:
+            rule, jump, ukey, pid = entries[i]
+            i += 1
+            if rule.marker is not None:
+                if skip_to is not None and rule.marker == skip_to:
+                    skip_to = None
+                continue
+            if skip_to is not None:
+                continue
+            if skip_n > 0:
+                skip_n -= 1
+                continue
+            if ukey is not None and prefilter:
+                # the starter's pattern hit none of its values (exclusions only remove values)
+                union = unions.get(ukey)
+                if union is None:
+                    union = unions[ukey] = self._union_hits(plans[id(rule)], ukey[1])
+                if pid not in union:
+                    continue
+            if (self._removed_ranges or self.removed_tags or self.removed_msgs) \
+                    and self._removed(rule):
+                continue
+            if self.engine_mode == "Off":
+                break
+            if jump >= 0:
+                i = jump
+                continue
+            if not self._eval_rule(rule):
+                continue
+            if rule.skip_after:
+                skip_to = rule.skip_after
+            elif rule.skip:
+                skip_n = rule.skip
+            if self.interruption is not None and not logging:
+                return self.interruption
+            if self._allow_phase:
+                self._allow_phase = False
+                break
+        return self.interruption
 
     def _eval_rule(self, starter: Rule) -> bool:
         self._rule = starter
@@ -638,12 +720,38 @@ class Transaction:
             self.capture = False
         return res != op.negated
 
+    def _tvalues(self, plan: LinkPlan, exclusions: list[Target]) -> list[tuple[str, list[str]]]:
+        """(name, transformed values) of the plan's targets; stable target lists are computed
+        once per phase (``LinkPlan.tkey``)."""
+        key = plan.tkey
+        if key is not None and not exclusions:
+            got = self._tvals.get(key)
+            if got is None:
+                link = plan.link
+                tf = (link.transformations, link.multi_match)
+                parts = self._tvals_by_target
+                raws = self._raw_by_target
+                got = []
+                for t, gk in plan.gpos:
+                    part = parts.get((gk, tf))
+                    if part is None:
+                        raw_vals = raws.get(gk)
+                        if raw_vals is None:
+                            raw_vals = raws[gk] = variables.generate(self, t, plan.negs)
+                        part = parts[(gk, tf)] = [
+                            (name, self._transform(link, raw)) for name, raw in raw_vals]
+                    got.extend(part)
+                self._tvals[key] = got
+            return got
+        link = plan.link
+        return [(name, self._transform(link, raw)) for name, raw in self._values(plan, exclusions)]
+
     def _union_hits(self, plan: LinkPlan, group: int) -> set[int]:
         """Every pattern of ``group`` that hits any value of the plan's targets."""
         union: set[int] = set()
         accel = self.waf.accel
-        for _, raw in self._values(plan, []):
-            for value in self._transform(plan.link, raw):
+        for _, tvals in self._tvalues(plan, []):
+            for value in tvals:
                 hits = self._accel_hits.get((group, value))
                 if hits is None:
                     hits = accel.scan(group, value)
@@ -684,12 +792,12 @@ class Transaction:
                 union = self._unions[ukey] = self._union_hits(plan, group)
             if pid not in union:
                 return False
-        values = self._values(plan, exclusions)
+        values = self._tvalues(plan, exclusions)
         if not values:
             return False
         matched = False
-        for name, raw in values:
-            for value in self._transform(link, raw):
+        for name, tvals in values:
+            for value in tvals:
                 if not self._operate(plan, value):
                     continue
                 matched = True
