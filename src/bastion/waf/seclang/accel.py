@@ -104,6 +104,14 @@ def _write(path: Path, data: bytes) -> None:
         return  # a read-only cache only costs start-up time
 
 
+_NO_HITS: frozenset[int] = frozenset()
+
+
+def _collect(pid: int, start: int, end: int, flags: int, hits: list[int]) -> None:
+    """Hyperscan match callback (SINGLEMATCH: once per pattern and scan)."""
+    hits.append(pid)
+
+
 class _Group:
     __slots__ = ("db", "lock", "patterns")
 
@@ -198,11 +206,7 @@ class HyperscanAccelerator:
     def scan(self, group: int, value: str) -> frozenset[int]:
         """Ids of the group's patterns that hit ``value`` (a latin-1 byte string)."""
         g = self._groups[group]
-        hits: set[int] = set()
-
-        def on_match(pid: int, start: int, end: int, flags: int, ctx: object) -> None:
-            hits.add(pid)
-
+        hits: list[int] = []
         with g.lock:
-            g.db.scan(value.encode("latin-1"), match_event_handler=on_match)
-        return frozenset(hits)
+            g.db.scan(value.encode("latin-1"), match_event_handler=_collect, context=hits)
+        return frozenset(hits) if hits else _NO_HITS

@@ -129,13 +129,13 @@ class Transaction:
         self.removed_tags: list[re.Pattern[str]] = []
         self.removed_msgs: list[re.Pattern[str]] = []
         self._target_exclusions: list[tuple[str, object, Target]] = []
-        self._tfn_cache: dict[tuple[str, ...], dict[str, str]] = {}
+        self._tfn_cache: dict[int, dict[str, str]] = {}
         self._accel_hits: dict[tuple[int, str], frozenset[int]] = {}
         self._unions: dict[tuple[int, int], set[int]] = {}
-        self._tvals: dict[tuple[int, tuple[str, ...], bool], list[tuple[str, list[str]]]] = {}
-        self._tvals_by_target: dict[tuple[int, tuple[tuple[str, ...], bool]],
-                                    list[tuple[str, list[str]]]] = {}
+        self._tvals: dict[tuple[int, int], list[tuple[str, list[str]]]] = {}
+        self._tvals_by_target: dict[tuple[int, int], list[tuple[str, list[str]]]] = {}
         self._raw_by_target: dict[int, list[tuple[str, str]]] = {}
+        self._target_unions: dict[tuple[int, int], set[int]] = {}
         self.matched: list[MatchedRule] = []
         self.matched_ids: list[int] = []
         self.interruption: Interruption | None = None
@@ -162,6 +162,7 @@ class Transaction:
         self._tvals.clear()
         self._tvals_by_target.clear()
         self._raw_by_target.clear()
+        self._target_unions.clear()
 
     def note_pcre_limits_exceeded(self) -> None:
         """@rx gave up on the match limit; like v2, flag it where rules can see it."""
@@ -529,6 +530,7 @@ class Transaction:
         self._tvals.clear()
         self._tvals_by_target.clear()
         self._raw_by_target.clear()
+        self._target_unions.clear()
         # transformation results and scan hits are pure functions of the value: keep them for
         # the whole transaction, within a bound
         if len(self._accel_hits) > 20_000:
@@ -660,14 +662,15 @@ class Transaction:
             out.extend(variables.generate(self, t, negs))
         return out
 
-    def _transform(self, link: Rule, value: str) -> list[str]:
-        names = link.transformations
-        if not names:
+    def _transform(self, plan: LinkPlan, value: str) -> list[str]:
+        ids = plan.tf_ids
+        if not ids:
             return [value]
         cache = self._tfn_cache
+        link = plan.link
         multi = link.multi_match
         if not multi:
-            done = cache.get(names)
+            done = cache.get(ids[-1])
             if done is not None:
                 hit = done.get(value)
                 if hit is not None:
@@ -676,8 +679,7 @@ class Transaction:
         results: list[str] = [value] if multi else []
         cur = value
         small = len(value) < 65536
-        for i in range(len(names)):
-            key = names[: i + 1]
+        for i, key in enumerate(ids):
             bucket = cache.get(key)
             if bucket is None:
                 bucket = cache[key] = {}
@@ -720,44 +722,92 @@ class Transaction:
             self.capture = False
         return res != op.negated
 
+    def _target_tvalues(self, plan: LinkPlan, t: Target, gk: int) -> list[tuple[str, list[str]]]:
+        """(name, transformed values) of one stable target of the plan, once per phase."""
+        key = (gk, plan.tfkey)
+        part = self._tvals_by_target.get(key)
+        if part is None:
+            raw_vals = self._raw_by_target.get(gk)
+            if raw_vals is None:
+                raw_vals = self._raw_by_target[gk] = variables.generate(self, t, plan.negs)
+            part = self._tvals_by_target[key] = self._transform_all(plan, raw_vals)
+        return part
+
+    def _transform_all(self, plan: LinkPlan, raw_vals: list[tuple[str, str]]
+                       ) -> list[tuple[str, list[str]]]:
+        """``_transform`` over a list of values, with the chain's cache buckets looked up
+        once for the list (a POST's arguments go through a few dozen chains)."""
+        ids = plan.tf_ids
+        if not ids:
+            return [(name, [raw]) for name, raw in raw_vals]
+        link = plan.link
+        if link.multi_match:
+            return [(name, self._transform(plan, raw)) for name, raw in raw_vals]
+        cache = self._tfn_cache
+        buckets: list[dict[str, str]] = []
+        for key in ids:
+            bucket = cache.get(key)
+            if bucket is None:
+                bucket = cache[key] = {}
+            buckets.append(bucket)
+        steps = list(zip(buckets, link.tfn_impls, strict=True))
+        last = buckets[-1]
+        out: list[tuple[str, list[str]]] = []
+        for name, value in raw_vals:
+            cur = last.get(value)
+            if cur is None:
+                cur = value
+                small = len(value) < 65536
+                for bucket, impl in steps:
+                    nxt = bucket.get(value)
+                    if nxt is None:
+                        nxt = impl(cur)
+                        if small:
+                            bucket[value] = nxt
+                    cur = nxt
+            out.append((name, [cur]))
+        return out
+
     def _tvalues(self, plan: LinkPlan, exclusions: list[Target]) -> list[tuple[str, list[str]]]:
         """(name, transformed values) of the plan's targets; stable target lists are computed
-        once per phase (``LinkPlan.tkey``)."""
+        once per phase (``LinkPlan.tkey``), from per-target parts shared across links."""
         key = plan.tkey
         if key is not None and not exclusions:
             got = self._tvals.get(key)
             if got is None:
-                link = plan.link
-                tf = (link.transformations, link.multi_match)
-                parts = self._tvals_by_target
-                raws = self._raw_by_target
                 got = []
                 for t, gk in plan.gpos:
-                    part = parts.get((gk, tf))
-                    if part is None:
-                        raw_vals = raws.get(gk)
-                        if raw_vals is None:
-                            raw_vals = raws[gk] = variables.generate(self, t, plan.negs)
-                        part = parts[(gk, tf)] = [
-                            (name, self._transform(link, raw)) for name, raw in raw_vals]
-                    got.extend(part)
+                    got.extend(self._target_tvalues(plan, t, gk))
                 self._tvals[key] = got
             return got
-        link = plan.link
-        return [(name, self._transform(link, raw)) for name, raw in self._values(plan, exclusions)]
+        return [(name, self._transform(plan, raw)) for name, raw in self._values(plan, exclusions)]
 
     def _union_hits(self, plan: LinkPlan, group: int) -> set[int]:
-        """Every pattern of ``group`` that hits any value of the plan's targets."""
+        """Every pattern of ``group`` that hits any value of the plan's targets: the union of
+        per-target answers, each computed once per phase (a group is one transformation chain
+        of the phase, so the target and the chain name it)."""
         union: set[int] = set()
         accel = self.waf.accel
-        for _, tvals in self._tvalues(plan, []):
-            for value in tvals:
-                hits = self._accel_hits.get((group, value))
-                if hits is None:
-                    hits = accel.scan(group, value)
-                    if len(value) < 65536:
-                        self._accel_hits[(group, value)] = hits
-                union |= hits
+        cache = self._accel_hits
+        parts = self._target_unions
+        for t, gk in plan.gpos:
+            ukey = (gk, group)
+            part = parts.get(ukey)
+            if part is None:
+                part = set()
+                for _, tvals in self._target_tvalues(plan, t, gk):
+                    for value in tvals:
+                        hkey = (group, value)
+                        hits = cache.get(hkey)
+                        if hits is None:
+                            hits = accel.scan(group, value)
+                            if len(value) < 65536:
+                                cache[hkey] = hits
+                        if hits:
+                            part |= hits
+                parts[ukey] = part
+            if part:
+                union |= part
         return union
 
     def _verify(self, link: Rule, value: str, hit: bool, exact: bool) -> bool:

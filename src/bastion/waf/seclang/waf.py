@@ -46,6 +46,7 @@ _SIGS: dict[tuple[Target, ...], int] = {}
 
 
 _TARGET_KEYS: dict[tuple[object, ...], int] = {}
+_CHAINS: dict[tuple[str, ...], int] = {}
 
 
 def _target_key(t: Target, negs: list[Target]) -> int:
@@ -58,7 +59,8 @@ def _target_key(t: Target, negs: list[Target]) -> int:
 class LinkPlan:
     """What the rule loop needs about one link, precomputed once per ruleset."""
 
-    __slots__ = ("accel", "gpos", "link", "negs", "pos", "sig", "tkey", "tx_count", "tx_key")
+    __slots__ = ("accel", "gpos", "link", "negs", "pos", "sig", "tf_ids", "tfkey", "tkey",
+                 "tx_count", "tx_key")
 
     def __init__(self, link: Rule, accel: tuple[int, int, bool] | None) -> None:
         self.link = link
@@ -79,14 +81,21 @@ class LinkPlan:
         self.sig: int | None = None
         #: For the same reason the transformed values of a stable target list are computed
         #: once per phase and shared by every link with the same targets and transformations.
-        self.tkey: tuple[int, tuple[str, ...], bool] | None = None
+        #: Ints naming each prefix of the transformation chain (the transaction's per-value
+        #: cache keys) and the chain with its multiMatch flag: hashing ints, not tuples.
+        names = link.transformations
+        self.tf_ids: tuple[int, ...] = tuple(
+            _CHAINS.setdefault(names[: i + 1], len(_CHAINS)) for i in range(len(names)))
+        self.tfkey = _CHAINS.setdefault((*names, "\0multi" if link.multi_match else "\0"),
+                                        len(_CHAINS))
+        self.tkey: tuple[int, int] | None = None
         #: (target, per-target key) of a stable list: one target's values (with the same
         #: exclusions of its collection) are shared across links within a phase too.
         self.gpos: tuple[tuple[Target, int], ...] = ()
         if link.targets and all(t.name not in UNSTABLE for t in link.targets):
             vkey = _SIGS.setdefault(link.targets, len(_SIGS))
             self.gpos = tuple((t, _target_key(t, self.negs)) for t in self.pos)
-            self.tkey = (vkey, link.transformations, link.multi_match)
+            self.tkey = (vkey, self.tfkey)
             op = link.operator
             if accel is not None and op is not None and not op.negated \
                     and not link.multi_match:
