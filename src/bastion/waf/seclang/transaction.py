@@ -136,6 +136,7 @@ class Transaction:
         self._tvals_by_target: dict[tuple[int, int], list[tuple[str, list[str]]]] = {}
         self._raw_by_target: dict[int, list[tuple[str, str]]] = {}
         self._target_unions: dict[tuple[int, int], set[int]] = {}
+        self._joined: dict[tuple[int, int], str] = {}
         self.matched: list[MatchedRule] = []
         self.matched_ids: list[int] = []
         self.interruption: Interruption | None = None
@@ -163,6 +164,7 @@ class Transaction:
         self._tvals_by_target.clear()
         self._raw_by_target.clear()
         self._target_unions.clear()
+        self._joined.clear()
 
     def note_pcre_limits_exceeded(self) -> None:
         """@rx gave up on the match limit; like v2, flag it where rules can see it."""
@@ -531,6 +533,7 @@ class Transaction:
         self._tvals_by_target.clear()
         self._raw_by_target.clear()
         self._target_unions.clear()
+        self._joined.clear()
         # transformation results and scan hits are pure functions of the value: keep them for
         # the whole transaction, within a bound
         if len(self._accel_hits) > 20_000:
@@ -845,6 +848,13 @@ class Transaction:
         values = self._tvalues(plan, exclusions)
         if not values:
             return False
+        jkey = plan.tkey
+        if plan.phrases is not None and jkey is not None and not exclusions:
+            joined = self._joined.get(jkey)
+            if joined is None:
+                joined = self._joined[jkey] = "\0".join(v for _, tvals in values for v in tvals)
+            if not plan.phrases.may_occur(joined):
+                return False
         matched = False
         for name, tvals in values:
             for value in tvals:

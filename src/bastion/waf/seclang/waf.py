@@ -59,8 +59,8 @@ def _target_key(t: Target, negs: list[Target]) -> int:
 class LinkPlan:
     """What the rule loop needs about one link, precomputed once per ruleset."""
 
-    __slots__ = ("accel", "gpos", "link", "negs", "pos", "sig", "tf_ids", "tfkey", "tkey",
-                 "tx_count", "tx_key")
+    __slots__ = ("accel", "gpos", "link", "negs", "phrases", "pos", "sig", "tf_ids", "tfkey",
+                 "tkey", "tx_count", "tx_key")
 
     def __init__(self, link: Rule, accel: tuple[int, int, bool] | None) -> None:
         self.link = link
@@ -100,6 +100,15 @@ class LinkPlan:
             if accel is not None and op is not None and not op.negated \
                     and not link.multi_match:
                 self.sig = vkey
+        #: A non-negated ``@pm``/``@pmFromFile`` on stable targets: one phrase search over
+        #: all its values joined tells when none of them can match.
+        self.phrases: Any = None
+        op = link.operator
+        if self.tkey is not None and op is not None and not op.negated \
+                and op.name.lower() in ("pm", "pmfromfile", "pmf"):
+            matcher = getattr(op.impl, "matcher", None)
+            if matcher is not None and getattr(matcher, "joinable", False):
+                self.phrases = matcher
 
 
 class WAF:
