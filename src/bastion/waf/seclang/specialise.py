@@ -41,7 +41,7 @@ __all__ = ["Entry", "Specialised", "specialise"]
 #: a starter whose accelerated ``@rx`` has a per-phase "any value hit?" answer
 #: (``LinkPlan.sig``), that answer's key and the pattern id (else None, -1), so the loop can
 #: pass over a rule that cannot match without evaluating it.
-Entry = tuple[Rule, int, "tuple[int, int] | None", int]
+Entry = tuple[Rule, int, "tuple[int, int, int] | None", int]
 
 _ALL = "*"  # "every TX key"
 _DISRUPTIVE = frozenset({"deny", "drop", "redirect", "proxy", "allow"})
@@ -248,7 +248,8 @@ def specialise(waf: WAF) -> Specialised | None:
             if target is None:
                 plan = waf.plans.get(id(rule)) if rule.marker is None else None
                 if plan is not None and plan.sig is not None and plan.accel is not None:
-                    entries.append((rule, -1, (plan.sig, plan.accel[0]), plan.accel[1]))
+                    entries.append((rule, -1, (plan.sig, plan.tfkey, plan.accel[0]),
+                                    plan.accel[1]))
                 else:
                     entries.append((rule, -1, None, -1))
                 continue

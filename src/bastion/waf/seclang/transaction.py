@@ -131,11 +131,11 @@ class Transaction:
         self._target_exclusions: list[tuple[str, object, Target]] = []
         self._tfn_cache: dict[int, dict[str, str]] = {}
         self._accel_hits: dict[tuple[int, str], frozenset[int]] = {}
-        self._unions: dict[tuple[int, int], set[int]] = {}
+        self._unions: dict[tuple[int, int, int], set[int]] = {}
         self._tvals: dict[tuple[int, int], list[tuple[str, list[str]]]] = {}
         self._tvals_by_target: dict[tuple[int, int], list[tuple[str, list[str]]]] = {}
         self._raw_by_target: dict[int, list[tuple[str, str]]] = {}
-        self._target_unions: dict[tuple[int, int], set[int]] = {}
+        self._target_unions: dict[tuple[int, int, int], set[int]] = {}
         self._joined: dict[tuple[int, int], str] = {}
         self.matched: list[MatchedRule] = []
         self.matched_ids: list[int] = []
@@ -615,7 +615,7 @@ class Transaction:
                 # the starter's pattern hit none of its values (exclusions only remove values)
                 union = unions.get(ukey)
                 if union is None:
-                    union = unions[ukey] = self._union_hits(plans[id(rule)], ukey[1])
+                    union = unions[ukey] = self._union_hits(plans[id(rule)], ukey[2])
                 if pid not in union:
                     continue
             if (self._removed_ranges or self.removed_tags or self.removed_msgs) \
@@ -794,7 +794,7 @@ class Transaction:
         cache = self._accel_hits
         parts = self._target_unions
         for t, gk in plan.gpos:
-            ukey = (gk, group)
+            ukey = (gk, plan.tfkey, group)
             part = parts.get(ukey)
             if part is None:
                 part = set()
@@ -839,7 +839,7 @@ class Transaction:
         plan = self.waf.plans[id(link)]
         if plan.sig is not None and not exclusions and not self.waf.verify_accel:
             group, pid, _ = plan.accel  # type: ignore[misc]
-            ukey = (plan.sig, group)
+            ukey = (plan.sig, plan.tfkey, group)
             union = self._unions.get(ukey)
             if union is None:
                 union = self._unions[ukey] = self._union_hits(plan, group)
