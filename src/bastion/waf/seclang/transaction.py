@@ -21,7 +21,7 @@ from bastion.waf.seclang.actions import atoi, run_action
 from bastion.waf.seclang.collections import MultiMap, VarMap
 from bastion.waf.seclang.macro import expand
 from bastion.waf.seclang.results import Interruption, MatchedRule
-from bastion.waf.seclang.rules import Rule, Target
+from bastion.waf.seclang.rules import Rule, Target, Transformation
 
 if TYPE_CHECKING:
     from bastion.clock import Clock
@@ -130,6 +130,7 @@ class Transaction:
         self.removed_msgs: list[re.Pattern[str]] = []
         self._target_exclusions: list[tuple[str, object, Target]] = []
         self._tfn_cache: dict[int, dict[str, str]] = {}
+        self._tfn_memo: dict[str, dict[str, str]] = {}
         self._accel_hits: dict[tuple[int, str], frozenset[int]] = {}
         self._unions: dict[tuple[int, int, int], set[int]] = {}
         self._tvals: dict[tuple[int, int], list[tuple[str, list[str]]]] = {}
@@ -540,6 +541,8 @@ class Transaction:
             self._accel_hits.clear()
         if sum(len(b) for b in self._tfn_cache.values()) > 50_000:
             self._tfn_cache.clear()
+        if sum(len(b) for b in self._tfn_memo.values()) > 50_000:
+            self._tfn_memo.clear()
         if self._fast:
             return self._run_program(phase, logging)
         rules = self.waf.phase_rules(phase)
@@ -738,36 +741,33 @@ class Transaction:
 
     def _transform_all(self, plan: LinkPlan, raw_vals: list[tuple[str, str]]
                        ) -> list[tuple[str, list[str]]]:
-        """``_transform`` over a list of values, with the chain's cache buckets looked up
-        once for the list (a POST's arguments go through a few dozen chains)."""
+        """``_transform`` of every value (not multiMatch) of one target: a POST's arguments go
+        through a few dozen chains, so the per-step caches are looked up once per list."""
         ids = plan.tf_ids
-        if not ids:
+        if not ids or not raw_vals:
             return [(name, [raw]) for name, raw in raw_vals]
         link = plan.link
         if link.multi_match:
             return [(name, self._transform(plan, raw)) for name, raw in raw_vals]
-        cache = self._tfn_cache
-        buckets: list[dict[str, str]] = []
-        for key in ids:
-            bucket = cache.get(key)
-            if bucket is None:
-                bucket = cache[key] = {}
-            buckets.append(bucket)
-        steps = list(zip(buckets, link.tfn_impls, strict=True))
-        last = buckets[-1]
+        # per transformation, keyed by its input: chains that share a step (most leave an
+        # ordinary value unchanged) share its results
+        memo = self._tfn_memo
+        steps: list[tuple[dict[str, str], Transformation]] = []
+        for tname, impl in zip(link.transformations, link.tfn_impls, strict=True):
+            results = memo.get(tname)
+            if results is None:
+                results = memo[tname] = {}
+            steps.append((results, impl))
         out: list[tuple[str, list[str]]] = []
         for name, value in raw_vals:
-            cur = last.get(value)
-            if cur is None:
-                cur = value
-                small = len(value) < 65536
-                for bucket, impl in steps:
-                    nxt = bucket.get(value)
-                    if nxt is None:
-                        nxt = impl(cur)
-                        if small:
-                            bucket[value] = nxt
-                    cur = nxt
+            cur = value
+            for results, impl in steps:
+                nxt = results.get(cur)
+                if nxt is None:
+                    nxt = impl(cur)
+                    if len(cur) < 65536:
+                        results[cur] = nxt
+                cur = nxt
             out.append((name, [cur]))
         return out
 
