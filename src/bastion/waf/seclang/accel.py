@@ -1,13 +1,14 @@
-"""Hyperscan acceleration of ``@rx``: one scan per (value, transformation chain) answers
-every static regex of that chain at once.
+"""Hyperscan acceleration of ``@rx``: one scan per (phase, transformed value) answers every
+static regex of the phase at once.
 
-Every static ``@rx`` of the ruleset goes into a database per (phase, transformation chain),
-compiled with SINGLEMATCH|ALLOWEMPTY|DOTALL in byte mode. Patterns Hyperscan cannot compile
-as they are go in with PREFILTER (a superset: a hit must be confirmed by PCRE2); patterns it
-cannot take at all are left to PCRE2. A pattern with ``$`` is also confirmed, because
-Hyperscan's ``$`` matches before a final newline and ModSecurity's (DOLLAR_ENDONLY) does not.
-A miss is final; a hit of an exact pattern is final unless the rule captures (captures always
-come from PCRE2 through the operator).
+Every static ``@rx`` of the ruleset goes into one database per phase (a value that several
+transformation chains turn into the same string is scanned once for all of them), compiled
+with SINGLEMATCH|ALLOWEMPTY|DOTALL in byte mode. Patterns Hyperscan cannot compile as they are
+go in with PREFILTER (a superset: a hit must be confirmed by PCRE2); patterns it cannot take
+at all are left to PCRE2. A pattern with ``$`` is also confirmed, because Hyperscan's ``$``
+matches before a final newline and ModSecurity's (DOLLAR_ENDONLY) does not. A miss is final;
+a hit of an exact pattern is final unless the rule captures (captures always come from PCRE2
+through the operator).
 
 Databases are serialized to a cache directory keyed by patterns, flags and the Hyperscan
 version, so start-up loads them in milliseconds instead of compiling for seconds.
@@ -104,6 +105,14 @@ def _write(path: Path, data: bytes) -> None:
         return  # a read-only cache only costs start-up time
 
 
+_NO_HITS: frozenset[int] = frozenset()
+
+
+def _collect(pid: int, start: int, end: int, flags: int, hits: list[int]) -> None:
+    """Hyperscan match callback (SINGLEMATCH: once per pattern and scan)."""
+    hits.append(pid)
+
+
 class _Group:
     __slots__ = ("db", "lock", "patterns")
 
@@ -141,17 +150,21 @@ class HyperscanAccelerator:
                 except UnicodeEncodeError:
                     continue
         classes = _classify([p for _, _, p in links], cache)
-        grouped: dict[tuple[int, tuple[str, ...]], list[tuple[Rule, bytes, str]]] = {}
+        # One database per phase: a value is scanned once for every pattern of the phase,
+        # whichever transformation chain produced it (most chains leave ordinary values
+        # unchanged, so one scan answers for many chains); the engine keys its "any value
+        # hit?" answers by target and chain, so patterns of other chains are only noise.
+        grouped: dict[int, list[tuple[Rule, bytes, str]]] = {}
         for starter, link, pat in links:
             c = classes.get(pat)
             if c is None:
                 continue
-            grouped.setdefault((starter.phase, link.transformations), []).append((link, pat, c))
+            grouped.setdefault(starter.phase, []).append((link, pat, c))
         base = _base_flags(hs)
         groups: list[_Group] = []
         index: dict[int, tuple[int, int, bool]] = {}
         keep: list[Rule] = []
-        for gkey in sorted(grouped, key=lambda k: (k[0], k[1])):
+        for gkey in sorted(grouped):
             members = grouped[gkey]
             pats: list[bytes] = []
             flags: list[int] = []
@@ -198,11 +211,7 @@ class HyperscanAccelerator:
     def scan(self, group: int, value: str) -> frozenset[int]:
         """Ids of the group's patterns that hit ``value`` (a latin-1 byte string)."""
         g = self._groups[group]
-        hits: set[int] = set()
-
-        def on_match(pid: int, start: int, end: int, flags: int, ctx: object) -> None:
-            hits.add(pid)
-
+        hits: list[int] = []
         with g.lock:
-            g.db.scan(value.encode("latin-1"), match_event_handler=on_match)
-        return frozenset(hits)
+            g.db.scan(value.encode("latin-1"), match_event_handler=_collect, context=hits)
+        return frozenset(hits) if hits else _NO_HITS

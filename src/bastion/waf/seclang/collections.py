@@ -93,6 +93,13 @@ class VarMap:
     def items(self) -> list[tuple[str, str]]:
         return list(self._data.values())
 
+    def copy(self) -> VarMap:
+        """An independent copy (the specialised TX snapshot each transaction starts from)."""
+        m = VarMap(self.name)
+        m._data = self._data.copy()
+        m._expires = self._expires.copy()
+        return m
+
     def __len__(self) -> int:
         return len(self._data)
 

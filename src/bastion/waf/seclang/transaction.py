@@ -21,7 +21,7 @@ from bastion.waf.seclang.actions import atoi, run_action
 from bastion.waf.seclang.collections import MultiMap, VarMap
 from bastion.waf.seclang.macro import expand
 from bastion.waf.seclang.results import Interruption, MatchedRule
-from bastion.waf.seclang.rules import Rule, Target
+from bastion.waf.seclang.rules import Rule, Target, Transformation
 
 if TYPE_CHECKING:
     from bastion.clock import Clock
@@ -84,7 +84,10 @@ class Transaction:
         self.request_basename: str = ""
         self.query_string: str = ""
         # collections
-        self.tx: VarMap = VarMap("TX")
+        spec = waf.spec
+        #: Whether the phases run the specialised programs (TX starts from their snapshot).
+        self._fast: bool = spec is not None
+        self.tx: VarMap = spec.snapshot.copy() if spec is not None else VarMap("TX")
         self._collections: dict[str, VarMap] = {"TX": self.tx}
         self._persist_keys: dict[str, str] = {}
         self.args_get: MultiMap = MultiMap()
@@ -126,9 +129,15 @@ class Transaction:
         self.removed_tags: list[re.Pattern[str]] = []
         self.removed_msgs: list[re.Pattern[str]] = []
         self._target_exclusions: list[tuple[str, object, Target]] = []
-        self._tfn_cache: dict[tuple[str, ...], dict[str, str]] = {}
+        self._tfn_cache: dict[int, dict[str, str]] = {}
+        self._tfn_memo: dict[str, dict[str, str]] = {}
         self._accel_hits: dict[tuple[int, str], frozenset[int]] = {}
-        self._unions: dict[tuple[int, int], set[int]] = {}
+        self._unions: dict[tuple[int, int, int], set[int]] = {}
+        self._tvals: dict[tuple[int, int], list[tuple[str, list[str]]]] = {}
+        self._tvals_by_target: dict[tuple[int, int], list[tuple[str, list[str]]]] = {}
+        self._raw_by_target: dict[int, list[tuple[str, str]]] = {}
+        self._target_unions: dict[tuple[int, int, int], set[int]] = {}
+        self._joined: dict[tuple[int, int], str] = {}
         self.matched: list[MatchedRule] = []
         self.matched_ids: list[int] = []
         self.interruption: Interruption | None = None
@@ -152,6 +161,11 @@ class Transaction:
         """A ctl may change what variables yield (forced REQUEST_BODY...): drop the per-phase
         "any value hit?" answers."""
         self._unions.clear()
+        self._tvals.clear()
+        self._tvals_by_target.clear()
+        self._raw_by_target.clear()
+        self._target_unions.clear()
+        self._joined.clear()
 
     def note_pcre_limits_exceeded(self) -> None:
         """@rx gave up on the match limit; like v2, flag it where rules can see it."""
@@ -506,6 +520,8 @@ class Transaction:
     def _phase(self, phase: int, *, logging: bool = False) -> Interruption | None:
         if phase in self._phases_done:
             return self.interruption
+        if not self._phases_done and self._fast:
+            self._check_specialised()
         self._phases_done.add(phase)
         if self.interruption is not None and not logging:
             return self.interruption
@@ -514,12 +530,21 @@ class Transaction:
         if self._allow_request and phase in (1, 2):
             return None
         self._unions.clear()
+        self._tvals.clear()
+        self._tvals_by_target.clear()
+        self._raw_by_target.clear()
+        self._target_unions.clear()
+        self._joined.clear()
         # transformation results and scan hits are pure functions of the value: keep them for
         # the whole transaction, within a bound
         if len(self._accel_hits) > 20_000:
             self._accel_hits.clear()
         if sum(len(b) for b in self._tfn_cache.values()) > 50_000:
             self._tfn_cache.clear()
+        if sum(len(b) for b in self._tfn_memo.values()) > 50_000:
+            self._tfn_memo.clear()
+        if self._fast:
+            return self._run_program(phase, logging)
         rules = self.waf.phase_rules(phase)
         skip_to: str | None = None
         skip_n = 0
@@ -552,6 +577,71 @@ class Transaction:
 
     _allow_phase = False
 
+    def _check_specialised(self) -> None:
+        """Before the first phase: exclusions given to this transaction (or an engine turned
+        off) may touch a rule folded into the TX snapshot; then run the full rule lists."""
+        spec = self.waf.spec
+        assert spec is not None
+        off = self.engine_mode == "Off"
+        if off or self._removed_ranges or self.removed_tags or self.removed_msgs:
+            if off or any(self._removed(r) for r in spec.folded):
+                self._fast = False
+                self.tx = VarMap("TX")
+                self._collections["TX"] = self.tx
+
+    def _run_program(self, phase: int, logging: bool) -> Interruption | None:
+        """The rule loop over the specialised program (``specialise``): same semantics as
+        the full loop in ``_phase``, with folded gates as jumps."""
+        spec = self.waf.spec
+        assert spec is not None
+        entries = spec.phases[phase]
+        n = len(entries)
+        skip_to: str | None = None
+        skip_n = 0
+        i = 0
+        unions = self._unions
+        plans = self.waf.plans
+        prefilter = not self.waf.verify_accel
+        while i < n:
+            rule, jump, ukey, pid = entries[i]
+            i += 1
+            if rule.marker is not None:
+                if skip_to is not None and rule.marker == skip_to:
+                    skip_to = None
+                continue
+            if skip_to is not None:
+                continue
+            if skip_n > 0:
+                skip_n -= 1
+                continue
+            if ukey is not None and prefilter:
+                # the starter's pattern hit none of its values (exclusions only remove values)
+                union = unions.get(ukey)
+                if union is None:
+                    union = unions[ukey] = self._union_hits(plans[id(rule)], ukey[2])
+                if pid not in union:
+                    continue
+            if (self._removed_ranges or self.removed_tags or self.removed_msgs) \
+                    and self._removed(rule):
+                continue
+            if self.engine_mode == "Off":
+                break
+            if jump >= 0:
+                i = jump
+                continue
+            if not self._eval_rule(rule):
+                continue
+            if rule.skip_after:
+                skip_to = rule.skip_after
+            elif rule.skip:
+                skip_n = rule.skip
+            if self.interruption is not None and not logging:
+                return self.interruption
+            if self._allow_phase:
+                self._allow_phase = False
+                break
+        return self.interruption
+
     def _eval_rule(self, starter: Rule) -> bool:
         self._rule = starter
         if self.matched_vars:
@@ -578,14 +668,15 @@ class Transaction:
             out.extend(variables.generate(self, t, negs))
         return out
 
-    def _transform(self, link: Rule, value: str) -> list[str]:
-        names = link.transformations
-        if not names:
+    def _transform(self, plan: LinkPlan, value: str) -> list[str]:
+        ids = plan.tf_ids
+        if not ids:
             return [value]
         cache = self._tfn_cache
+        link = plan.link
         multi = link.multi_match
         if not multi:
-            done = cache.get(names)
+            done = cache.get(ids[-1])
             if done is not None:
                 hit = done.get(value)
                 if hit is not None:
@@ -594,8 +685,7 @@ class Transaction:
         results: list[str] = [value] if multi else []
         cur = value
         small = len(value) < 65536
-        for i in range(len(names)):
-            key = names[: i + 1]
+        for i, key in enumerate(ids):
             bucket = cache.get(key)
             if bucket is None:
                 bucket = cache[key] = {}
@@ -638,18 +728,89 @@ class Transaction:
             self.capture = False
         return res != op.negated
 
+    def _target_tvalues(self, plan: LinkPlan, t: Target, gk: int) -> list[tuple[str, list[str]]]:
+        """(name, transformed values) of one stable target of the plan, once per phase."""
+        key = (gk, plan.tfkey)
+        part = self._tvals_by_target.get(key)
+        if part is None:
+            raw_vals = self._raw_by_target.get(gk)
+            if raw_vals is None:
+                raw_vals = self._raw_by_target[gk] = variables.generate(self, t, plan.negs)
+            part = self._tvals_by_target[key] = self._transform_all(plan, raw_vals)
+        return part
+
+    def _transform_all(self, plan: LinkPlan, raw_vals: list[tuple[str, str]]
+                       ) -> list[tuple[str, list[str]]]:
+        """``_transform`` of every value (not multiMatch) of one target: a POST's arguments go
+        through a few dozen chains, so the per-step caches are looked up once per list."""
+        ids = plan.tf_ids
+        if not ids or not raw_vals:
+            return [(name, [raw]) for name, raw in raw_vals]
+        link = plan.link
+        if link.multi_match:
+            return [(name, self._transform(plan, raw)) for name, raw in raw_vals]
+        # per transformation, keyed by its input: chains that share a step (most leave an
+        # ordinary value unchanged) share its results
+        memo = self._tfn_memo
+        steps: list[tuple[dict[str, str], Transformation]] = []
+        for tname, impl in zip(link.transformations, link.tfn_impls, strict=True):
+            results = memo.get(tname)
+            if results is None:
+                results = memo[tname] = {}
+            steps.append((results, impl))
+        out: list[tuple[str, list[str]]] = []
+        for name, value in raw_vals:
+            cur = value
+            for results, impl in steps:
+                nxt = results.get(cur)
+                if nxt is None:
+                    nxt = impl(cur)
+                    if len(cur) < 65536:
+                        results[cur] = nxt
+                cur = nxt
+            out.append((name, [cur]))
+        return out
+
+    def _tvalues(self, plan: LinkPlan, exclusions: list[Target]) -> list[tuple[str, list[str]]]:
+        """(name, transformed values) of the plan's targets; stable target lists are computed
+        once per phase (``LinkPlan.tkey``), from per-target parts shared across links."""
+        key = plan.tkey
+        if key is not None and not exclusions:
+            got = self._tvals.get(key)
+            if got is None:
+                got = []
+                for t, gk in plan.gpos:
+                    got.extend(self._target_tvalues(plan, t, gk))
+                self._tvals[key] = got
+            return got
+        return [(name, self._transform(plan, raw)) for name, raw in self._values(plan, exclusions)]
+
     def _union_hits(self, plan: LinkPlan, group: int) -> set[int]:
-        """Every pattern of ``group`` that hits any value of the plan's targets."""
+        """Every pattern of ``group`` that hits any value of the plan's targets: the union of
+        per-target answers, each computed once per phase (a group is one transformation chain
+        of the phase, so the target and the chain name it)."""
         union: set[int] = set()
         accel = self.waf.accel
-        for _, raw in self._values(plan, []):
-            for value in self._transform(plan.link, raw):
-                hits = self._accel_hits.get((group, value))
-                if hits is None:
-                    hits = accel.scan(group, value)
-                    if len(value) < 65536:
-                        self._accel_hits[(group, value)] = hits
-                union |= hits
+        cache = self._accel_hits
+        parts = self._target_unions
+        for t, gk in plan.gpos:
+            ukey = (gk, plan.tfkey, group)
+            part = parts.get(ukey)
+            if part is None:
+                part = set()
+                for _, tvals in self._target_tvalues(plan, t, gk):
+                    for value in tvals:
+                        hkey = (group, value)
+                        hits = cache.get(hkey)
+                        if hits is None:
+                            hits = accel.scan(group, value)
+                            if len(value) < 65536:
+                                cache[hkey] = hits
+                        if hits:
+                            part |= hits
+                parts[ukey] = part
+            if part:
+                union |= part
         return union
 
     def _verify(self, link: Rule, value: str, hit: bool, exact: bool) -> bool:
@@ -678,18 +839,25 @@ class Transaction:
         plan = self.waf.plans[id(link)]
         if plan.sig is not None and not exclusions and not self.waf.verify_accel:
             group, pid, _ = plan.accel  # type: ignore[misc]
-            ukey = (plan.sig, group)
+            ukey = (plan.sig, plan.tfkey, group)
             union = self._unions.get(ukey)
             if union is None:
                 union = self._unions[ukey] = self._union_hits(plan, group)
             if pid not in union:
                 return False
-        values = self._values(plan, exclusions)
+        values = self._tvalues(plan, exclusions)
         if not values:
             return False
+        jkey = plan.tkey
+        if plan.phrases is not None and jkey is not None and not exclusions:
+            joined = self._joined.get(jkey)
+            if joined is None:
+                joined = self._joined[jkey] = "\0".join(v for _, tvals in values for v in tvals)
+            if not plan.phrases.may_occur(joined):
+                return False
         matched = False
-        for name, raw in values:
-            for value in self._transform(link, raw):
+        for name, tvals in values:
+            for value in tvals:
                 if not self._operate(plan, value):
                     continue
                 matched = True

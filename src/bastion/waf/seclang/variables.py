@@ -197,6 +197,13 @@ def generate(tx: Transaction, target: Target, exclusions: list[Target]) -> list[
             return []
     out: list[tuple[str, str]] = []
     relevant = [ex for ex in exclusions if ex.name == name] if exclusions else None
+    if selected and not relevant and target.key_regex is not None:
+        # TX:/^header_name_/ and friends: one regex search per key, no method calls
+        search = target.key_regex.search
+        out = [(f"{name}:{key}", value) for key, value in items if search(key) is not None]
+        if target.count:
+            return [(f"&{target.render()[1:]}", str(len(out)))]
+        return out
     for key, value in items:
         if selected and not target.matches_key(key):
             continue

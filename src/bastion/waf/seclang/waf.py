@@ -19,6 +19,7 @@ from bastion.waf.seclang.directives import Settings
 from bastion.waf.seclang.parser import Parser
 from bastion.waf.seclang.registry import Primitives, default_primitives
 from bastion.waf.seclang.rules import Rule, Target
+from bastion.waf.seclang.specialise import Specialised, specialise
 from bastion.waf.seclang.transaction import Transaction
 
 __all__ = ["WAF", "LinkPlan", "Snippet"]
@@ -44,10 +45,22 @@ UNSTABLE = frozenset({
 _SIGS: dict[tuple[Target, ...], int] = {}
 
 
+_TARGET_KEYS: dict[tuple[object, ...], int] = {}
+_CHAINS: dict[tuple[str, ...], int] = {}
+
+
+def _target_key(t: Target, negs: list[Target]) -> int:
+    """An int naming what ``variables.generate(tx, t, negs)`` yields."""
+    rel = tuple(n.render() for n in negs if n.name == t.name)
+    key = (t.name, t.key, t.key_regex.pattern if t.key_regex is not None else None, t.count, rel)
+    return _TARGET_KEYS.setdefault(key, len(_TARGET_KEYS))
+
+
 class LinkPlan:
     """What the rule loop needs about one link, precomputed once per ruleset."""
 
-    __slots__ = ("accel", "link", "negs", "pos", "sig", "tx_count", "tx_key")
+    __slots__ = ("accel", "gpos", "link", "negs", "phrases", "pos", "sig", "tf_ids", "tfkey",
+                 "tkey", "tx_count", "tx_key")
 
     def __init__(self, link: Rule, accel: tuple[int, int, bool] | None) -> None:
         self.link = link
@@ -66,10 +79,36 @@ class LinkPlan:
         #: non-negated accelerated @rx share one "did any value hit?" answer per phase:
         #: rules whose pattern hit none of the values are skipped without a value loop.
         self.sig: int | None = None
+        #: For the same reason the transformed values of a stable target list are computed
+        #: once per phase and shared by every link with the same targets and transformations.
+        #: Ints naming each prefix of the transformation chain (the transaction's per-value
+        #: cache keys) and the chain with its multiMatch flag: hashing ints, not tuples.
+        names = link.transformations
+        self.tf_ids: tuple[int, ...] = tuple(
+            _CHAINS.setdefault(names[: i + 1], len(_CHAINS)) for i in range(len(names)))
+        self.tfkey = _CHAINS.setdefault((*names, "\0multi" if link.multi_match else "\0"),
+                                        len(_CHAINS))
+        self.tkey: tuple[int, int] | None = None
+        #: (target, per-target key) of a stable list: one target's values (with the same
+        #: exclusions of its collection) are shared across links within a phase too.
+        self.gpos: tuple[tuple[Target, int], ...] = ()
+        if link.targets and all(t.name not in UNSTABLE for t in link.targets):
+            vkey = _SIGS.setdefault(link.targets, len(_SIGS))
+            self.gpos = tuple((t, _target_key(t, self.negs)) for t in self.pos)
+            self.tkey = (vkey, self.tfkey)
+            op = link.operator
+            if accel is not None and op is not None and not op.negated \
+                    and not link.multi_match:
+                self.sig = vkey
+        #: A non-negated ``@pm``/``@pmFromFile`` on stable targets: one phrase search over
+        #: all its values joined tells when none of them can match.
+        self.phrases: Any = None
         op = link.operator
-        if (accel is not None and op is not None and not op.negated and not link.multi_match
-                and all(t.name not in UNSTABLE for t in link.targets)):
-            self.sig = _SIGS.setdefault(link.targets, len(_SIGS))
+        if self.tkey is not None and op is not None and not op.negated \
+                and op.name.lower() in ("pm", "pmfromfile", "pmf"):
+            matcher = getattr(op.impl, "matcher", None)
+            if matcher is not None and getattr(matcher, "joinable", False):
+                self.phrases = matcher
 
 
 class WAF:
@@ -98,6 +137,9 @@ class WAF:
         self.verify_accel = False
         self.accel_checks = 0
         self.accel_mismatches: list[tuple[int, str, str]] = []
+        #: Constant rules folded at load (see ``specialise``); None: run the full rule lists.
+        self.spec: Specialised | None = None
+        self.spec = specialise(self)
 
     @classmethod
     def build(

@@ -121,13 +121,15 @@ class AcmpTrie:
 class PhraseMatcher:
     """ASCII case-insensitive phrase search with v2's answers, prefiltered in C."""
 
-    __slots__ = ("_prefilter", "_trie", "min_length", "size")
+    __slots__ = ("_prefilter", "_trie", "joinable", "min_length", "size")
 
     def __init__(self, phrases: Iterable[str]) -> None:
         ordered = [p for p in phrases if p]
         self._trie = AcmpTrie(ordered)
         keys = {lowercase(p) for p in ordered}
         self.size = len(keys)
+        #: Whether ``may_occur`` can answer for several values joined with NUL.
+        self.joinable = not any("\0" in k for k in keys)
         self.min_length = min((len(k) for k in keys), default=0)
         self._prefilter: Any = None
         if keys and _ahocorasick is not None:
@@ -136,6 +138,18 @@ class PhraseMatcher:
                 automaton.add_word(key, None)
             automaton.make_automaton()
             self._prefilter = automaton
+
+    def may_occur(self, text: str) -> bool:
+        """False only when no phrase occurs anywhere in ``text`` (True without the C
+        prefilter): one call answers "can any of these values match?" for the values
+        joined with NUL, when no phrase contains NUL (``joinable``)."""
+        if not self.size:
+            return False
+        if self._prefilter is None:
+            return True
+        for _hit in self._prefilter.iter(lowercase(text)):
+            return True
+        return False
 
     def first(self, value: str) -> str | None:
         """What v2 reports for ``value`` (the TX.0 text), or None when it does not match."""

@@ -16,6 +16,9 @@ def _normalize(value: str, win: bool) -> str:
     n = len(value)
     if n == 0:
         return value
+    if "/" not in value and not (win and "\\" in value) and value[-1] != ".":
+        # no separator: nothing to collapse, and only a final "." or ".." is a reference
+        return value
     buf = list(value)
     end = n - 1
     relative = not (buf[0] == "/" or (win and buf[0] == "\\"))

@@ -1,0 +1,262 @@
+"""Partial evaluation of a ruleset at load time ("specialisation").
+
+Much of the CRS depends only on configuration, not on the request: the 901 initialisation
+rules set TX defaults from constants, and every file opens with paranoia-level gates
+(``SecRule TX:EXECUTING_PARANOIA_LEVEL "@lt 2" "...,skipAfter:END-..."``). Evaluating those
+for each request is pure waste, so at load we run every rule whose inputs are provably constant
+once, on an empty transaction, and build a per-phase *program* without them:
+
+- In the **prefix** (every rule before the first request-dependent rule that could stop, skip
+  or remove rules: a ``ctl:ruleEngine``/``ctl:ruleRemove*``, a disruptive action, a
+  ``skip``/``skipAfter``) a constant rule's TX writes go into a snapshot every transaction
+  starts from, and a constant gate that always skips removes its whole range. Only per-call
+  exclusions (``Transaction.remove_ids`` before the first phase) can then differ from the
+  load-time run; the transaction checks them and falls back to the full rule list.
+- After the prefix, a constant rule that never matches (and changes nothing) is dropped, and a
+  constant gate that always skips becomes a jump to its marker, taken unless a runtime
+  exclusion removed the gate (the range is kept for that case).
+
+A rule is *constant* when every link reads only literal ``TX:key``/``&TX:key`` targets and
+``%{tx.key}`` macros of keys that no request-dependent rule before it can write, writes only
+literal TX keys with ``setvar``, captures nothing and has no other action. Prefix folding also
+needs that no request-dependent rule before it reads or writes the keys it writes (the snapshot
+makes those writes visible from the start).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bastion.waf.seclang.collections import VarMap
+from bastion.waf.seclang.macro import compile_template
+from bastion.waf.seclang.rules import Rule
+
+if TYPE_CHECKING:
+    from bastion.waf.seclang.waf import WAF
+
+__all__ = ["Entry", "Specialised", "specialise"]
+
+#: A program entry: the rule; for a folded gate the program index it jumps to (else -1); for
+#: a starter whose accelerated ``@rx`` has a per-phase "any value hit?" answer
+#: (``LinkPlan.sig``), that answer's key and the pattern id (else None, -1), so the loop can
+#: pass over a rule that cannot match without evaluating it.
+Entry = tuple[Rule, int, "tuple[int, int, int] | None", int]
+
+_ALL = "*"  # "every TX key"
+_DISRUPTIVE = frozenset({"deny", "drop", "redirect", "proxy", "allow"})
+_BARRIER_CTL = ("ruleengine", "ruleremove")
+_SIDE_EFFECT_OPS = frozenset({"geolookup", "rbl", "inspectfile", "gsblookup"})
+
+
+@dataclass(frozen=True, slots=True)
+class Specialised:
+    """The load-time result: per-phase programs, the TX snapshot and the prefix-folded rules."""
+
+    phases: dict[int, tuple[Entry, ...]]
+    snapshot: VarMap
+    folded: tuple[Rule, ...]  # rules whose effects are in the snapshot (or that pruned a range)
+
+
+def _macro_tx_keys(text: str | None) -> set[str] | None:
+    """TX keys ``text`` reads through macros; None if it reads anything else."""
+    out: set[str] = set()
+    if not text or "%{" not in text:
+        return out
+    for part in compile_template(text).parts:
+        if isinstance(part, str):
+            continue
+        coll, key = part
+        if coll != "TX" or key is None or "%{" in key:
+            return None
+        out.add(key.lower())
+    return out
+
+
+def _macro_tx_reads(text: str | None) -> set[str]:
+    """TX keys ``text`` may read (``_ALL`` for a key that is itself computed)."""
+    out: set[str] = set()
+    if not text or "%{" not in text:
+        return out
+    for part in compile_template(text).parts:
+        if not isinstance(part, str) and part[0] == "TX":
+            out.add(part[1].lower() if part[1] is not None else _ALL)
+    return out
+
+
+def _setvar_parts(arg: str) -> tuple[str, str]:
+    arg = arg.strip()
+    if arg.startswith("!"):
+        return arg[1:].strip(), ""
+    name, _, value = arg.partition("=")
+    return name.strip(), value
+
+
+def _written_key(name: str) -> str | None:
+    """The TX key a ``setvar``/``expirevar`` name writes, None if not TX. A computed key
+    (``tx.header_name_%{tx.0}``) is its literal prefix followed by ``_ALL``; a computed
+    collection is ``_ALL``."""
+    coll, dot, key = name.partition(".")
+    if "%{" in coll or not dot:
+        return _ALL if "%{" in name else None
+    if coll.strip().upper() != "TX":
+        return None
+    if "%{" in key:
+        return key[:key.index("%{")].lower() + _ALL
+    return key.lower()
+
+
+def _is_dirty(key: str, dirty: set[str], prefixes: tuple[str, ...]) -> bool:
+    return key in dirty or key.startswith(prefixes)
+
+
+def _constant_io(rule: Rule) -> tuple[set[str], set[str]] | None:
+    """(TX keys read, TX keys written) when the whole chain is constant, else None."""
+    reads: set[str] = set()
+    writes: set[str] = set()
+    for link in rule.links:
+        if link.capture:
+            return None
+        for t in link.targets:
+            if t.name != "TX" or t.negated or t.key is None or t.key_regex is not None:
+                return None
+            reads.add(t.key.lower())
+        op = link.operator
+        if op is not None:
+            if op.name.lower() in _SIDE_EFFECT_OPS:
+                return None
+            keys = _macro_tx_keys(op.param)
+            if keys is None:
+                return None
+            reads |= keys
+        for a in link.actions:
+            if a.name != "setvar" or a.arg is None:
+                return None
+            name, value = _setvar_parts(a.arg)
+            key = _written_key(name)
+            if key is None or key.endswith(_ALL):
+                return None
+            keys = _macro_tx_keys(value)
+            if keys is None:
+                return None
+            writes.add(key)
+            reads |= keys
+    for text in (rule.msg, rule.logdata):
+        keys = _macro_tx_keys(text)
+        if keys is None:
+            return None
+        reads |= keys
+    return reads, writes
+
+
+def _dynamic_io(rule: Rule) -> tuple[set[str], set[str], bool]:
+    """(TX keys possibly read, possibly written, barrier?) of a request-dependent rule."""
+    reads: set[str] = set()
+    writes: set[str] = set()
+    barrier = bool(rule.skip_after or rule.skip) or rule.effective_disruptive in _DISRUPTIVE
+    for text in (rule.msg, rule.logdata):
+        reads |= _macro_tx_reads(text)
+    for link in rule.links:
+        if link.capture:
+            writes.update(str(i) for i in range(10))
+        for t in link.targets:
+            if t.name == "TX":
+                reads.add(t.key.lower() if t.key is not None and t.key_regex is None else _ALL)
+        if link.operator is not None:
+            reads |= _macro_tx_reads(link.operator.param)
+        for a in link.actions:
+            arg = a.arg or ""
+            reads |= _macro_tx_reads(arg)
+            if a.name in ("setvar", "expirevar"):
+                key = _written_key(_setvar_parts(arg)[0] if a.name == "setvar"
+                                   else arg.partition("=")[0].strip())
+                if key is not None:
+                    writes.add(key)
+            elif a.name == "ctl" and arg.strip().lower().startswith(_BARRIER_CTL):
+                barrier = True
+    return reads, writes, barrier
+
+
+def _benign_fire(rule: Rule) -> bool:
+    """Whether firing the rule has no effect beyond its TX writes and its skipAfter."""
+    return (not rule.log and rule.severity is None and rule.effective_disruptive == "pass"
+            and not rule.skip)
+
+
+def specialise(waf: WAF) -> Specialised | None:
+    """Fold the constant rules of ``waf`` (see the module docstring); None when pointless."""
+    from bastion.waf.seclang.transaction import Transaction
+
+    if waf.settings.rule_engine == "Off":
+        return None
+    scratch = Transaction(waf, unique_id="specialise")
+    tx = scratch.tx
+    dirty: set[str] = {"msc_pcre_limits_exceeded"}  # keys a request-dependent rule may write
+    dyn_reads: set[str] = set()
+    prefix = True
+    folded: list[Rule] = []
+    phases: dict[int, tuple[Entry, ...]] = {}
+    for phase in range(1, 6):
+        rules = waf.phase_rules(phase)
+        out: list[Rule] = []
+        jumps: dict[int, str] = {}  # index in out -> marker name
+        protect = 0  # rules after a dynamic skip:N keep their count
+        i = 0
+        while i < len(rules):
+            rule = rules[i]
+            i += 1
+            if rule.marker is not None:
+                out.append(rule)
+                continue
+            prefixes = tuple(k[:-1] for k in dirty if k.endswith(_ALL))
+            io = _constant_io(rule) if protect == 0 and "" not in prefixes else None
+            if io is not None and not any(_is_dirty(k, dirty, prefixes) for k in io[0]):
+                reads, writes = io
+                snap = dict(tx._data)
+                scratch.matched_vars = []
+                fired = scratch._eval_rule(rule)
+                scratch.interruption = None
+                scratch._allow_phase = scratch._allow_request = False
+                changed = tx._data != snap
+                if prefix and not (writes & (dyn_reads | dirty)) and _ALL not in dyn_reads \
+                        and not any(_is_dirty(k, dirty, prefixes) for k in writes) \
+                        and (not fired or _benign_fire(rule)):
+                    folded.append(rule)
+                    if fired and rule.skip_after:
+                        while i < len(rules) and rules[i].marker != rule.skip_after:
+                            i += 1
+                    continue
+                if not changed and not fired:
+                    continue
+                if not changed and fired and _benign_fire(rule) and rule.skip_after:
+                    jumps[len(out)] = rule.skip_after
+                    out.append(rule)
+                    continue
+                tx._data = snap  # kept as a request-time rule
+            r, w, barrier = _dynamic_io(rule)
+            dyn_reads |= r
+            dirty |= w
+            if barrier:
+                prefix = False
+            if protect:
+                protect -= 1
+            protect = max(protect, rule.skip)
+            out.append(rule)
+        entries: list[Entry] = []
+        for idx, rule in enumerate(out):
+            target = jumps.get(idx)
+            if target is None:
+                plan = waf.plans.get(id(rule)) if rule.marker is None else None
+                if plan is not None and plan.sig is not None and plan.accel is not None:
+                    entries.append((rule, -1, (plan.sig, plan.tfkey, plan.accel[0]),
+                                    plan.accel[1]))
+                else:
+                    entries.append((rule, -1, None, -1))
+                continue
+            dest = next((j for j in range(idx + 1, len(out)) if out[j].marker == target),
+                        len(out))
+            entries.append((rule, dest, None, -1))
+        phases[phase] = tuple(entries)
+    snapshot = VarMap("TX")
+    snapshot._data = dict(tx._data)
+    return Specialised(phases, snapshot, tuple(folded))

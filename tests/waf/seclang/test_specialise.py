@@ -1,0 +1,114 @@
+"""Load-time specialisation must never change a decision: the folded program and the full rule
+list agree, including when exclusions remove a folded rule and when a request-dependent rule
+writes a key a gate reads."""
+
+from __future__ import annotations
+
+import pytest
+
+from bastion.waf.seclang.registry import Primitives
+from bastion.waf.seclang.transaction import Transaction
+from bastion.waf.seclang.waf import WAF
+
+from .conftest import make_waf
+from .test_engine import ids, run
+
+# a CRS-shaped file: constant initialisation, a paranoia gate, a rule it skips, a marker
+GATED = """
+SecAction "id:10,phase:1,pass,nolog,setvar:tx.pl=1,setvar:tx.score_base=5"
+SecRule TX:PL "@lt 2" "id:11,phase:2,pass,nolog,skipAfter:END-PL2"
+SecRule ARGS "@rx evil" "id:12,phase:2,deny,status:403"
+SecMarker END-PL2
+SecRule ARGS "@rx bad" "id:13,phase:2,pass,setvar:tx.score=+%{tx.score_base}"
+"""
+
+
+def _program_ids(waf: WAF, phase: int) -> list[int]:
+    assert waf.spec is not None
+    return [r.id for r, *_ in waf.spec.phases[phase] if r.marker is None]
+
+
+def _unspecialised(waf: WAF) -> WAF:
+    plain = WAF(waf.rules, waf.settings, clock=waf.clock, accel=waf.accel)
+    plain.spec = None
+    return plain
+
+
+def test_constant_rules_are_folded_into_the_snapshot(prims: Primitives) -> None:
+    waf = make_waf(prims, GATED)
+    assert waf.spec is not None
+    assert waf.spec.snapshot.get("pl") == "1"
+    assert [r.id for r in waf.spec.folded] == [10, 11]
+    assert _program_ids(waf, 1) == []
+    assert _program_ids(waf, 2) == [13]  # 12 sat in the range the gate always skips
+
+
+@pytest.mark.parametrize("uri", ["/?a=evil", "/?a=bad", "/?a=fine", "/?a=evil&b=bad"])
+def test_folded_and_full_programs_agree(prims: Primitives, uri: str) -> None:
+    waf = make_waf(prims, GATED)
+    for w in (waf, _unspecialised(waf)):
+        tx, it = run(w, uri)
+        assert it is None
+        assert ids(tx) == ([13] if "bad" in uri else [])
+        assert tx.tx.get("score") == ("5" if "bad" in uri else None)
+
+
+def test_excluding_a_folded_gate_runs_the_full_rule_list(prims: Primitives) -> None:
+    waf = make_waf(prims, GATED)
+    tx = waf.new_transaction()
+    tx.remove_ids("11")
+    tx.process_connection("192.0.2.1")
+    tx.process_uri("GET", "/?a=evil", "HTTP/1.1")
+    it = tx.process_request_headers() or tx.process_request_body(b"")
+    assert it is not None and it.rule_id == 12
+    assert tx.tx.get("pl") == "1"  # the initialisation still ran, now at request time
+
+
+def test_excluding_an_unrelated_rule_keeps_the_program(prims: Primitives) -> None:
+    waf = make_waf(prims, GATED)
+    tx = waf.new_transaction()
+    tx.remove_ids("13")
+    tx.process_connection("192.0.2.1")
+    tx.process_uri("GET", "/?a=bad", "HTTP/1.1")
+    assert tx.process_request_headers() is None and tx.process_request_body(b"") is None
+    assert tx._fast and ids(tx) == []
+
+
+def test_a_key_written_by_the_request_is_not_constant(prims: Primitives) -> None:
+    waf = make_waf(prims, """
+SecAction "id:10,phase:1,pass,nolog,setvar:tx.pl=1"
+SecRule ARGS:pl "@rx ^\\d$" "id:5,phase:1,pass,nolog,setvar:tx.pl=%{MATCHED_VAR}"
+SecRule TX:PL "@lt 2" "id:11,phase:2,pass,nolog,skipAfter:END-PL2"
+SecRule ARGS:a "@rx evil" "id:12,phase:2,deny,status:403"
+SecMarker END-PL2
+""")
+    assert 11 in _program_ids(waf, 2) and 12 in _program_ids(waf, 2)
+    assert run(waf, "/?a=evil")[1] is None
+    _, it = run(waf, "/?a=evil&pl=3")
+    assert it is not None and it.rule_id == 12
+
+
+def test_a_gate_after_a_runtime_exclusion_is_a_jump_it_can_remove(prims: Primitives) -> None:
+    waf = make_waf(prims, """
+SecAction "id:10,phase:1,pass,nolog,setvar:tx.pl=1"
+SecRule ARGS:off "@streq 1" "id:20,phase:1,pass,nolog,ctl:ruleRemoveById=11"
+SecRule TX:PL "@lt 2" "id:11,phase:2,pass,nolog,skipAfter:END-PL2"
+SecRule ARGS:a "@rx evil" "id:12,phase:2,deny,status:403"
+SecMarker END-PL2
+""")
+    assert waf.spec is not None
+    jumps = [(r.id, j) for r, j, *_ in waf.spec.phases[2] if j >= 0]
+    assert [rid for rid, _ in jumps] == [11]
+    assert run(waf, "/?a=evil")[1] is None
+    _, it = run(waf, "/?a=evil&off=1")
+    assert it is not None and it.rule_id == 12
+
+
+def test_engine_off_starts_from_an_empty_tx(prims: Primitives) -> None:
+    waf = make_waf(prims, GATED)
+    tx: Transaction = waf.new_transaction()
+    tx.engine_mode = "Off"
+    tx.process_connection("192.0.2.1")
+    tx.process_uri("GET", "/", "HTTP/1.1")
+    tx.process_request_headers()
+    assert tx.tx.get("pl") is None
