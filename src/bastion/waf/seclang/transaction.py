@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from bastion.waf.seclang import bodies, variables
 from bastion.waf.seclang.actions import atoi, run_action
-from bastion.waf.seclang.collections import MultiMap, VarMap
+from bastion.waf.seclang.collections import MultiMap, Record, VarMap
 from bastion.waf.seclang.macro import expand
 from bastion.waf.seclang.results import Interruption, MatchedRule
 from bastion.waf.seclang.rules import Rule, Target, Transformation
@@ -90,6 +90,7 @@ class Transaction:
         self.tx: VarMap = spec.snapshot.copy() if spec is not None else VarMap("TX")
         self._collections: dict[str, VarMap] = {"TX": self.tx}
         self._persist_keys: dict[str, str] = {}
+        self._persist_baseline: dict[str, object] = {}
         self.args_get: MultiMap = MultiMap()
         self.args_post: MultiMap = MultiMap()
         self.request_headers: MultiMap = MultiMap()
@@ -194,14 +195,20 @@ class Transaction:
         coll.set("UPDATE_COUNTER", str(atoi(coll.get("UPDATE_COUNTER")) + 1))
         self._collections[name] = coll
         self._persist_keys[name] = key
+        self._persist_baseline[name] = _comparable(coll.to_record())
 
     def _persist(self) -> None:
+        """Store the collections rules changed. Like ModSecurity v2, a collection nothing wrote
+        to is not stored again (its bookkeeping fields alone do not make it dirty)."""
         for name, key in self._persist_keys.items():
             coll = self._collections[name]
             coll.delete("IS_NEW")
-            self.waf.store.save(name, key, coll.to_record(),
-                                float(self.waf.settings.collection_timeout))
+            record = coll.to_record()
+            if _comparable(record) == self._persist_baseline.get(name):
+                continue
+            self.waf.store.save(name, key, record, float(self.waf.settings.collection_timeout))
         self._persist_keys.clear()
+        self._persist_baseline.clear()
 
     # -- helpers used by variables ----------------------------------------------------------
     def multipart_flag(self, name: str) -> str:
@@ -919,3 +926,12 @@ def _id_match(rid: int, spec: str) -> bool:
         except ValueError:
             continue
     return False
+
+
+_BOOKKEEPING = frozenset({"LAST_UPDATE_TIME", "UPDATE_COUNTER", "IS_NEW"})
+
+
+def _comparable(record: Record) -> object:
+    """A record without the fields every load rewrites: equal means "nothing changed"."""
+    return ({k: v for k, v in record.values.items() if k.upper() not in _BOOKKEEPING},
+            dict(record.expires))
