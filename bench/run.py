@@ -46,6 +46,20 @@ def proxy_config(directory: Path, upstream: int) -> Path:
     return cfg
 
 
+def petstore_config(directory: Path) -> Path:
+    """The PetStore's GET /pets/{petId} handler alone (the demo's Web ACL would rate-limit
+    the benchmark after 1000 requests, as it should)."""
+    api = {"openapi": "3.0.1", "info": {"title": "petstore", "version": "1"}, "paths": {
+        "/pets/{petId}": {"get": {"x-amazon-apigateway-integration": {
+            "type": "aws_proxy", "uri": "bastion.demo.petstore:get_pet"}}}}}
+    (directory / "petstore.yaml").write_text(yaml.safe_dump(api))
+    cfg = directory / "petstore-bastion.yaml"
+    cfg.write_text(yaml.safe_dump({"api": {"openapi": "petstore.yaml", "stage": "prod"},
+                                   "logging": {"enabled": False},
+                                   "metrics": {"enabled": False}}))
+    return cfg
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
@@ -54,7 +68,6 @@ def main() -> None:
     body = ('{"name":"widget","price":9.99,"tags":[' + ",".join(
         f'"tag{i}"' for i in range(120)) + "]}").encode()[:1024]
     post = post_script(body)
-    demo = Path(__file__).resolve().parents[1] / "src/bastion/demo/bastion.yaml"
     print(f"wrk -t1 -c32 -d{s}s; wrk on CPU 0, servers on CPU 1\n")
     with tempfile.TemporaryDirectory() as d, nginx(NGINX_UPSTREAM) as (up, _):
         cfg = proxy_config(Path(d), up)
@@ -71,6 +84,7 @@ def main() -> None:
             b_post = measure(proc.pid, f"http://127.0.0.1:{port}/prod/api/v1/items",
                              seconds=s, script=post)
         port = free_port()
+        demo = petstore_config(Path(d))
         with process(bastion(demo, port), port, ready_path="/_bastion/health") as proc:
             url = f"http://127.0.0.1:{port}/prod/pets/1"
             wrk(url, seconds=1)
