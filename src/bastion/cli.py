@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import secrets
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -83,6 +85,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         return run_split_demo(Path(args.workdir), edge_port=args.port,
                               gateway_port=args.gateway_port or args.port + 1,
                               log_level=args.log_level)
+    # one process: a fresh key for the Web ACL's CAPTCHA/Challenge tokens is all it needs
+    os.environ.setdefault("BASTION_WAF_TOKEN_SECRET", secrets.token_hex(32))
     info = prepare(Path(args.workdir))
     port = args.port
     base = f"http://127.0.0.1:{port}/prod"
