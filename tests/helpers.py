@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,12 +54,12 @@ async def call(app: BastionApp, method: str, path: str, *, query: str = "",
                 for i, p in enumerate(parts)]
     reply = Reply(0)
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> MutableMapping[str, Any]:
         if messages:
             return messages.pop(0)
         return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         if message["type"] == "http.response.start":
             reply.status = message["status"]
             reply.headers = [(k.decode(), v.decode()) for k, v in message["headers"]]
