@@ -55,11 +55,13 @@ def serve(config: Path, *, host: str | None = None, port: int | None = None,
 
     import uvicorn
 
+    from bastion.config import load_settings
     from bastion.gateway.gateway import load_gateway
 
-    gateway = load_gateway(config)  # fail fast on a bad config, before forking workers
+    n = workers or load_settings(config).server.workers
+    # fail fast on a bad config, before forking workers; with workers, the parent only checks
+    gateway = load_gateway(config, dry_run=n > 1)
     settings = gateway.settings
-    n = workers or settings.server.workers
     kwargs: dict[str, Any] = dict(
         host=host or settings.server.host, port=port if port is not None else settings.server.port,
         loop="uvloop", http=CasePreservingProtocol, lifespan="on", log_level=log_level,
@@ -69,7 +71,11 @@ def serve(config: Path, *, host: str | None = None, port: int | None = None,
         ssl_cert_reqs=ssl.CERT_REQUIRED if client_cert_required else ssl.CERT_NONE,
     )
     if n > 1:
+        from bastion.observe.layer import WORKERS_ENV, prepare_audit_keys
+
+        prepare_audit_keys(settings)
         os.environ[_CONFIG_ENV] = str(config.resolve())
+        os.environ[WORKERS_ENV] = str(n)
         uvicorn.run("bastion.http.server:app_factory", factory=True, workers=n, **kwargs)
     else:
         uvicorn.run(BastionApp(gateway), **kwargs)

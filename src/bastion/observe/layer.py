@@ -35,7 +35,7 @@ from typing import Any
 
 import orjson
 
-from bastion.config import Problems, Section
+from bastion.config import Problems, Section, Settings
 from bastion.gateway.gateway import GatewayContext
 from bastion.observe.accesslog import AccessLogFormatter, compile_template
 from bastion.observe.alarms import Alarm, AlarmEvaluator, MetricStore
@@ -244,6 +244,10 @@ def observe_layer(ctx: GatewayContext) -> list[Stage]:
         private = kdir / "audit-private.pem"
         if not private.exists():
             private, _ = generate_signing_key(kdir)
+        workers = int(os.environ.get(WORKERS_ENV, "1") or "1")
+        if workers > 1:
+            # one hash chain per writer: each worker process claims a stable slot directory
+            adir = _claim_slot(ctx, adir, workers)
         audit = AuditTrail(adir, Signer.from_file(private), ctx.clock,
                            account_id=api.account_id, region=api.region,
                            private_key_path=private)
@@ -276,6 +280,45 @@ def observe_layer(ctx: GatewayContext) -> list[Stage]:
         return []
     return [LoggingStage(ctx, writer=writer, access=access, waf=waf, metrics=metrics,
                          audit=audit, audit_data_plane=data_plane, trace=trace)]
+
+
+WORKERS_ENV = "BASTION_WORKERS"  # set by `bastion serve --workers N` for its worker processes
+
+
+def _claim_slot(ctx: GatewayContext, audit_dir: Path, workers: int) -> Path:
+    """``<audit dir>/worker-<i>``, the first slot no other live process holds (an flock on
+    ``.worker-<i>.lock``, held for the life of the process): each worker keeps its own
+    CloudTrail chain, continued across restarts, and ``bastion audit verify --dir`` checks
+    each slot directory."""
+    import fcntl
+
+    audit_dir.mkdir(parents=True, exist_ok=True)
+    for i in range(workers * 4):
+        fh = open(audit_dir / f".worker-{i}.lock", "a")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            continue
+        ctx.closers.append(fh.close)
+        return audit_dir / f"worker-{i}"
+    raise_config(str(ctx.settings.source), "no free audit trail slot for this worker")
+    raise AssertionError("unreachable")
+
+
+def prepare_audit_keys(settings: Settings) -> None:
+    """Create the audit signing key once, before worker processes start (they would race)."""
+    data = settings.extra.get("audit")
+    if not isinstance(data, dict) or not data.get("dir"):
+        return
+    base = settings.base_dir
+    adir = Path(str(data["dir"]))
+    adir = adir if adir.is_absolute() else base / adir
+    key_dir = data.get("key_dir")
+    kdir = (Path(str(key_dir)) if Path(str(key_dir)).is_absolute() else base / str(key_dir)) \
+        if key_dir else adir.parent / "audit-keys"
+    if not (kdir / "audit-private.pem").exists():
+        generate_signing_key(kdir)
 
 
 def raise_config(file: str, message: str) -> None:
