@@ -145,3 +145,27 @@ def test_graceful_shutdown_finishes_in_flight_requests(tmp_path: Path) -> None:
     assert results == [(200, b"rested")]
     # uvicorn re-raises the signal after a graceful shutdown: -SIGTERM, not a crash code
     assert server.proc.wait(timeout=10) in (0, -signal.SIGTERM)
+
+
+def test_workers_keep_one_valid_audit_chain_each(tmp_path: Path) -> None:
+    from bastion.observe.audit import verify
+    from bastion.observe.audit.signing import load_public_key
+
+    port = free_port()
+    cfg = _config(tmp_path, port, workers=2)
+    data = yaml.safe_load(cfg.read_text())
+    data["audit"] = {"dir": "audit", "key_dir": "keys", "data_plane": True}
+    cfg.write_text(yaml.safe_dump(data))
+    server = start(["serve", "--config", str(cfg)], port)
+    try:
+        for _ in range(20):
+            assert server.request("GET", "/prod/echo")[0] == 200
+    finally:
+        assert stop(server) == 0
+    public = load_public_key((tmp_path / "keys" / "audit-public.pem").read_bytes())
+    slots = sorted((tmp_path / "audit").glob("worker-*"))
+    assert len(slots) == 2
+    now = time.time()
+    for slot in slots:
+        report = verify(slot, public, start=now - 3600, end=now + 1)
+        assert report.ok, report
