@@ -112,6 +112,7 @@ class IamAuthorizeStage:
             # in-process cache, so every process sharing Redis refuses a replay.
             self.verifier = SigV4Verifier(self.store, ctx.clock, options)
         self.storage = ctx.storage
+        self._checked = ctx.clock.monotonic()
 
     def _context(self, ex: Exchange) -> RequestContext:
         req = ex.request
@@ -152,7 +153,10 @@ class IamAuthorizeStage:
     async def _iam(self, ex: Exchange) -> Interruption | None:
         verifier = self.verifier
         assert verifier is not None and self.store is not None  # checked at load
-        self.store.reload_if_changed()
+        now = self.clock.monotonic()
+        if now - self._checked >= 1.0:  # key rotation: look at the file at most once a second
+            self._checked = now
+            self.store.reload_if_changed()
         req = ex.request
         arn = method_arn(self.ctx, ex)
         result = authorize_aws_iam(
