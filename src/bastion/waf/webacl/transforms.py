@@ -68,13 +68,17 @@ _CMD_SPACE_BEFORE = re.compile(rb"\s+(?=[/(])")
 _CMD_SEP = re.compile(rb"[,;]")
 
 
-def _cmd_line(b: bytes) -> bytes:
-    """Delete ``\\ " ' ^``, spaces before ``/`` and ``(``; ``,`` ``;`` to space; squeeze; lower."""
-    b = _CMD_DELETE.sub(b"", b)
-    b = _CMD_SEP.sub(b" ", b)
+def _squeeze_lower(b: bytes) -> bytes:
+    """The common tail of the command-line transformations: squeeze spaces, drop the ones
+    before ``/`` and ``(``, lower-case."""
     b = _COMPRESS.sub(b" ", b)
     b = _CMD_SPACE_BEFORE.sub(b"", b)
     return b.lower()
+
+
+def _cmd_line(b: bytes) -> bytes:
+    """Delete ``\\ " ' ^``, spaces before ``/`` and ``(``; ``,`` ``;`` to space; squeeze; lower."""
+    return _squeeze_lower(_CMD_SEP.sub(b" ", _CMD_DELETE.sub(b"", b)))
 
 
 _CMD_WIN_DELETE = re.compile(rb"[\"^]")
@@ -82,11 +86,7 @@ _CMD_WIN_DELETE = re.compile(rb"[\"^]")
 
 def _cmd_line_win(b: bytes) -> bytes:
     """Windows cmd.exe evasions: ``^`` escapes and ``"`` splitting; ``,`` ``;`` separate."""
-    b = _CMD_WIN_DELETE.sub(b"", b)
-    b = _CMD_SEP.sub(b" ", b)
-    b = _COMPRESS.sub(b" ", b)
-    b = _CMD_SPACE_BEFORE.sub(b"", b)
-    return b.lower()
+    return _squeeze_lower(_CMD_SEP.sub(b" ", _CMD_WIN_DELETE.sub(b"", b)))
 
 
 _CMD_UNIX_DELETE = re.compile(rb"[\\\"'`]|\$\{IFS\}|\$IFS")
@@ -94,10 +94,7 @@ _CMD_UNIX_DELETE = re.compile(rb"[\\\"'`]|\$\{IFS\}|\$IFS")
 
 def _cmd_line_unix(b: bytes) -> bytes:
     """POSIX shell evasions: quotes, backslashes, backticks and ``$IFS`` splitting vanish."""
-    b = _CMD_UNIX_DELETE.sub(b"", b)
-    b = _COMPRESS.sub(b" ", b)
-    b = _CMD_SPACE_BEFORE.sub(b"", b)
-    return b.lower()
+    return _squeeze_lower(_CMD_UNIX_DELETE.sub(b"", b))
 
 
 def _url_decode(b: bytes) -> bytes:
