@@ -139,6 +139,8 @@ class Transaction:
         self._raw_by_target: dict[int, list[tuple[str, str]]] = {}
         self._target_unions: dict[tuple[int, int, int], set[int]] = {}
         self._joined: dict[tuple[int, int], str] = {}
+        #: The screened-in rules of the running phase (``screen``); None: not computed yet.
+        self._candidates: set[int] | None = None
         self.matched: list[MatchedRule] = []
         self.matched_ids: list[int] = []
         self.interruption: Interruption | None = None
@@ -167,6 +169,33 @@ class Transaction:
         self._raw_by_target.clear()
         self._target_unions.clear()
         self._joined.clear()
+        self._candidates = None
+
+    def transform_chain(self, names: tuple[str, ...], impls: tuple[Transformation, ...],
+                        value: str) -> str:
+        """``value`` through a transformation chain, each step remembered by its input."""
+        memo = self._tfn_memo
+        cur = value
+        for tname, impl in zip(names, impls, strict=True):
+            results = memo.get(tname)
+            if results is None:
+                results = memo[tname] = {}
+            nxt = results.get(cur)
+            if nxt is None:
+                nxt = impl(cur)
+                if len(cur) < 65536:
+                    results[cur] = nxt
+            cur = nxt
+        return cur
+
+    def accel_scan(self, group: int, value: str) -> frozenset[int]:
+        """The Hyperscan group's patterns that hit ``value``, once per value."""
+        hits = self._accel_hits.get((group, value))
+        if hits is None:
+            hits = self.waf.accel.scan(group, value)
+            if len(value) < 65536:
+                self._accel_hits[(group, value)] = hits
+        return hits
 
     def note_pcre_limits_exceeded(self) -> None:
         """@rx gave up on the match limit; like v2, flag it where rules can see it."""
@@ -542,6 +571,7 @@ class Transaction:
         self._raw_by_target.clear()
         self._target_unions.clear()
         self._joined.clear()
+        self._candidates = None
         # transformation results and scan hits are pure functions of the value: keep them for
         # the whole transaction, within a bound
         if len(self._accel_hits) > 20_000:
@@ -609,9 +639,18 @@ class Transaction:
         unions = self._unions
         plans = self.waf.plans
         prefilter = not self.waf.verify_accel
+        screen = self.waf.screens.get(phase) if prefilter else None
+        screened = screen.screened if screen is not None else frozenset()
         while i < n:
             rule, jump, ukey, pid = entries[i]
             i += 1
+            if i - 1 in screened and skip_to is None and not skip_n:
+                cands = self._candidates
+                if cands is None:
+                    assert screen is not None
+                    cands = self._candidates = screen.candidates(self)
+                if i - 1 not in cands:
+                    continue
             if rule.marker is not None:
                 if skip_to is not None and rule.marker == skip_to:
                     skip_to = None

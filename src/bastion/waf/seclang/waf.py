@@ -19,6 +19,7 @@ from bastion.waf.seclang.directives import Settings
 from bastion.waf.seclang.parser import Parser
 from bastion.waf.seclang.registry import Primitives, default_primitives
 from bastion.waf.seclang.rules import Rule, Target
+from bastion.waf.seclang.screen import Screen, build_screens
 from bastion.waf.seclang.specialise import Specialised, specialise
 from bastion.waf.seclang.transaction import Transaction
 
@@ -140,6 +141,9 @@ class WAF:
         #: Constant rules folded at load (see ``specialise``); None: run the full rule lists.
         self.spec: Specialised | None = None
         self.spec = specialise(self)
+        #: Per-phase value screening of the specialised programs (``screen``).
+        self.screens: dict[int, Screen] = (
+            build_screens(self, self.spec.phases) if self.spec is not None else {})
 
     @classmethod
     def build(

@@ -1,0 +1,195 @@
+"""Value screening: which rules of a phase could match at all, answered per request value.
+
+On an ordinary request almost no rule matches, yet finding that out rule by rule (gather the
+targets' values, transform them, scan, evaluate) is most of the engine's time. Screening turns
+the question around. For a *screenable* rule the outcome depends only on the values of its
+targets: its first link has a pure operator (a static ``@rx`` answered by the Hyperscan
+database, ``@pm``, ``@detectSQLi``, ``@validateByteRange``, comparisons... with no macro in the
+argument and no capture needed to decide) over request data that does not change while the
+phase runs. So each value of each *source* (a variable such as ``REQUEST_HEADERS`` or
+``ARGS``, key selectors ignored) can be screened once against every screenable rule reading
+that source: the answer is the set of rules that match that value. A rule none of whose
+sources' values matched cannot match and is passed over; the others run as usual, with their
+exact target selection, exclusions, chains and actions. Ignoring key selectors and exclusions
+only ever adds candidates, so the result is a superset and never changes a verdict.
+
+A value's answer is a pure function of the value and the loaded ruleset, so it is remembered
+across transactions (bounded; long values are not kept): the header values, paths and argument
+names that repeat from request to request then cost one dictionary look-up each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bastion.waf.seclang import variables
+from bastion.waf.seclang.rules import Rule, Transformation
+
+if TYPE_CHECKING:
+    from bastion.waf.seclang.specialise import Entry
+    from bastion.waf.seclang.transaction import Transaction
+    from bastion.waf.seclang.waf import WAF
+
+__all__ = ["Screen", "build_screens"]
+
+#: Operators whose answer depends only on the (transformed) value and their static argument.
+_PURE = frozenset({
+    "pm", "pmfromfile", "pmf", "detectsqli", "detectxss", "validatebyterange",
+    "validateurlencoding", "validateutf8encoding", "within", "contains", "containsword",
+    "beginswith", "endswith", "streq", "eq", "ge", "gt", "le", "lt", "ipmatch",
+    "ipmatchfromfile", "ipmatchf", "strmatch",
+})
+
+#: Remembered answers per phase before the memory is cleared (one dict per phase).
+MAX_REMEMBERED = 50_000
+#: Values longer than this are screened every time instead of remembered.
+MAX_REMEMBERED_LEN = 2048
+
+Source = tuple[str, "str | None"]  # (variable name, XPath for XML else None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """One screenable rule as seen from one source: its chain and how to test a value."""
+
+    index: int  # the rule's position in the phase program
+    link: Rule
+    group: int  # Hyperscan group of an accelerated @rx, else -1
+    pid: int
+    exact: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Chain:
+    names: tuple[str, ...]
+    impls: tuple[Transformation, ...]
+    checks: tuple[_Check, ...]
+    groups: tuple[int, ...]  # the Hyperscan groups its accelerated checks need
+
+
+@dataclass(frozen=True, slots=True)
+class _SourcePlan:
+    source: Source
+    chains: tuple[_Chain, ...]
+
+
+class Screen:
+    """The screenable rules of one phase program, grouped by source and transformation chain."""
+
+    def __init__(self, screened: frozenset[int], sources: tuple[_SourcePlan, ...]) -> None:
+        self.screened = screened  # program indices of screenable rules
+        self.sources = sources
+        self._memory: dict[tuple[int, str], frozenset[int]] = {}
+
+    def candidates(self, tx: Transaction) -> set[int]:
+        """Program indices of the screenable rules some value of this request may match."""
+        out: set[int] = set()
+        memory = self._memory
+        for si, plan in enumerate(self.sources):
+            for value in _source_values(tx, plan.source):
+                key = (si, value)
+                hit = memory.get(key)
+                if hit is None:
+                    hit = self._screen(tx, plan, value)
+                    if len(value) <= MAX_REMEMBERED_LEN:
+                        if len(memory) >= MAX_REMEMBERED:
+                            memory.clear()
+                        memory[key] = hit
+                if hit:
+                    out |= hit
+        return out
+
+    @staticmethod
+    def _screen(tx: Transaction, plan: _SourcePlan, value: str) -> frozenset[int]:
+        found: list[int] = []
+        for chain in plan.chains:
+            tv = tx.transform_chain(chain.names, chain.impls, value)
+            hits = {g: tx.accel_scan(g, tv) for g in chain.groups}
+            for c in chain.checks:
+                op = c.link.operator
+                assert op is not None and op.impl is not None
+                if c.group >= 0:
+                    hit = c.pid in hits[c.group]
+                    # a hit of a prefilter pattern, or a negated exact hit, may go either way
+                    may = hit if not op.negated else not (hit and c.exact)
+                else:
+                    may = op.impl.evaluate(tx, tv) != op.negated
+                if may:
+                    found.append(c.index)
+        return frozenset(found)
+
+
+def _source_values(tx: Transaction, source: Source) -> list[str]:
+    name, xpath = source
+    if name == "XML":
+        return tx.xml_values(xpath)
+    scalar = variables.SCALARS.get(name)
+    if scalar is not None:
+        v = scalar(tx)
+        return [] if v is None else [v]
+    coll = variables.COLLECTIONS[name]
+    return [v for _, v in coll(tx)]
+
+
+def _screenable(waf: WAF, rule: Rule) -> tuple[Source, ...] | None:
+    """The sources of a screenable starter, else None."""
+    from bastion.waf.seclang.waf import UNSTABLE
+
+    op = rule.operator
+    if op is None or op.impl is None or rule.multi_match or not rule.targets:
+        return None
+    sources: list[Source] = []
+    for t in rule.targets:
+        if t.name in UNSTABLE or t.count:
+            return None
+        if t.negated:
+            continue  # exclusions only remove values: ignoring them adds candidates
+        if t.name == "XML":
+            sources.append(("XML", t.key))
+        elif t.name in variables.SCALARS or t.name in variables.COLLECTIONS:
+            sources.append((t.name, None))
+        else:
+            return None
+    if not sources:
+        return None
+    name = op.name.lower()
+    if name == "rx":
+        if waf.plans[id(rule)].accel is None:
+            return None  # PCRE alone may hit its match limit, which rules can see
+    elif name not in _PURE or getattr(op.impl, "dynamic", False) \
+            or "%{" in op.param:
+        return None
+    return tuple(dict.fromkeys(sources))
+
+
+def build_screens(waf: WAF, phases: dict[int, tuple[Entry, ...]]) -> dict[int, Screen]:
+    """One ``Screen`` per phase program (phases without screenable rules get none)."""
+    out: dict[int, Screen] = {}
+    for phase, entries in phases.items():
+        by_source: dict[Source, dict[tuple[str, ...], list[_Check]]] = {}
+        impls: dict[tuple[str, ...], tuple[Transformation, ...]] = {}
+        screened: set[int] = set()
+        for index, (rule, jump, _, _) in enumerate(entries):
+            if rule.marker is not None or jump >= 0:
+                continue
+            sources = _screenable(waf, rule)
+            if sources is None:
+                continue
+            accel = waf.plans[id(rule)].accel
+            group, pid, exact = accel if accel is not None else (-1, -1, False)
+            check = _Check(index, rule, group, pid, exact)
+            impls[rule.transformations] = rule.tfn_impls
+            for src in sources:
+                by_source.setdefault(src, {}).setdefault(rule.transformations, []).append(check)
+            screened.add(index)
+        if not screened:
+            continue
+        plans = tuple(
+            _SourcePlan(src, tuple(
+                _Chain(names, impls[names], tuple(checks),
+                       tuple(sorted({c.group for c in checks if c.group >= 0})))
+                for names, checks in chains.items()))
+            for src, chains in by_source.items())
+        out[phase] = Screen(frozenset(screened), plans)
+    return out

@@ -1,0 +1,121 @@
+"""Value screening must never change a decision: it only passes over rules that cannot match.
+
+The whole CRS regression corpus runs with and without screening and every stage must fire the
+same rules with the same outcome; small rule sets pin the cases screening has to respect
+(skip counts, negated operators, exclusions, XML, remembered answers and their bounds).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bastion.waf.seclang import ftw, screen
+from bastion.waf.seclang.registry import Primitives
+from bastion.waf.seclang.waf import WAF
+
+from .conftest import VECTORS, make_waf
+from .test_engine import ids, run
+
+
+def test_screening_never_changes_a_crs_regression_stage(
+        crs_test_waf: WAF, monkeypatch: pytest.MonkeyPatch) -> None:
+    cases = ftw.load_tests([VECTORS / "regression-tests" / "v3.3.4"])
+    assert crs_test_waf.screens  # the CRS has screenable rules in phases 1 and 2 at least
+    screened = ftw.run_tests(crs_test_waf.new_transaction, cases)
+    monkeypatch.setattr(crs_test_waf, "screens", {})
+    plain = ftw.run_tests(crs_test_waf.new_transaction, cases)
+    assert len(screened) == len(plain) > 2000
+    diff = [(a.title, sorted(a.fired), sorted(b.fired), a.outcome, b.outcome)
+            for a, b in zip(screened, plain, strict=True)
+            if (sorted(a.fired), a.outcome) != (sorted(b.fired), b.outcome)]
+    assert diff == []
+
+
+def _waf(prims: Primitives, cache: Path, text: str) -> WAF:
+    return make_waf(prims, text, hyperscan=True, cache_dir=cache)
+
+
+def _both(waf: WAF, uri: str, **kw: object) -> list[int]:
+    """Matched ids with screening, after checking they equal the unscreened run's."""
+    tx, it = run(waf, uri, **kw)  # type: ignore[arg-type]
+    screens, waf.screens = waf.screens, {}
+    try:
+        tx2, it2 = run(waf, uri, **kw)  # type: ignore[arg-type]
+    finally:
+        waf.screens = screens
+    assert (ids(tx), it) == (ids(tx2), it2)
+    return ids(tx)
+
+
+def test_a_rule_screened_out_still_counts_for_skip(prims: Primitives, tmp_path: Path) -> None:
+    waf = _waf(prims, tmp_path, """
+SecRule ARGS "@rx first" "id:1,phase:2,pass,log,skip:1"
+SecRule ARGS "@rx nomatch" "id:2,phase:2,pass,log"
+SecRule ARGS "@rx third" "id:3,phase:2,pass,log"
+""")
+    assert waf.screens[2].screened
+    # rule 2 is screened out, but skip:1 must still consume it, not rule 3
+    assert _both(waf, "/?a=first&b=third") == [1, 3]
+    assert _both(waf, "/?a=third") == [3]
+
+
+def test_negated_and_pure_operators_are_screened_exactly(prims: Primitives, tmp_path: Path) -> None:
+    waf = _waf(prims, tmp_path, """
+SecRule REQUEST_HEADERS:User-Agent "!@rx ^mozilla" "id:1,phase:1,pass,log,t:lowercase"
+SecRule ARGS "@pm alpha beta" "id:2,phase:2,pass,log"
+SecRule ARGS "@detectSQLi" "id:3,phase:2,pass,log,t:urlDecodeUni"
+SecRule REQUEST_URI "@validateByteRange 32-126" "id:4,phase:2,pass,log,t:urlDecodeUni"
+SecRule ARGS_NAMES "@streq token" "id:5,phase:2,pass,log"
+""")
+    moz = [("Host", "x"), ("User-Agent", "Mozilla/5.0")]
+    assert _both(waf, "/?q=hello", headers=moz) == []
+    assert _both(waf, "/?q=hello", headers=[("Host", "x"), ("User-Agent", "curl")]) == [1]
+    assert _both(waf, "/?q=gamma%20beta", headers=moz) == [2]
+    assert _both(waf, "/?id=1'%20or%201=1--", headers=moz) == [3]
+    assert _both(waf, "/a%01b", headers=moz) == [4]
+    assert _both(waf, "/?token=1", headers=moz) == [5]
+
+
+def test_exclusions_and_key_selectors_still_apply_to_screened_in_rules(
+        prims: Primitives, tmp_path: Path) -> None:
+    waf = _waf(prims, tmp_path, """
+SecRule ARGS:q|!ARGS:skip "@rx evil" "id:1,phase:2,pass,log"
+SecRule REQUEST_COOKIES|!REQUEST_COOKIES:/^__utm/ "@rx evil" "id:2,phase:2,pass,log"
+""")
+    # the screen sees "evil" in ARGS, but rule 1 only reads ARGS:q
+    assert _both(waf, "/?other=evil") == []
+    assert _both(waf, "/?skip=evil") == []
+    assert _both(waf, "/?q=evil") == [1]
+    assert _both(waf, "/", headers=[("Host", "x"), ("Cookie", "__utma=evil")]) == []
+    assert _both(waf, "/", headers=[("Host", "x"), ("Cookie", "s=evil")]) == [2]
+
+
+def test_a_ctl_that_changes_variables_rescreens_the_phase(
+        prims: Primitives, tmp_path: Path) -> None:
+    waf = _waf(prims, tmp_path, """
+SecRequestBodyAccess On
+SecRule REQUEST_METHOD "@streq POST" "id:1,phase:2,pass,nolog,ctl:forceRequestBodyVariable=On"
+SecRule REQUEST_BODY "@rx evil" "id:2,phase:2,pass,log"
+""")
+    hdrs = [("Host", "x"), ("Content-Type", "text/plain")]
+    # REQUEST_BODY is empty (unset) when rule 2's phase starts; the ctl in the same phase makes
+    # it readable, so the screen's answer computed before the ctl must not be reused
+    assert _both(waf, "/", method="POST", headers=hdrs, body=b"so evil") == [2]
+
+
+def test_remembered_answers_are_bounded(prims: Primitives, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(screen, "MAX_REMEMBERED", 4)
+    monkeypatch.setattr(screen, "MAX_REMEMBERED_LEN", 10)
+    waf = _waf(prims, tmp_path, 'SecRule ARGS "@rx evil" "id:1,phase:2,pass,log"')
+    memory = waf.screens[2]._memory
+    for i in range(20):
+        assert _both(waf, f"/?a=v{i}") == []
+        assert len(memory) <= 4
+    assert _both(waf, "/?a=" + "x" * 11) == []
+    assert all(len(value) <= 10 for _, value in memory)
+    # a remembered answer is reused: the same value screens the same way again
+    assert _both(waf, "/?a=evil") == [1]
+    assert _both(waf, "/?a=evil") == [1]
