@@ -119,3 +119,18 @@ def test_remembered_answers_are_bounded(prims: Primitives, tmp_path: Path,
     # a remembered answer is reused: the same value screens the same way again
     assert _both(waf, "/?a=evil") == [1]
     assert _both(waf, "/?a=evil") == [1]
+
+
+def test_multimatch_rules_are_screened_on_every_intermediate_value(
+        prims: Primitives, tmp_path: Path) -> None:
+    waf = _waf(prims, tmp_path, """
+SecRule ARGS "@rx ^A B$" "id:1,phase:2,pass,log,t:urlDecodeUni,t:lowercase,multiMatch"
+SecRule ARGS "@rx ^A B$" "id:2,phase:2,pass,log,t:urlDecodeUni,t:lowercase"
+SecRule ARGS "@detectXSS" "id:3,phase:2,pass,log,t:base64Decode,multiMatch"
+""")
+    assert {1, 2, 3} <= {waf.spec.phases[2][i][0].id  # type: ignore[union-attr]
+                         for i in waf.screens[2].screened}
+    # only the middle value ("A B", after urlDecodeUni, before lowercase) matches
+    assert _both(waf, "/?a=A%2520B") == [1]
+    assert _both(waf, "/?a=a%2520b") == []
+    assert _both(waf, "/?a=PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg") == [3]

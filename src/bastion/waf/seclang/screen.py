@@ -20,6 +20,7 @@ names that repeat from request to request then cost one dictionary look-up each.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -33,7 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Screen", "build_screens"]
 
-#: Operators whose answer depends only on the (transformed) value and their static argument.
+#: Operators whose answer depends only on the (transformed) value and their static argument
+#: (besides a static ``@rx``).
 _PURE = frozenset({
     "pm", "pmfromfile", "pmf", "detectsqli", "detectxss", "validatebyterange",
     "validateurlencoding", "validateutf8encoding", "within", "contains", "containsword",
@@ -64,6 +66,7 @@ class _Check:
 class _Chain:
     names: tuple[str, ...]
     impls: tuple[Transformation, ...]
+    multi: bool  # multiMatch: the operator also sees every intermediate value that changed
     checks: tuple[_Check, ...]
     groups: tuple[int, ...]  # the Hyperscan groups its accelerated checks need
 
@@ -103,21 +106,46 @@ class Screen:
     @staticmethod
     def _screen(tx: Transaction, plan: _SourcePlan, value: str) -> frozenset[int]:
         found: list[int] = []
+        probe = _Probe()
         for chain in plan.chains:
-            tv = tx.transform_chain(chain.names, chain.impls, value)
-            hits = {g: tx.accel_scan(g, tv) for g in chain.groups}
-            for c in chain.checks:
-                op = c.link.operator
-                assert op is not None and op.impl is not None
-                if c.group >= 0:
-                    hit = c.pid in hits[c.group]
-                    # a hit of a prefilter pattern, or a negated exact hit, may go either way
-                    may = hit if not op.negated else not (hit and c.exact)
-                else:
-                    may = op.impl.evaluate(tx, tv) != op.negated
-                if may:
-                    found.append(c.index)
+            tvs = (tx.transform_chain_multi(chain.names, chain.impls, value) if chain.multi
+                   else (tx.transform_chain(chain.names, chain.impls, value),))
+            for tv in tvs:
+                hits = {g: tx.accel_scan(g, tv) for g in chain.groups}
+                for c in chain.checks:
+                    op = c.link.operator
+                    assert op is not None and op.impl is not None
+                    if c.group >= 0 and c.pid not in hits[c.group]:
+                        may = op.negated  # a Hyperscan miss is final
+                    elif c.group >= 0 and c.exact:
+                        may = not op.negated
+                    else:  # a prefilter hit or a PCRE-only pattern: ask the operator
+                        probe.limit_hit = False
+                        may = op.impl.evaluate(probe, tv) != op.negated or probe.limit_hit
+                    if may:
+                        found.append(c.index)
         return frozenset(found)
+
+
+class _Probe:
+    """The transaction an operator sees while screening: no captures, no macros (screenable
+    operators have none), and a regex match limit hit only noted here (the rule itself will
+    run and note it on the transaction when it reads that value)."""
+
+    __slots__ = ("limit_hit",)
+    capture = False
+
+    def __init__(self) -> None:
+        self.limit_hit = False
+
+    def expand(self, text: str) -> str:
+        return text
+
+    def set_captures(self, groups: Sequence[str]) -> None:
+        return None
+
+    def note_pcre_limits_exceeded(self) -> None:
+        self.limit_hit = True
 
 
 def _source_values(tx: Transaction, source: Source) -> list[str]:
@@ -137,7 +165,7 @@ def _screenable(waf: WAF, rule: Rule) -> tuple[Source, ...] | None:
     from bastion.waf.seclang.waf import UNSTABLE
 
     op = rule.operator
-    if op is None or op.impl is None or rule.multi_match or not rule.targets:
+    if op is None or op.impl is None or not rule.targets:
         return None
     sources: list[Source] = []
     for t in rule.targets:
@@ -155,8 +183,8 @@ def _screenable(waf: WAF, rule: Rule) -> tuple[Source, ...] | None:
         return None
     name = op.name.lower()
     if name == "rx":
-        if waf.plans[id(rule)].accel is None:
-            return None  # PCRE alone may hit its match limit, which rules can see
+        if getattr(op.impl, "dynamic", True):
+            return None
     elif name not in _PURE or getattr(op.impl, "dynamic", False) \
             or "%{" in op.param:
         return None
@@ -167,7 +195,7 @@ def build_screens(waf: WAF, phases: dict[int, tuple[Entry, ...]]) -> dict[int, S
     """One ``Screen`` per phase program (phases without screenable rules get none)."""
     out: dict[int, Screen] = {}
     for phase, entries in phases.items():
-        by_source: dict[Source, dict[tuple[str, ...], list[_Check]]] = {}
+        by_source: dict[Source, dict[tuple[tuple[str, ...], bool], list[_Check]]] = {}
         impls: dict[tuple[str, ...], tuple[Transformation, ...]] = {}
         screened: set[int] = set()
         for index, (rule, jump, _, _) in enumerate(entries):
@@ -180,16 +208,17 @@ def build_screens(waf: WAF, phases: dict[int, tuple[Entry, ...]]) -> dict[int, S
             group, pid, exact = accel if accel is not None else (-1, -1, False)
             check = _Check(index, rule, group, pid, exact)
             impls[rule.transformations] = rule.tfn_impls
+            chain = (rule.transformations, rule.multi_match)
             for src in sources:
-                by_source.setdefault(src, {}).setdefault(rule.transformations, []).append(check)
+                by_source.setdefault(src, {}).setdefault(chain, []).append(check)
             screened.add(index)
         if not screened:
             continue
         plans = tuple(
             _SourcePlan(src, tuple(
-                _Chain(names, impls[names], tuple(checks),
+                _Chain(names, impls[names], multi, tuple(checks),
                        tuple(sorted({c.group for c in checks if c.group >= 0})))
-                for names, checks in chains.items()))
+                for (names, multi), checks in chains.items()))
             for src, chains in by_source.items())
         out[phase] = Screen(frozenset(screened), plans)
     return out

@@ -188,6 +188,18 @@ class Transaction:
             cur = nxt
         return cur
 
+    def transform_chain_multi(self, names: tuple[str, ...],
+                              impls: tuple[Transformation, ...], value: str) -> list[str]:
+        """What a multiMatch operator sees: the value, then each step's result that changed."""
+        out = [value]
+        cur = value
+        for i in range(len(names)):
+            nxt = self.transform_chain(names[i:i + 1], impls[i:i + 1], cur)
+            if nxt != cur:
+                out.append(nxt)
+            cur = nxt
+        return out
+
     def accel_scan(self, group: int, value: str) -> frozenset[int]:
         """The Hyperscan group's patterns that hit ``value``, once per value."""
         hits = self._accel_hits.get((group, value))
