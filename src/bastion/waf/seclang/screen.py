@@ -80,8 +80,11 @@ class _SourcePlan:
 class Screen:
     """The screenable rules of one phase program, grouped by source and transformation chain."""
 
-    def __init__(self, screened: frozenset[int], sources: tuple[_SourcePlan, ...]) -> None:
+    def __init__(self, screened: frozenset[int], sources: tuple[_SourcePlan, ...],
+                 size: int) -> None:
         self.screened = screened  # program indices of screenable rules
+        #: Every other program index (markers, jumps, rules that always run), in order.
+        self.unscreened: tuple[int, ...] = tuple(i for i in range(size) if i not in screened)
         self.sources = sources
         self._memory: dict[tuple[int, str], frozenset[int]] = {}
 
@@ -220,5 +223,5 @@ def build_screens(waf: WAF, phases: dict[int, tuple[Entry, ...]]) -> dict[int, S
                        tuple(sorted({c.group for c in checks if c.group >= 0})))
                 for (names, multi), checks in chains.items()))
             for src, chains in by_source.items())
-        out[phase] = Screen(frozenset(screened), plans)
+        out[phase] = Screen(frozenset(screened), plans, len(entries))
     return out

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,8 @@ from bastion.waf.seclang.rules import Rule, Target, Transformation
 
 if TYPE_CHECKING:
     from bastion.clock import Clock
+    from bastion.waf.seclang.screen import Screen
+    from bastion.waf.seclang.specialise import Entry
     from bastion.waf.seclang.waf import WAF, LinkPlan
 
 __all__ = ["Transaction"]
@@ -640,37 +643,28 @@ class Transaction:
 
     def _run_program(self, phase: int, logging: bool) -> Interruption | None:
         """The rule loop over the specialised program (``specialise``): same semantics as
-        the full loop in ``_phase``, with folded gates as jumps."""
+        the full loop in ``_phase``, with folded gates as jumps, visiting only the entries
+        value screening left in (``screen``)."""
         spec = self.waf.spec
         assert spec is not None
         entries = spec.phases[phase]
-        n = len(entries)
         skip_to: str | None = None
-        skip_n = 0
-        i = 0
+        skip_until = 0  # skip:N, as the program index of the first entry not skipped
         unions = self._unions
         plans = self.waf.plans
         prefilter = not self.waf.verify_accel
         screen = self.waf.screens.get(phase) if prefilter else None
-        screened = screen.screened if screen is not None else frozenset()
-        while i < n:
-            rule, jump, ukey, pid = entries[i]
-            i += 1
-            if i - 1 in screened and skip_to is None and not skip_n:
-                cands = self._candidates
-                if cands is None:
-                    assert screen is not None
-                    cands = self._candidates = screen.candidates(self)
-                if i - 1 not in cands:
-                    continue
+        order = self._visit_order(screen, len(entries))
+        pos = 0
+        while pos < len(order):
+            idx = order[pos]
+            pos += 1
+            rule, jump, ukey, pid = entries[idx]
             if rule.marker is not None:
                 if skip_to is not None and rule.marker == skip_to:
                     skip_to = None
                 continue
-            if skip_to is not None:
-                continue
-            if skip_n > 0:
-                skip_n -= 1
+            if skip_to is not None or idx < skip_until:
                 continue
             if ukey is not None and prefilter:
                 # the starter's pattern hit none of its values (exclusions only remove values)
@@ -685,20 +679,34 @@ class Transaction:
             if self.engine_mode == "Off":
                 break
             if jump >= 0:
-                i = jump
+                pos = bisect_left(order, jump)
                 continue
-            if not self._eval_rule(rule):
+            fired = self._eval_rule(rule)
+            if screen is not None and self._candidates is None:
+                # a ctl changed what variables yield: screen the rest of the phase again
+                order = self._visit_order(screen, len(entries))
+                pos = bisect_right(order, idx)
+            if not fired:
                 continue
             if rule.skip_after:
                 skip_to = rule.skip_after
             elif rule.skip:
-                skip_n = rule.skip
+                skip_until = _after_rules(entries, idx, rule.skip)
             if self.interruption is not None and not logging:
                 return self.interruption
             if self._allow_phase:
                 self._allow_phase = False
                 break
         return self.interruption
+
+    def _visit_order(self, screen: Screen | None, n: int) -> Sequence[int]:
+        """Program indices to visit: all of them, or the unscreened ones and the candidates."""
+        if screen is None:
+            return range(n)
+        cands = self._candidates = screen.candidates(self)
+        if not cands:
+            return screen.unscreened
+        return sorted((*screen.unscreened, *cands))
 
     def _eval_rule(self, starter: Rule) -> bool:
         self._rule = starter
@@ -966,6 +974,16 @@ class Transaction:
             self._allow_phase = True
             if arg != "phase":
                 self._allow_request = True
+
+
+def _after_rules(entries: Sequence[Entry], idx: int, count: int) -> int:
+    """The program index just past the ``count`` rules (markers not counted) after ``idx``."""
+    i = idx + 1
+    while i < len(entries) and count > 0:
+        if entries[i][0].marker is None:
+            count -= 1
+        i += 1
+    return i
 
 
 def _id_match(rid: int, spec: str) -> bool:
