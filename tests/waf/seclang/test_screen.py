@@ -134,3 +134,37 @@ SecRule ARGS "@detectXSS" "id:3,phase:2,pass,log,t:base64Decode,multiMatch"
     assert _both(waf, "/?a=A%2520B") == [1]
     assert _both(waf, "/?a=a%2520b") == []
     assert _both(waf, "/?a=PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg") == [3]
+
+
+JUMPS = """
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.pl=1"
+SecRule ARGS "@rx stop" "id:5,phase:1,deny,status:403"
+SecRule ARGS "@rx unlock" "id:20,phase:2,pass,nolog,ctl:ruleRemoveById=11"
+SecRule TX:PL "@lt 2" "id:11,phase:2,pass,nolog,skipAfter:END-PL2"
+SecRule ARGS "@rx evil" "id:12,phase:2,pass,log"
+SecMarker END-PL2
+SecRule ARGS "@rx evil" "id:13,phase:2,pass,log,skipAfter:END-X"
+SecRule ARGS "@rx evil" "id:14,phase:2,pass,log"
+SecMarker END-X
+SecRule ARGS "@rx evil" "id:15,phase:2,pass,log"
+SecRule ARGS "@rx evil" "id:16,phase:2,pass,log,skipAfter:NO-SUCH-MARKER"
+SecRule ARGS "@rx evil" "id:17,phase:2,pass,log"
+"""
+
+
+@pytest.mark.parametrize(("uri", "expected"), [
+    ("/?a=evil", [13, 15, 16]),
+    # the ctl removes the gate in the same phase: its range must run after all
+    ("/?a=evil&b=unlock", [12, 13, 15, 16]),
+])
+def test_jumps_and_skip_after_agree_with_the_full_rule_list(
+        prims: Primitives, tmp_path: Path, uri: str, expected: list[int]) -> None:
+    waf = _waf(prims, tmp_path, JUMPS)
+    assert waf.spec is not None
+    assert [r.id for r, j, *_ in waf.spec.phases[2] if j >= 0] == [11]  # a jump, not folded
+    assert _both(waf, uri) == expected
+    plain = WAF(waf.rules, waf.settings, clock=waf.clock, accel=waf.accel)
+    plain.spec = None
+    plain.screens = {}
+    tx, _ = run(plain, uri)
+    assert ids(tx) == expected

@@ -28,7 +28,7 @@ from bastion.waf.seclang import variables
 from bastion.waf.seclang.rules import Rule, Transformation
 
 if TYPE_CHECKING:
-    from bastion.waf.seclang.specialise import Entry
+    from bastion.waf.seclang.specialise import Entry, Layout
     from bastion.waf.seclang.transaction import Transaction
     from bastion.waf.seclang.waf import WAF
 
@@ -81,10 +81,14 @@ class Screen:
     """The screenable rules of one phase program, grouped by source and transformation chain."""
 
     def __init__(self, screened: frozenset[int], sources: tuple[_SourcePlan, ...],
-                 size: int) -> None:
+                 layout: Layout, size: int) -> None:
         self.screened = screened  # program indices of screenable rules
         #: Every other program index (markers, jumps, rules that always run), in order.
         self.unscreened: tuple[int, ...] = tuple(i for i in range(size) if i not in screened)
+        #: The same among the layout's live rules (no rule removed at run time).
+        self.live_unscreened: tuple[int, ...] = tuple(
+            i for i in layout.live if i not in screened)
+        self.dead = layout.dead
         self.sources = sources
         self._memory: dict[tuple[int, str], frozenset[int]] = {}
 
@@ -194,7 +198,8 @@ def _screenable(waf: WAF, rule: Rule) -> tuple[Source, ...] | None:
     return tuple(dict.fromkeys(sources))
 
 
-def build_screens(waf: WAF, phases: dict[int, tuple[Entry, ...]]) -> dict[int, Screen]:
+def build_screens(waf: WAF, phases: dict[int, tuple[Entry, ...]],
+                  layouts: dict[int, Layout]) -> dict[int, Screen]:
     """One ``Screen`` per phase program (phases without screenable rules get none)."""
     out: dict[int, Screen] = {}
     for phase, entries in phases.items():
@@ -223,5 +228,5 @@ def build_screens(waf: WAF, phases: dict[int, tuple[Entry, ...]]) -> dict[int, S
                        tuple(sorted({c.group for c in checks if c.group >= 0})))
                 for (names, multi), checks in chains.items()))
             for src, chains in by_source.items())
-        out[phase] = Screen(frozenset(screened), plans, len(entries))
+        out[phase] = Screen(frozenset(screened), plans, layouts[phase], len(entries))
     return out

@@ -35,7 +35,7 @@ from bastion.waf.seclang.rules import Rule
 if TYPE_CHECKING:
     from bastion.waf.seclang.waf import WAF
 
-__all__ = ["Entry", "Specialised", "specialise"]
+__all__ = ["Entry", "Layout", "Specialised", "specialise"]
 
 #: A program entry: the rule; for a folded gate the program index it jumps to (else -1); for
 #: a starter whose accelerated ``@rx`` has a per-phase "any value hit?" answer
@@ -56,6 +56,41 @@ class Specialised:
     phases: dict[int, tuple[Entry, ...]]
     snapshot: VarMap
     folded: tuple[Rule, ...]  # rules whose effects are in the snapshot (or that pruned a range)
+    layouts: dict[int, Layout]
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where a phase program's markers are and what its jumps always pass over.
+
+    With no rule removed at run time every jump is taken, so the loop can visit only the
+    ``live`` rules (neither markers, nor jumps, nor inside a jump's range) and go to a
+    ``skipAfter`` marker by index instead of walking to it.
+    """
+
+    markers: dict[str, tuple[int, ...]]  # marker name -> program indices, ascending
+    dead: frozenset[int]  # indices inside the range of a jump
+    live: tuple[int, ...]
+
+    @classmethod
+    def of(cls, entries: tuple[Entry, ...]) -> Layout:
+        markers: dict[str, list[int]] = {}
+        dead: set[int] = set()
+        for idx, (rule, jump, _, _) in enumerate(entries):
+            if rule.marker is not None:
+                markers.setdefault(rule.marker, []).append(idx)
+            elif jump >= 0:
+                dead.update(range(idx + 1, jump))
+        live = tuple(i for i, (rule, jump, _, _) in enumerate(entries)
+                     if rule.marker is None and jump < 0 and i not in dead)
+        return cls({k: tuple(v) for k, v in markers.items()}, frozenset(dead), live)
+
+    def marker_after(self, name: str, idx: int, end: int) -> int:
+        """The index of the first marker ``name`` after ``idx`` (``end`` when none)."""
+        for m in self.markers.get(name, ()):
+            if m > idx:
+                return m
+        return end
 
 
 def _macro_tx_keys(text: str | None) -> set[str] | None:
@@ -259,4 +294,5 @@ def specialise(waf: WAF) -> Specialised | None:
         phases[phase] = tuple(entries)
     snapshot = VarMap("TX")
     snapshot._data = dict(tx._data)
-    return Specialised(phases, snapshot, tuple(folded))
+    return Specialised(phases, snapshot, tuple(folded),
+                       {p: Layout.of(e) for p, e in phases.items()})

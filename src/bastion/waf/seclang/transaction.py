@@ -27,7 +27,7 @@ from bastion.waf.seclang.rules import Rule, Target, Transformation
 if TYPE_CHECKING:
     from bastion.clock import Clock
     from bastion.waf.seclang.screen import Screen
-    from bastion.waf.seclang.specialise import Entry
+    from bastion.waf.seclang.specialise import Entry, Layout
     from bastion.waf.seclang.waf import WAF, LinkPlan
 
 __all__ = ["Transaction"]
@@ -644,27 +644,28 @@ class Transaction:
     def _run_program(self, phase: int, logging: bool) -> Interruption | None:
         """The rule loop over the specialised program (``specialise``): same semantics as
         the full loop in ``_phase``, with folded gates as jumps, visiting only the entries
-        value screening left in (``screen``)."""
+        value screening left in (``screen``) and, while no rule is removed, only the rules
+        outside the ranges jumps always pass over."""
         spec = self.waf.spec
         assert spec is not None
         entries = spec.phases[phase]
-        skip_to: str | None = None
-        skip_until = 0  # skip:N, as the program index of the first entry not skipped
+        layout = spec.layouts[phase]
+        n = len(entries)
+        skip_until = 0  # skip:N or skipAfter, as the program index to resume at
         unions = self._unions
         plans = self.waf.plans
         prefilter = not self.waf.verify_accel
         screen = self.waf.screens.get(phase) if prefilter else None
-        order = self._visit_order(screen, len(entries))
+        order = self._visit_order(layout, screen, n)
         pos = 0
         while pos < len(order):
             idx = order[pos]
             pos += 1
+            if idx < skip_until:
+                pos = bisect_left(order, skip_until)
+                continue
             rule, jump, ukey, pid = entries[idx]
             if rule.marker is not None:
-                if skip_to is not None and rule.marker == skip_to:
-                    skip_to = None
-                continue
-            if skip_to is not None or idx < skip_until:
                 continue
             if ukey is not None and prefilter:
                 # the starter's pattern hit none of its values (exclusions only remove values)
@@ -682,14 +683,14 @@ class Transaction:
                 pos = bisect_left(order, jump)
                 continue
             fired = self._eval_rule(rule)
-            if screen is not None and self._candidates is None:
-                # a ctl changed what variables yield: screen the rest of the phase again
-                order = self._visit_order(screen, len(entries))
+            if self._candidates is None:
+                # a ctl changed variables or removed rules: plan the rest of the phase again
+                order = self._visit_order(layout, screen, n)
                 pos = bisect_right(order, idx)
             if not fired:
                 continue
             if rule.skip_after:
-                skip_to = rule.skip_after
+                skip_until = layout.marker_after(rule.skip_after, idx, n)
             elif rule.skip:
                 skip_until = _after_rules(entries, idx, rule.skip)
             if self.interruption is not None and not logging:
@@ -699,14 +700,20 @@ class Transaction:
                 break
         return self.interruption
 
-    def _visit_order(self, screen: Screen | None, n: int) -> Sequence[int]:
-        """Program indices to visit: all of them, or the unscreened ones and the candidates."""
+    def _visit_order(self, layout: Layout, screen: Screen | None, n: int) -> Sequence[int]:
+        """Program indices to visit, ascending: the live rules while no rule is removed (else
+        every entry), less the screenable rules no value of this request can match."""
+        fast = not (
+            self._removed_ranges or self.removed_tags or self.removed_msgs)
         if screen is None:
-            return range(n)
+            self._candidates = set()
+            return layout.live if fast else range(n)
         cands = self._candidates = screen.candidates(self)
-        if not cands:
-            return screen.unscreened
-        return sorted((*screen.unscreened, *cands))
+        if fast:
+            base = screen.live_unscreened
+            dead = screen.dead
+            return sorted((*base, *(c for c in cands if c not in dead))) if cands else base
+        return sorted((*screen.unscreened, *cands)) if cands else screen.unscreened
 
     def _eval_rule(self, starter: Rule) -> bool:
         self._rule = starter

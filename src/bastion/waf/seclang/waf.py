@@ -142,8 +142,9 @@ class WAF:
         self.spec: Specialised | None = None
         self.spec = specialise(self)
         #: Per-phase value screening of the specialised programs (``screen``).
-        self.screens: dict[int, Screen] = (
-            build_screens(self, self.spec.phases) if self.spec is not None else {})
+        self.screens: dict[int, Screen] = {}
+        if self.spec is not None:
+            self.screens = build_screens(self, self.spec.phases, self.spec.layouts)
 
     @classmethod
     def build(
