@@ -24,6 +24,8 @@ def atoi(s: str | None) -> int:
     """C ``atoi``: leading blanks, optional sign, digits; anything else is 0."""
     if not s:
         return 0
+    if len(s) < 10 and s.isascii() and s.isdigit():
+        return int(s)
     m = _INT.match(s)
     return int(m.group(1)) if m else 0
 

@@ -43,6 +43,8 @@ def atoi(text: str) -> int:
     Leading C whitespace, an optional sign, then digits; anything else ends the number
     ("xxx" is 0). strtol saturates at the 64-bit limits and the cast keeps the low 32 bits.
     """
+    if len(text) < 10 and text.isascii() and text.isdigit():
+        return int(text)  # the common case: a small plain number
     i, n = 0, len(text)
     while i < n and text[i] in C_SPACE:
         i += 1

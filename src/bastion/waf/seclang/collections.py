@@ -8,7 +8,7 @@ can put Redis behind them; ``MemoryStore`` is the in-process TTL implementation 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -92,6 +92,10 @@ class VarMap:
 
     def items(self) -> list[tuple[str, str]]:
         return list(self._data.values())
+
+    def lowered_items(self) -> Iterable[tuple[str, tuple[str, str]]]:
+        """(lower-case key, (original key, value)) pairs, without copying."""
+        return self._data.items()
 
     def copy(self) -> VarMap:
         """An independent copy (the specialised TX snapshot each transaction starts from)."""

@@ -558,13 +558,10 @@ class Transaction:
         the per-paranoia-level sums and the per-class scores (``sql_injection_score``...);
         the severity weights and thresholds are settings, not scores, and are left out."""
         out: dict[str, int] = {}
-        for k, v in self.tx.items():
-            lk = k.lower()
-            if not lk.endswith("_score") and "anomaly_score_pl" not in lk:
-                continue
-            if "threshold" in lk or lk in _SEVERITY_WEIGHTS:
-                continue
-            out[lk] = atoi(v)
+        for lk, (_, v) in self.tx.lowered_items():
+            if (lk.endswith("_score") or "anomaly_score_pl" in lk) \
+                    and "threshold" not in lk and lk not in _SEVERITY_WEIGHTS:
+                out[lk] = atoi(v)
         return out
 
     # -- the rule loop --------------------------------------------------------------------------
