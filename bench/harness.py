@@ -180,6 +180,31 @@ def post_script(body: bytes, content_type: str = "application/json") -> str:
     return name
 
 
+def unique_script(path: str, body: bytes | None = None,
+                  content_type: str = "application/json") -> str:
+    """A wrk Lua script whose every request carries a value never seen before: a counter in
+    the query (GET) or in the first JSON string of ``body`` (POST). It defeats any cache of
+    per-value answers, so the numbers show what unseen input costs."""
+    fd, name = tempfile.mkstemp(suffix=".lua")
+    lines = ["local n = 0", "request = function()", "  n = n + 1"]
+    if body is None:
+        sep = "&" if "?" in path else "?"
+        lines.append(f'  return wrk.format("GET", "{path}{sep}u=" .. n)')
+    else:
+        head, sep, tail = body.decode().partition('": "')
+
+        def lua(text: str) -> str:
+            return text.replace("\\", "\\\\").replace('"', '\\"')
+
+        lines += [f'  wrk.headers["Content-Type"] = "{content_type}"',
+                  f'  return wrk.format("POST", "{path}", nil, '
+                  f'"{lua(head + sep)}" .. n .. "{lua(tail)}")']
+    lines.append("end")
+    with os.fdopen(fd, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return name
+
+
 def bastion(config: Path, port: int) -> list[str]:
     return [*pin(1), sys.executable, "-m", "bastion.cli", "serve", "--config", str(config),
             "--port", str(port)]

@@ -4,7 +4,9 @@ against nginx + ModSecurity v3 + the same CRS, in the same run.
     python -m bench.waf [--seconds 10]
 
 Needs Debian's nginx-light, libnginx-mod-http-modsecurity, modsecurity-crs and wrk.
-Prints req/s, p99 and the Bastion / ModSecurity ratios for a simple GET and a 1 KB JSON POST.
+Prints req/s, p99 and the Bastion / ModSecurity ratios for a simple GET and a 1 KB JSON POST,
+then the same with a value never seen before in every request (the engine remembers its
+per-value screening answers; these lines show what new input costs).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from bench.harness import (
     nginx,
     post_script,
     process,
+    unique_script,
     wrk,
 )
 
@@ -102,6 +105,10 @@ def main() -> None:
             ms_get = measure(pid, url + GET, seconds=s, headers=HEADERS)
             ms_post = measure(pid, url + "/api/items", seconds=s, script=post,
                               headers=HEADERS[:1])
+            ms_uget = measure(pid, url, seconds=s, headers=HEADERS,
+                              script=unique_script(GET))
+            ms_upost = measure(pid, url, seconds=s, headers=HEADERS[:1],
+                               script=unique_script("/api/items", body))
         cfg = bastion_config(directory, up)
         port = free_port()
         with process(bastion(cfg, port), port, ready_path="/_bastion/health") as proc:
@@ -110,13 +117,23 @@ def main() -> None:
             b_get = measure(proc.pid, url + GET, seconds=s, headers=HEADERS)
             b_post = measure(proc.pid, url + "/api/items", seconds=s, script=post,
                              headers=HEADERS[:1])
+            b_uget = measure(proc.pid, url, seconds=s, headers=HEADERS,
+                             script=unique_script("/prod" + GET))
+            b_upost = measure(proc.pid, url, seconds=s, headers=HEADERS[:1],
+                              script=unique_script("/prod/api/items", body))
     print(ms_get.line("nginx+ModSecurity CRS PL1, GET"))
     print(b_get.line("bastion CRS PL1, GET"))
     print(ms_post.line("nginx+ModSecurity CRS PL1, POST 1KB"))
     print(b_post.line("bastion CRS PL1, POST 1KB"))
+    print(ms_uget.line("nginx+ModSecurity CRS PL1, GET, new value each request"))
+    print(b_uget.line("bastion CRS PL1, GET, new value each request"))
+    print(ms_upost.line("nginx+ModSecurity CRS PL1, POST 1KB, new value each request"))
+    print(b_upost.line("bastion CRS PL1, POST 1KB, new value each request"))
     print()
     print(f"bastion / ModSecurity req/s: GET {b_get.rps / ms_get.rps:.1f}x, "
           f"POST {b_post.rps / ms_post.rps:.1f}x  (targets: 5x GET, 10x POST, p99 < 10 ms)")
+    print(f"with a value never seen before in every request: GET "
+          f"{b_uget.rps / ms_uget.rps:.1f}x, POST {b_upost.rps / ms_upost.rps:.1f}x")
 
 
 if __name__ == "__main__":
