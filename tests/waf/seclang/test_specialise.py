@@ -112,3 +112,42 @@ def test_engine_off_starts_from_an_empty_tx(prims: Primitives) -> None:
     tx.process_uri("GET", "/", "HTTP/1.1")
     tx.process_request_headers()
     assert tx.tx.get("pl") is None
+
+
+# scoring as the CRS does it: a request-dependent rule adds to a per-level score, a TX-only
+# rule sums the levels and a TX-only rule compares the sum with the threshold
+SCORING = """
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.score_pl1=0,setvar:tx.score=0,setvar:tx.limit=5"
+SecRule ARGS "@rx stop" "id:5,phase:1,deny,status:403"
+SecRule ARGS "@rx bad" "id:10,phase:2,pass,log,setvar:tx.score_pl1=+5"
+SecAction "id:20,phase:2,pass,nolog,setvar:tx.score=+%{tx.score_pl1},setvar:tx.summed=1"
+SecRule TX:SCORE "@ge %{tx.limit}" "id:30,phase:2,deny,status:403,msg:'score %{tx.score}'"
+SecRule &TX:GATE "@eq 1" "id:40,phase:2,pass,log,chain"
+    SecRule ARGS "@rx ." "setvar:tx.gated=1"
+"""
+
+
+def test_tx_only_rules_replay_their_load_time_result_until_a_key_they_read_is_written(
+        prims: Primitives) -> None:
+    waf = make_waf(prims, SCORING)
+    assert waf.spec is not None
+    replayed = {waf.spec.phases[2][i][0].id: r for i, r in waf.spec.replays[2].items()}
+    assert set(replayed) == {20, 30, 40}
+    assert replayed[20].fired and replayed[20].sets == (("summed", "1"),)
+    assert not replayed[30].fired and not replayed[40].fired
+    for w in (waf, _unspecialised(waf)):
+        tx, it = run(w, "/?a=fine")
+        assert it is None and ids(tx) == []
+        assert (tx.tx.get("score"), tx.tx.get("summed")) == ("0", "1")
+        tx, it = run(w, "/?a=bad")  # 10 writes score_pl1: 20 and 30 must really run
+        assert it is not None and it.rule_id == 30 and ids(tx) == [10, 30]
+        assert tx.matched[-1].msg == "score 5"
+
+
+def test_a_replayed_gate_runs_when_its_key_is_written(prims: Primitives) -> None:
+    waf = make_waf(prims, SCORING.replace(
+        'SecRule ARGS "@rx bad"', 'SecRule ARGS "@rx open" "id:11,phase:2,pass,nolog,'
+        'setvar:tx.gate=1"\nSecRule ARGS "@rx bad"'))
+    for w in (waf, _unspecialised(waf)):
+        tx, it = run(w, "/?a=open")
+        assert it is None and ids(tx) == [40] and tx.tx.get("gated") == "1"

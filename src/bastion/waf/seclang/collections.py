@@ -64,12 +64,15 @@ class MultiMap:
 class VarMap:
     """A single-valued case-insensitive map with per-key expiry (TX, IP, GLOBAL)."""
 
-    __slots__ = ("_data", "_expires", "name")
+    __slots__ = ("_data", "_expires", "name", "written")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self._data: dict[str, tuple[str, str]] = {}
         self._expires: dict[str, float] = {}
+        #: When a set, every key (lower case) written since: the engine replays a TX-only
+        #: rule's load-time result while none of the keys it reads was written.
+        self.written: set[str] | None = None
 
     def get(self, key: str) -> str | None:
         item = self._data.get(key.lower())
@@ -80,15 +83,24 @@ class VarMap:
         return self._data.get(key.lower())
 
     def set(self, key: str, value: str) -> None:
-        self._data[key.lower()] = (key, value)
+        low = key.lower()
+        self._data[low] = (key, value)
+        if self.written is not None:
+            self.written.add(low)
 
     def delete(self, key: str) -> None:
-        self._data.pop(key.lower(), None)
-        self._expires.pop(key.lower(), None)
+        low = key.lower()
+        self._data.pop(low, None)
+        self._expires.pop(low, None)
+        if self.written is not None:
+            self.written.add(low)
 
     def expire(self, key: str, at: float) -> None:
-        if key.lower() in self._data:
-            self._expires[key.lower()] = at
+        low = key.lower()
+        if low in self._data:
+            self._expires[low] = at
+            if self.written is not None:
+                self.written.add(low)
 
     def items(self) -> list[tuple[str, str]]:
         return list(self._data.values())

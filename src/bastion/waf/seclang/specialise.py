@@ -25,6 +25,7 @@ makes those writes visible from the start).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -33,9 +34,10 @@ from bastion.waf.seclang.macro import compile_template
 from bastion.waf.seclang.rules import Rule
 
 if TYPE_CHECKING:
+    from bastion.waf.seclang.transaction import Transaction
     from bastion.waf.seclang.waf import WAF
 
-__all__ = ["Entry", "Layout", "Specialised", "specialise"]
+__all__ = ["Entry", "Layout", "Replay", "Specialised", "specialise"]
 
 #: A program entry: the rule; for a folded gate the program index it jumps to (else -1); for
 #: a starter whose accelerated ``@rx`` has a per-phase "any value hit?" answer
@@ -57,6 +59,30 @@ class Specialised:
     snapshot: VarMap
     folded: tuple[Rule, ...]  # rules whose effects are in the snapshot (or that pruned a range)
     layouts: dict[int, Layout]
+    replays: dict[int, dict[int, Replay]]  # phase -> program index -> replay
+
+
+_UNSET = "\0unset\0"
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """A kept rule's load-time result, valid while none of the TX keys in ``reads`` has been
+    written in the transaction (``VarMap.written``).
+
+    A rule that reads only literal TX keys (and macros of them) decides the same way every
+    time those keys hold their snapshot values. Scoring rules are like that: ``949060`` adds
+    ``tx.anomaly_score_pl1`` to ``tx.anomaly_score``, ``980115`` sums the levels, and on an
+    ordinary request no rule has touched a score, so the result is known at load. A rule whose
+    first link alone is like that and does not match at load (``920380``'s
+    ``&TX:MAX_NUM_ARGS`` gate before its ``&ARGS`` link) is known not to match either.
+    """
+
+    reads: frozenset[str]  # the keys read, and the keys written (``=+`` reads them too)
+    fired: bool
+    sets: tuple[tuple[str, str], ...]  # (key as written, value), in the order they were set
+    matched: tuple[str, str] | None  # MATCHED_VAR and its name, if a link matched
+    matched_vars: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +244,41 @@ def _benign_fire(rule: Rule) -> bool:
             and not rule.skip)
 
 
+def _replay_of(scratch: Transaction, rule: Rule) -> Replay | None:
+    """Evaluate a kept rule on the scratch transaction (then undo it) if it reads TX only."""
+    io = _constant_io(rule)
+    whole = io is not None
+    if io is None:
+        first = dataclasses.replace(rule, chain=None, msg=None, logdata=None)
+        io = _constant_io(first) if rule.chain else None
+        if io is None:
+            return None
+    tx = scratch.tx
+    before = dict(tx._data)
+    matched_before = len(scratch.matched)
+    scratch.matched_var = scratch.matched_var_name = _UNSET
+    scratch.matched_vars = []
+    fired = scratch._eval_rule(rule) if whole else scratch._eval_link(rule, rule, [])
+    after = tx._data
+    quiet = scratch.interruption is None and not scratch._allow_phase \
+        and not scratch._allow_request and len(scratch.matched) == matched_before
+    result: Replay | None = None
+    if not whole:
+        if not fired and quiet:
+            result = Replay(frozenset(io[0] | io[1]), False, (), None, ())
+    elif quiet and (not fired or _benign_fire(rule)) and before.keys() <= after.keys():
+        changed = [item for k, item in after.items() if before.get(k) != item]
+        matched = None if scratch.matched_var is _UNSET else (
+            scratch.matched_var, scratch.matched_var_name)
+        result = Replay(frozenset(io[0] | io[1]), fired, tuple(changed), matched,
+                        tuple(scratch.matched_vars))
+    tx._data = before
+    scratch.interruption = None
+    scratch._allow_phase = scratch._allow_request = False
+    del scratch.matched[matched_before:]
+    return result
+
+
 def specialise(waf: WAF) -> Specialised | None:
     """Fold the constant rules of ``waf`` (see the module docstring); None when pointless."""
     from bastion.waf.seclang.transaction import Transaction
@@ -231,9 +292,11 @@ def specialise(waf: WAF) -> Specialised | None:
     prefix = True
     folded: list[Rule] = []
     phases: dict[int, tuple[Entry, ...]] = {}
+    replays: dict[int, dict[int, Replay]] = {}
     for phase in range(1, 6):
         rules = waf.phase_rules(phase)
         out: list[Rule] = []
+        replays[phase] = {}
         jumps: dict[int, str] = {}  # index in out -> marker name
         protect = 0  # rules after a dynamic skip:N keep their count
         i = 0
@@ -276,6 +339,9 @@ def specialise(waf: WAF) -> Specialised | None:
             if protect:
                 protect -= 1
             protect = max(protect, rule.skip)
+            replay = _replay_of(scratch, rule)
+            if replay is not None:
+                replays[phase][len(out)] = replay
             out.append(rule)
         entries: list[Entry] = []
         for idx, rule in enumerate(out):
@@ -295,4 +361,4 @@ def specialise(waf: WAF) -> Specialised | None:
     snapshot = VarMap("TX")
     snapshot._data = dict(tx._data)
     return Specialised(phases, snapshot, tuple(folded),
-                       {p: Layout.of(e) for p, e in phases.items()})
+                       {p: Layout.of(e) for p, e in phases.items()}, replays)

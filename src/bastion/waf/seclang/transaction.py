@@ -27,7 +27,7 @@ from bastion.waf.seclang.rules import Rule, Target, Transformation
 if TYPE_CHECKING:
     from bastion.clock import Clock
     from bastion.waf.seclang.screen import Screen
-    from bastion.waf.seclang.specialise import Entry, Layout
+    from bastion.waf.seclang.specialise import Entry, Layout, Replay
     from bastion.waf.seclang.waf import WAF, LinkPlan
 
 __all__ = ["Transaction"]
@@ -91,6 +91,7 @@ class Transaction:
         #: Whether the phases run the specialised programs (TX starts from their snapshot).
         self._fast: bool = spec is not None
         self.tx: VarMap = spec.snapshot.copy() if spec is not None else VarMap("TX")
+        self.tx.written = set() if spec is not None else None
         self._collections: dict[str, VarMap] = {"TX": self.tx}
         self._persist_keys: dict[str, str] = {}
         self._persist_baseline: dict[str, object] = {}
@@ -653,6 +654,8 @@ class Transaction:
         plans = self.waf.plans
         prefilter = not self.waf.verify_accel
         screen = self.waf.screens.get(phase) if prefilter else None
+        written = self.tx.written
+        replays = spec.replays[phase] if written is not None else {}
         order = self._visit_order(layout, screen, n)
         pos = 0
         while pos < len(order):
@@ -679,7 +682,12 @@ class Transaction:
             if jump >= 0:
                 pos = bisect_left(order, jump)
                 continue
-            fired = self._eval_rule(rule)
+            replay = replays.get(idx)
+            if replay is not None and not self._target_exclusions \
+                    and replay.reads.isdisjoint(written):  # type: ignore[arg-type]
+                fired = self._replay(rule, replay)
+            else:
+                fired = self._eval_rule(rule)
             if self._candidates is None:
                 # a ctl changed variables or removed rules: plan the rest of the phase again
                 order = self._visit_order(layout, screen, n)
@@ -711,6 +719,18 @@ class Transaction:
             dead = screen.dead
             return sorted((*base, *(c for c in cands if c not in dead))) if cands else base
         return sorted((*screen.unscreened, *cands)) if cands else screen.unscreened
+
+    def _replay(self, rule: Rule, replay: Replay) -> bool:
+        """What ``_eval_rule`` would do, from the load-time result (``specialise.Replay``)."""
+        self._rule = rule
+        self.matched_vars = list(replay.matched_vars)
+        if replay.matched is not None:
+            self.matched_var, self.matched_var_name = replay.matched
+        for key, value in replay.sets:
+            self.tx.set(key, value)
+        if replay.fired:
+            self.matched_ids.append(rule.id)
+        return replay.fired
 
     def _eval_rule(self, starter: Rule) -> bool:
         self._rule = starter
