@@ -70,6 +70,13 @@ SecRule REQUEST_URI "@validateByteRange 32-126" "id:4,phase:2,pass,log,t:urlDeco
 SecRule ARGS_NAMES "@streq token" "id:5,phase:2,pass,log"
 """)
     moz = [("Host", "x"), ("User-Agent", "Mozilla/5.0")]
+    # a literal key is its own source: Host's value does not make rule 1 a candidate
+    assert [p.source for p in waf.screens[1].sources] == [("REQUEST_HEADERS", "user-agent")]
+    tx = waf.new_transaction()
+    tx.process_uri("GET", "/", "HTTP/1.1")
+    for k, v in moz:
+        tx.add_request_header(k, v)
+    assert waf.screens[1].candidates(tx) == set()
     assert _both(waf, "/?q=hello", headers=moz) == []
     assert _both(waf, "/?q=hello", headers=[("Host", "x"), ("User-Agent", "curl")]) == [1]
     assert _both(waf, "/?q=gamma%20beta", headers=moz) == [2]

@@ -7,11 +7,12 @@ targets: its first link has a pure operator (a static ``@rx`` answered by the Hy
 database, ``@pm``, ``@detectSQLi``, ``@validateByteRange``, comparisons... with no macro in the
 argument and no capture needed to decide) over request data that does not change while the
 phase runs. So each value of each *source* (a variable such as ``REQUEST_HEADERS`` or
-``ARGS``, key selectors ignored) can be screened once against every screenable rule reading
-that source: the answer is the set of rules that match that value. A rule none of whose
-sources' values matched cannot match and is passed over; the others run as usual, with their
-exact target selection, exclusions, chains and actions. Ignoring key selectors and exclusions
-only ever adds candidates, so the result is a superset and never changes a verdict.
+``ARGS``, or one literal key of it; key regexes ignored) can be screened once against every
+screenable rule reading that source: the answer is the set of rules that match that value.
+A rule none of whose sources' values matched cannot match and is passed over; the others run
+as usual, with their exact target selection, exclusions, chains and actions. Ignoring key
+regexes and exclusions only ever adds candidates, so the result is a superset and never
+changes a verdict.
 
 A value's answer is a pure function of the value and the loaded ruleset, so it is remembered
 across transactions (bounded; long values are not kept): the header values, paths and argument
@@ -48,7 +49,8 @@ MAX_REMEMBERED = 50_000
 #: Values longer than this are screened every time instead of remembered.
 MAX_REMEMBERED_LEN = 2048
 
-Source = tuple[str, "str | None"]  # (variable name, XPath for XML else None)
+#: (variable name, XPath for XML or a literal collection key (lower case), else None)
+Source = tuple[str, "str | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,13 +158,15 @@ class _Probe:
 
 
 def _source_values(tx: Transaction, source: Source) -> list[str]:
-    name, xpath = source
+    name, key = source
     if name == "XML":
-        return tx.xml_values(xpath)
+        return tx.xml_values(key)
     scalar = variables.SCALARS.get(name)
     if scalar is not None:
         v = scalar(tx)
         return [] if v is None else [v]
+    if key is not None:
+        return [v for _, v in variables.keyed_values(tx, name, key) or ()]
     coll = variables.COLLECTIONS[name]
     return [v for _, v in coll(tx)]
 
@@ -182,8 +186,12 @@ def _screenable(waf: WAF, rule: Rule) -> tuple[Source, ...] | None:
             continue  # exclusions only remove values: ignoring them adds candidates
         if t.name == "XML":
             sources.append(("XML", t.key))
-        elif t.name in variables.SCALARS or t.name in variables.COLLECTIONS:
+        elif t.name in variables.SCALARS:
             sources.append((t.name, None))
+        elif t.name in variables.COLLECTIONS:
+            # a literal key narrows the values (REQUEST_HEADERS:Accept); a key regex does not
+            keyed = t.key is not None and t.key_regex is None and variables.has_keyed(t.name)
+            sources.append((t.name, t.key.lower() if keyed and t.key else None))
         else:
             return None
     if not sources:

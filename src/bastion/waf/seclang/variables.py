@@ -16,7 +16,7 @@ from bastion.waf.seclang.rules import Target
 if TYPE_CHECKING:
     from bastion.waf.seclang.transaction import Transaction
 
-__all__ = ["COLLECTIONS", "SCALARS", "generate", "known_variable"]
+__all__ = ["COLLECTIONS", "SCALARS", "generate", "has_keyed", "keyed_values", "known_variable"]
 
 Pairs = list[tuple[str, str]]  # (key, value) for collections
 
@@ -164,6 +164,18 @@ def _keyed(tx: Transaction, name: str, key: str) -> list[tuple[str, str]] | None
     if name == "ARGS_NAMES":
         return [(k, k) for k, _ in tx.args_get.get_items(key) + tx.args_post.get_items(key)]
     return None
+
+
+def has_keyed(name: str) -> bool:
+    """Whether ``keyed_values`` can select a literal key of collection ``name``."""
+    return name in _MULTIMAPS or name in ("ARGS", "ARGS_NAMES")
+
+
+def keyed_values(tx: Transaction, name: str, key: str) -> list[tuple[str, str]] | None:
+    """(key, value) pairs of collection ``name`` under the literal ``key`` (no exclusions)."""
+    if name in PERSISTENT:
+        return None
+    return _keyed(tx, name, key)
 
 
 def generate(tx: Transaction, target: Target, exclusions: list[Target]) -> list[tuple[str, str]]:
