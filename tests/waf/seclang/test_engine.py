@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import pytest
+
 from bastion.clock import FrozenClock
-from bastion.waf.seclang.collections import MemoryStore
+from bastion.waf.seclang.collections import MemoryStore, Record
 from bastion.waf.seclang.registry import Primitives
 from bastion.waf.seclang.results import Interruption
 from bastion.waf.seclang.transaction import Transaction
@@ -287,3 +289,33 @@ SecRule RESPONSE_BODY "@streq 0123456789" "id:1,phase:4,pass"
     tx2 = waf.new_transaction()
     tx2.process_response_headers(200, [("Content-Type", "image/png")])
     assert not tx2.response_body_wanted()
+
+
+class _CountingStore(MemoryStore):
+    def __init__(self, clock: FrozenClock) -> None:
+        super().__init__(clock)
+        self.saves = 0
+
+    def save(self, collection: str, key: str, record: Record, ttl: float) -> None:
+        self.saves += 1
+        super().save(collection, key, record, ttl)
+
+
+@pytest.mark.parametrize(("uri", "saves"), [
+    ("/", 0),  # initcol alone: only bookkeeping changed, nothing is stored
+    ("/?same=1", 0),  # a setvar that leaves every value as it was
+    ("/?hit=1", 1),
+])
+def test_a_persistent_collection_is_stored_only_when_a_rule_changed_it(
+        prims: Primitives, uri: str, saves: int) -> None:
+    clock = FrozenClock()
+    store = _CountingStore(clock)
+    store.save("IP", "192.0.2.1", Record({"seen": "1"}), 100)
+    store.saves = 0
+    waf = make_waf(prims, """
+SecAction "id:1,phase:1,pass,nolog,initcol:ip=%{remote_addr}"
+SecRule ARGS:same "@rx ." "id:2,phase:1,pass,nolog,setvar:ip.seen=1"
+SecRule ARGS:hit "@rx ." "id:3,phase:1,pass,nolog,setvar:ip.seen=+1"
+""", clock=clock, store=store)
+    run(waf, uri)
+    assert store.saves == saves

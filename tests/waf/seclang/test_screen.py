@@ -175,3 +175,16 @@ def test_jumps_and_skip_after_agree_with_the_full_rule_list(
     plain.screens = {}
     tx, _ = run(plain, uri)
     assert ids(tx) == expected
+
+
+def test_counts_are_screened_exactly(prims: Primitives, tmp_path: Path) -> None:
+    waf = _waf(prims, tmp_path, """
+SecRule &REQUEST_HEADERS:Host "@eq 0" "id:1,phase:1,pass,log"
+SecRule &ARGS "@gt 2" "id:2,phase:2,pass,log"
+SecRule &ARGS|!ARGS:x "@gt 2" "id:3,phase:2,pass,log"
+""")
+    assert 3 not in {waf.spec.phases[2][i][0].id  # type: ignore[union-attr]
+                     for i in waf.screens[2].screened}  # an exclusion lowers the count
+    assert _both(waf, "/?a=1&b=2", headers=[("Host", "x")]) == []
+    assert _both(waf, "/?a=1&b=2&x=3", headers=[("X-Other", "x")]) == [1, 2]
+    assert _both(waf, "/?a=1&b=2&c=3&x=4", headers=[("Host", "x")]) == [2, 3]

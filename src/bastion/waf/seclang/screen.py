@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bastion.waf.seclang import variables
-from bastion.waf.seclang.rules import Rule, Transformation
+from bastion.waf.seclang.rules import Rule, Target, Transformation
 
 if TYPE_CHECKING:
     from bastion.waf.seclang.specialise import Entry, Layout
@@ -49,8 +49,9 @@ MAX_REMEMBERED = 50_000
 #: Values longer than this are screened every time instead of remembered.
 MAX_REMEMBERED_LEN = 2048
 
-#: (variable name, XPath for XML or a literal collection key (lower case), else None)
-Source = tuple[str, "str | None"]
+#: (variable name, XPath for XML or a literal collection key (lower case), else None); for a
+#: count (``&ARGS``) ("&" + name, the target itself).
+Source = tuple[str, "str | Target | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +160,8 @@ class _Probe:
 
 def _source_values(tx: Transaction, source: Source) -> list[str]:
     name, key = source
+    if isinstance(key, Target):  # &VAR: the count, exactly as the rule sees it
+        return [v for _, v in variables.generate(tx, key, [])]
     if name == "XML":
         return tx.xml_values(key)
     scalar = variables.SCALARS.get(name)
@@ -180,11 +183,16 @@ def _screenable(waf: WAF, rule: Rule) -> tuple[Source, ...] | None:
         return None
     sources: list[Source] = []
     for t in rule.targets:
-        if t.name in UNSTABLE or t.count:
+        if t.name in UNSTABLE:
             return None
         if t.negated:
             continue  # exclusions only remove values: ignoring them adds candidates
-        if t.name == "XML":
+        if t.count:
+            # a count is exact only without exclusions of its collection (they lower it)
+            if any(n.negated and n.name == t.name for n in rule.targets):
+                return None
+            sources.append(("&" + t.name, t))
+        elif t.name == "XML":
             sources.append(("XML", t.key))
         elif t.name in variables.SCALARS:
             sources.append((t.name, None))

@@ -39,6 +39,8 @@ _SECRET_NAME = re.compile(
     re.IGNORECASE)
 
 
+_DIGITS = tuple(str(i) for i in range(10))
+
 _SEVERITY_WEIGHTS = frozenset({"critical_anomaly_score", "error_anomaly_score",
                                "warning_anomaly_score", "notice_anomaly_score"})
 
@@ -94,7 +96,7 @@ class Transaction:
         self.tx.written = set() if spec is not None else None
         self._collections: dict[str, VarMap] = {"TX": self.tx}
         self._persist_keys: dict[str, str] = {}
-        self._persist_baseline: dict[str, object] = {}
+        self._persist_baseline: dict[str, VarMap] = {}
         self.args_get: MultiMap = MultiMap()
         self.args_post: MultiMap = MultiMap()
         self.request_headers: MultiMap = MultiMap()
@@ -158,11 +160,13 @@ class Transaction:
 
     def set_captures(self, groups: Sequence[str]) -> None:
         """TX.0..TX.9 from the last capturing match."""
-        for i in range(10):
-            if i < len(groups):
-                self.tx.set(str(i), groups[i] if groups[i] is not None else "")
-            else:
-                self.tx.delete(str(i))
+        tx = self.tx
+        n = min(len(groups), 10)
+        for i in range(n):
+            tx.set(_DIGITS[i], groups[i] if groups[i] is not None else "")
+        for i in range(n, 10):
+            if tx.get_item(_DIGITS[i]) is not None:
+                tx.delete(_DIGITS[i])
 
     def variables_changed(self) -> None:
         """A ctl may change what variables yield (forced REQUEST_BODY...): drop the per-phase
@@ -240,16 +244,19 @@ class Transaction:
         coll.set("UPDATE_COUNTER", str(atoi(coll.get("UPDATE_COUNTER")) + 1))
         self._collections[name] = coll
         self._persist_keys[name] = key
-        self._persist_baseline[name] = _comparable(coll.to_record())
+        self._persist_baseline[name] = coll.copy()
+        coll.written = set()
 
     def _persist(self) -> None:
         """Store the collections rules changed. Like ModSecurity v2, a collection nothing wrote
         to is not stored again (its bookkeeping fields alone do not make it dirty)."""
         for name, key in self._persist_keys.items():
             coll = self._collections[name]
+            if not coll.written:
+                continue
             coll.delete("IS_NEW")
             record = coll.to_record()
-            if _comparable(record) == self._persist_baseline.get(name):
+            if _comparable(record) == _comparable(self._persist_baseline[name].to_record()):
                 continue
             self.waf.store.save(name, key, record, float(self.waf.settings.collection_timeout))
         self._persist_keys.clear()
