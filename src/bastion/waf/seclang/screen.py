@@ -21,7 +21,7 @@ names that repeat from request to request then cost one dictionary look-up each.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -74,10 +74,17 @@ class _Chain:
     groups: tuple[int, ...]  # the Hyperscan groups its accelerated checks need
 
 
+#: Variables a ``ctl`` can change in the middle of a phase (``requestBodyProcessor``,
+#: ``forceRequestBodyVariable``); every other source is screened once per phase.
+_VOLATILE = frozenset({"REQUEST_BODY", "REQBODY_PROCESSOR"})
+
+
 @dataclass(frozen=True, slots=True)
 class _SourcePlan:
     source: Source
     chains: tuple[_Chain, ...]
+    values: Callable[[Transaction], list[str]]
+    volatile: bool
 
 
 class Screen:
@@ -95,12 +102,23 @@ class Screen:
         self.sources = sources
         self._memory: dict[tuple[int, str], frozenset[int]] = {}
 
-    def candidates(self, tx: Transaction) -> set[int]:
-        """Program indices of the screenable rules some value of this request may match."""
+    def candidates(self, tx: Transaction, parts: dict[int, set[int]] | None = None
+                   ) -> set[int]:
+        """Program indices of the screenable rules some value of this request may match.
+
+        ``parts`` keeps each source's answer for the phase: screening again after a ``ctl``
+        only looks at the sources a ``ctl`` can change.
+        """
         out: set[int] = set()
         memory = self._memory
         for si, plan in enumerate(self.sources):
-            for value in _source_values(tx, plan.source):
+            if parts is not None and not plan.volatile:
+                done = parts.get(si)
+                if done is not None:
+                    out |= done
+                    continue
+            part: set[int] = set()
+            for value in plan.values(tx):
                 key = (si, value)
                 hit = memory.get(key)
                 if hit is None:
@@ -110,7 +128,10 @@ class Screen:
                             memory.clear()
                         memory[key] = hit
                 if hit:
-                    out |= hit
+                    part |= hit
+            if parts is not None:
+                parts[si] = part
+            out |= part
         return out
 
     @staticmethod
@@ -158,20 +179,28 @@ class _Probe:
         self.limit_hit = True
 
 
-def _source_values(tx: Transaction, source: Source) -> list[str]:
+def _values_of(source: Source) -> Callable[[Transaction], list[str]]:
+    """The function that lists a source's values in a transaction, chosen once at load."""
     name, key = source
     if isinstance(key, Target):  # &VAR: the count, exactly as the rule sees it
-        return [v for _, v in variables.generate(tx, key, [])]
+        target = key
+        return lambda tx: [v for _, v in variables.generate(tx, target, [])]
     if name == "XML":
-        return tx.xml_values(key)
+        xpath = key
+        return lambda tx: tx.xml_values(xpath)
     scalar = variables.SCALARS.get(name)
     if scalar is not None:
-        v = scalar(tx)
-        return [] if v is None else [v]
+        get = scalar
+
+        def one(tx: Transaction) -> list[str]:
+            v = get(tx)
+            return [] if v is None else [v]
+        return one
     if key is not None:
-        return [v for _, v in variables.keyed_values(tx, name, key) or ()]
+        lit = key
+        return lambda tx: [v for _, v in variables.keyed_values(tx, name, lit) or ()]
     coll = variables.COLLECTIONS[name]
-    return [v for _, v in coll(tx)]
+    return lambda tx: [v for _, v in coll(tx)]
 
 
 def _screenable(waf: WAF, rule: Rule) -> tuple[Source, ...] | None:
@@ -242,7 +271,8 @@ def build_screens(waf: WAF, phases: dict[int, tuple[Entry, ...]],
             _SourcePlan(src, tuple(
                 _Chain(names, impls[names], multi, tuple(checks),
                        tuple(sorted({c.group for c in checks if c.group >= 0})))
-                for (names, multi), checks in chains.items()))
+                for (names, multi), checks in chains.items()),
+                _values_of(src), src[0] in _VOLATILE)
             for src, chains in by_source.items())
         out[phase] = Screen(frozenset(screened), plans, layouts[phase], len(entries))
     return out

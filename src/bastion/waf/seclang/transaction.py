@@ -147,6 +147,7 @@ class Transaction:
         self._joined: dict[tuple[int, int], str] = {}
         #: The screened-in rules of the running phase (``screen``); None: not computed yet.
         self._candidates: set[int] | None = None
+        self._screen_parts: dict[int, set[int]] = {}  # per source, for the running phase
         self.matched: list[MatchedRule] = []
         self.matched_ids: list[int] = []
         self.interruption: Interruption | None = None
@@ -592,6 +593,7 @@ class Transaction:
         self._target_unions.clear()
         self._joined.clear()
         self._candidates = None
+        self._screen_parts = {}
         # transformation results and scan hits are pure functions of the value: keep them for
         # the whole transaction, within a bound
         if len(self._accel_hits) > 20_000:
@@ -720,7 +722,7 @@ class Transaction:
         if screen is None:
             self._candidates = set()
             return layout.live if fast else range(n)
-        cands = self._candidates = screen.candidates(self)
+        cands = self._candidates = screen.candidates(self, self._screen_parts)
         if fast:
             base = screen.live_unscreened
             dead = screen.dead
