@@ -144,3 +144,27 @@ def test_prefilter_helpers() -> None:
     assert pattern_of(other) is None
     with pytest.raises(ValueError):
         rx("%{tx.a}").match_all("x")
+
+
+def test_remembered_results_give_the_same_captures_and_never_hide_a_limit_hit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from bastion.waf.seclang.operators import rx as rx_module
+
+    monkeypatch.setattr(rx_module, "_MEMO_SIZE", 3)
+    op = rx("^(a+)(b)?(c)$", match_limit=1000)
+    first, second = StubTx(capture=True), StubTx(capture=True)
+    assert op.evaluate(first, "aac") and op.evaluate(second, "aac")
+    assert first.captures == second.captures == [["aac", "aa", "", "c"]]
+    assert not op.evaluate(StubTx(capture=True), "xyz")
+    many = rx("(" * 11 + "x" + ")" * 11)  # 11 groups: v2 sets no captures at all
+    quiet = StubTx(capture=True)
+    assert many.evaluate(quiet, "x") and many.evaluate(quiet, "x")
+    assert quiet.captures == []
+    for i in range(10):  # the memory stays bounded
+        op.evaluate(StubTx(), "a" * i + "c")
+        assert len(op._memo) <= 3
+    slow = rx("^(a|aa)+$", match_limit=1000)
+    notes = StubTx()
+    for _ in range(2):  # a limit hit is noted in every transaction that meets the value
+        assert slow.evaluate(notes, "a" * 300 + "b") is False
+    assert notes.limit_notes == 2 and slow.limit_hits == 2

@@ -151,3 +151,20 @@ def test_a_replayed_gate_runs_when_its_key_is_written(prims: Primitives) -> None
     for w in (waf, _unspecialised(waf)):
         tx, it = run(w, "/?a=open")
         assert it is None and ids(tx) == [40] and tx.tx.get("gated") == "1"
+
+
+def test_a_replay_reads_the_keys_it_adds_to_but_not_the_ones_it_first_sets(
+        prims: Primitives) -> None:
+    waf = make_waf(prims, SCORING.replace('SecAction "id:20', '''\
+SecRule ARGS "@rx bump" "id:12,phase:2,pass,nolog,setvar:tx.score=+7,setvar:tx.total=9"
+SecAction "id:25,phase:2,pass,nolog,setvar:tx.total=%{tx.score_pl1},setvar:tx.total=+1"
+SecAction "id:20'''))
+    assert waf.spec is not None
+    replayed = {waf.spec.phases[2][i][0].id: r for i, r in waf.spec.replays[2].items()}
+    assert replayed[20].reads == {"score", "score_pl1"}
+    assert replayed[25].reads == {"score_pl1"}
+    for w in (waf, _unspecialised(waf)):
+        # 12 wrote score (20 adds to it: it must really run) and total (25 sets it outright)
+        tx, it = run(w, "/?a=bump")
+        assert it is not None and it.rule_id == 30
+        assert (tx.tx.get("score"), tx.tx.get("total")) == ("7", "1")

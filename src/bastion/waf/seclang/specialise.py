@@ -78,7 +78,7 @@ class Replay:
     ``&TX:MAX_NUM_ARGS`` gate before its ``&ARGS`` link) is known not to match either.
     """
 
-    reads: frozenset[str]  # the keys read, and the keys written (``=+`` reads them too)
+    reads: frozenset[str]  # the keys read (``=+`` on a key not yet set by the rule reads it)
     fired: bool
     sets: tuple[tuple[str, str], ...]  # (key as written, value), in the order they were set
     matched: tuple[str, str] | None  # MATCHED_VAR and its name, if a link matched
@@ -244,6 +244,27 @@ def _benign_fire(rule: Rule) -> bool:
             and not rule.skip)
 
 
+def _relative_writes(rule: Rule) -> set[str]:
+    """TX keys a ``setvar:tx.k=+n``/``=-n`` updates before any plain assignment of them: the
+    rule reads their earlier value (a key it first sets outright it does not read)."""
+    out: set[str] = set()
+    assigned: set[str] = set()
+    for link in rule.links:
+        for a in link.actions:
+            if a.name != "setvar" or a.arg is None:
+                continue
+            name, value = _setvar_parts(a.arg)
+            key = _written_key(name)
+            if key is None:
+                continue
+            if not a.arg.strip().startswith("!") and value[:1] in ("+", "-") \
+                    and key not in assigned:
+                out.add(key)
+            else:
+                assigned.add(key)
+    return out
+
+
 def _replay_of(scratch: Transaction, rule: Rule) -> Replay | None:
     """Evaluate a kept rule on the scratch transaction (then undo it) if it reads TX only."""
     io = _constant_io(rule)
@@ -265,12 +286,12 @@ def _replay_of(scratch: Transaction, rule: Rule) -> Replay | None:
     result: Replay | None = None
     if not whole:
         if not fired and quiet:
-            result = Replay(frozenset(io[0] | io[1]), False, (), None, ())
+            result = Replay(frozenset(io[0]), False, (), None, ())
     elif quiet and (not fired or _benign_fire(rule)) and before.keys() <= after.keys():
         changed = [item for k, item in after.items() if before.get(k) != item]
         matched = None if scratch.matched_var is _UNSET else (
             scratch.matched_var, scratch.matched_var_name)
-        result = Replay(frozenset(io[0] | io[1]), fired, tuple(changed), matched,
+        result = Replay(frozenset(io[0] | _relative_writes(rule)), fired, tuple(changed), matched,
                         tuple(scratch.matched_vars))
     tx._data = before
     scratch.interruption = None

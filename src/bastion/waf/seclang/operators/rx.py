@@ -33,6 +33,10 @@ __all__ = ["RxOperator", "log_escape_re", "pattern_of"]
 _FLAGS = DOTALL | DOLLAR_ENDONLY
 _MAX_CAPTURES = 10
 _DYNAMIC_CACHE_SIZE = 256
+_MEMO_SIZE = 4096  # remembered results per static pattern
+_MEMO_VALUE_LEN = 512  # longer values are matched every time
+_MISS: object = object()
+_NO_CAPTURES: tuple[str, ...] = ("\0no captures",)  # a match whose groups v2 does not set
 
 _ESCAPE_RE = {
     ":": "\\:", '"': '\\"', "+": "\\+", ".": "\\.", "]": "\\]", "[": "\\[", "(": "\\(",
@@ -55,7 +59,8 @@ def log_escape_re(text: str) -> str:
 class RxOperator:
     """A compiled @rx."""
 
-    __slots__ = ("_cache", "_limit", "_static", "dynamic", "limit_hits", "regex_source")
+    __slots__ = ("_cache", "_limit", "_memo", "_static", "dynamic", "limit_hits",
+                 "regex_source")
 
     regex_source: str
     """The pattern text exactly as given to @rx (before any macro expansion)."""
@@ -68,6 +73,9 @@ class RxOperator:
         # log_escape_re'd per evaluation), even without a closing brace.
         self.dynamic = "%{" in argument
         self._cache: dict[str, Regex | None] = {}
+        #: Static pattern: short value -> None (no match) or its captures (a pure function
+        #: of the value, and the same header names and values come back request after request)
+        self._memo: dict[str, tuple[str, ...] | None] = {}
         self._static: Regex | None = None
         if not self.dynamic:
             try:
@@ -102,6 +110,23 @@ class RxOperator:
 
     def evaluate(self, tx: OperatorTx, value: str) -> bool:
         """Match ``value``; set captures when the rule captures."""
+        if self._static is not None and len(value) <= _MEMO_VALUE_LEN:
+            got = self._memo.get(value, _MISS)
+            if got is _MISS:
+                data = value.encode("latin-1")
+                limit_hits = self.limit_hits
+                m = self._search(self._static, data, tx)
+                got = None if m is None else _captures(m, self._static.groups, data)
+                if self.limit_hits != limit_hits:
+                    return False  # not remembered: every transaction must note the limit
+                if len(self._memo) >= _MEMO_SIZE:
+                    self._memo.clear()
+                self._memo[value] = got
+            if got is None:
+                return False
+            if tx.capture and got is not _NO_CAPTURES:
+                tx.set_captures(got)  # type: ignore[arg-type]
+            return True
         regex = self._static if self._static is not None else self._dynamic_regex(tx)
         if regex is None:
             return False
@@ -110,7 +135,9 @@ class RxOperator:
         if m is None:
             return False
         if tx.capture:
-            _set_captures(tx, m, regex.groups, data)
+            got = _captures(m, regex.groups, data)
+            if got is not _NO_CAPTURES:
+                tx.set_captures(got)
         return True
 
     def match_all(self, value: str) -> bool:
@@ -126,7 +153,8 @@ class RxOperator:
     matches = match_all
 
 
-def _set_captures(tx: OperatorTx, m: object, groups: int, data: bytes) -> None:
+def _captures(m: object, groups: int, data: bytes) -> tuple[str, ...]:
+    """TX.0.. of a match (``_NO_CAPTURES`` when v2 would set none)."""
     highest = 0
     spans = []
     for i in range(groups + 1):
@@ -135,10 +163,8 @@ def _set_captures(tx: OperatorTx, m: object, groups: int, data: bytes) -> None:
         if start >= 0:
             highest = i
     if highest >= _MAX_CAPTURES:
-        return
-    tx.set_captures(
-        [data[s:e].decode("latin-1") if s >= 0 else "" for s, e in spans[: highest + 1]]
-    )
+        return _NO_CAPTURES
+    return tuple(data[s:e].decode("latin-1") if s >= 0 else "" for s, e in spans[: highest + 1])
 
 
 def pattern_of(op: Operator) -> str | None:
