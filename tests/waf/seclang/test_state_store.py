@@ -58,3 +58,14 @@ def test_prefetch_warms_the_mirror(prims: Primitives, clock: FrozenClock) -> Non
         return ids(tx)
 
     assert asyncio.run(scenario()) == [2]
+
+
+def test_records_loaded_and_never_changed_do_not_pile_up(prims: Primitives,
+                                                        clock: FrozenClock) -> None:
+    backend = GuardedStorage(MemoryStorage(clock), clock)
+    store = StateCollectionStore(backend, clock, max_local=50)
+    waf = make_waf(prims, 'SecAction "id:1,phase:1,pass,nolog,initcol:ip=%{remote_addr}"',
+                   clock=clock, store=store)
+    for i in range(500):  # 500 clients whose records no rule changes
+        run(waf, ip=f"198.51.100.{i % 250}" if i < 250 else f"203.0.113.{i % 250}")
+        assert len(store._loaded) <= 50

@@ -46,7 +46,9 @@ class StateCollectionStore:
         self._prefix = prefix
         self._pending: list[_Change] = []
         self._max_pending = max_pending
+        #: What each record looked like when loaded, until it is saved (deltas need it).
         self._loaded: dict[tuple[str, str], Record | None] = {}
+        self._max_loaded = max_local
 
     def _key(self, collection: str, key: str) -> str:
         return f"{self._prefix}{collection.lower()}:{key}"
@@ -54,6 +56,9 @@ class StateCollectionStore:
     # -- CollectionStore (sync, called by the rule loop) -----------------------------------
     def load(self, collection: str, key: str) -> Record | None:
         rec = self._local.load(collection, key)
+        if len(self._loaded) >= self._max_loaded:
+            # records loaded but never saved (nothing changed them) would pile up forever
+            self._loaded.clear()
         self._loaded[(collection.lower(), key)] = rec
         return rec
 
