@@ -184,6 +184,13 @@ def _values_of(source: Source) -> Callable[[Transaction], list[str]]:
     name, key = source
     if isinstance(key, Target):  # &VAR: the count, exactly as the rule sees it
         target = key
+        counted = variables.multimap_of(target.name)
+        if counted is not None and target.key_regex is None:
+            mm = counted
+            if target.key is None:
+                return lambda tx: [str(len(mm(tx)))]
+            one_key = target.key
+            return lambda tx: [str(len(mm(tx).get_items(one_key)))]
         return lambda tx: [v for _, v in variables.generate(tx, target, [])]
     if name == "XML":
         xpath = key
@@ -198,6 +205,10 @@ def _values_of(source: Source) -> Callable[[Transaction], list[str]]:
         return one
     if key is not None:
         lit = key
+        keyed = variables.multimap_of(name)
+        if keyed is not None:
+            mmk = keyed
+            return lambda tx: [v for _, v in mmk(tx).get_items(lit)]
         return lambda tx: [v for _, v in variables.keyed_values(tx, name, lit) or ()]
     coll = variables.COLLECTIONS[name]
     return lambda tx: [v for _, v in coll(tx)]

@@ -16,7 +16,8 @@ from bastion.waf.seclang.rules import Target
 if TYPE_CHECKING:
     from bastion.waf.seclang.transaction import Transaction
 
-__all__ = ["COLLECTIONS", "SCALARS", "generate", "has_keyed", "keyed_values", "known_variable"]
+__all__ = ["COLLECTIONS", "SCALARS", "generate", "has_keyed", "keyed_values", "known_variable",
+           "multimap_of"]
 
 Pairs = list[tuple[str, str]]  # (key, value) for collections
 
@@ -164,6 +165,11 @@ def _keyed(tx: Transaction, name: str, key: str) -> list[tuple[str, str]] | None
     if name == "ARGS_NAMES":
         return [(k, k) for k, _ in tx.args_get.get_items(key) + tx.args_post.get_items(key)]
     return None
+
+
+def multimap_of(name: str) -> Callable[[Transaction], MultiMap] | None:
+    """The accessor of a collection kept as one ``MultiMap`` (headers, cookies...), else None."""
+    return _MULTIMAPS.get(name)
 
 
 def has_keyed(name: str) -> bool:
