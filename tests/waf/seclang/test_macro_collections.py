@@ -1,5 +1,11 @@
 from __future__ import annotations
 
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from bastion.clock import FrozenClock
 from bastion.waf.seclang.collections import MemoryStore, MultiMap, Record, VarMap
 from bastion.waf.seclang.macro import compile_template, expand
@@ -43,3 +49,31 @@ def test_memory_store_ttl_and_bound() -> None:
     rec = Record({"k": "v", "old": "x"}, {"old": clock.time() - 1})
     m = VarMap.from_record("IP", rec, clock.time())
     assert m.get("k") == "v" and m.get("old") is None
+
+
+_KEY_PATTERNS = ["^header_name_", "paramcounter_.*", "MULTIPART_HEADERS_CONTENT_TYPES_*",
+                 r"LEAKAGE\/ERRORS", "ab?c", "a|b", r"^\d+x", "x{2}", "^(?:x)", "-a_b:c"]
+
+
+@pytest.mark.parametrize("pattern", _KEY_PATTERNS)
+@given(key=st.text(alphabet="abcxHEADER_NAME-:/\\1+", max_size=20))
+@settings(max_examples=150, deadline=None)
+def test_a_key_regex_never_matches_a_key_without_its_required_literal(pattern: str,
+                                                                     key: str) -> None:
+    from bastion.waf.seclang.variables import required_literal
+
+    rx = re.compile(pattern, re.IGNORECASE | re.DOTALL)
+    if rx.search(key) is not None:
+        assert required_literal(pattern) in key.lower()
+    if rx.search(key + "header_name_x") is not None:
+        assert required_literal(pattern) in (key + "header_name_x").lower()
+
+
+def test_required_literals_of_crs_key_patterns() -> None:
+    from bastion.waf.seclang.variables import required_literal
+
+    assert required_literal("^header_name_") == "header_name_"
+    assert required_literal("MULTIPART_HEADERS_CONTENT_TYPES_*") == \
+        "multipart_headers_content_types"
+    assert required_literal(r"LEAKAGE\/ERRORS") == "leakage/errors"
+    assert required_literal("a|b") == required_literal(r"^\d") == ""

@@ -7,10 +7,10 @@ not exist, so a rule on a missing variable never runs its operator). ``&VAR`` yi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from bastion.waf.seclang.collections import MultiMap
+from bastion.waf.seclang.collections import MultiMap, VarMap
 from bastion.waf.seclang.rules import Target
 
 if TYPE_CHECKING:
@@ -167,6 +167,51 @@ def _keyed(tx: Transaction, name: str, key: str) -> list[tuple[str, str]] | None
     return None
 
 
+class VarMapItems:
+    """A persistent collection's (key, value) pairs, with its lower-case keys at hand."""
+
+    __slots__ = ("pairs",)
+
+    def __init__(self, coll: VarMap) -> None:
+        self.pairs = coll.lowered_items()
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter([item for _, item in self.pairs])
+
+
+_LITERAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-:@ ")
+_ESCAPED_LITERALS = frozenset("/-_.:[](){}*+?|^$\\ ")
+_literals: dict[str, str] = {}
+
+
+def required_literal(pattern: str) -> str:
+    """Lower-case text every key a ``key_regex`` matches must contain ("" when unsure): the
+    leading literal run of a pattern without alternation, e.g. ``header_name_`` for
+    ``^header_name_`` or ``multipart_headers_content_types`` for ``..._TYPES_*``."""
+    got = _literals.get(pattern)
+    if got is not None:
+        return got
+    out: list[str] = []
+    if "|" not in pattern:
+        i = 1 if pattern.startswith("^") else 0
+        while i < len(pattern):
+            c = pattern[i]
+            if c == "\\" and i + 1 < len(pattern) and pattern[i + 1] in _ESCAPED_LITERALS:
+                ch, step = pattern[i + 1], 2
+            elif c in _LITERAL_CHARS:
+                ch, step = c, 1
+            else:
+                break
+            if pattern[i + step:i + step + 1] in ("*", "?", "{"):
+                break  # this character may be absent
+            out.append(ch)
+            i += step
+    got = "".join(out).lower()
+    if len(_literals) < 4096:
+        _literals[pattern] = got
+    return got
+
+
 def multimap_of(name: str) -> Callable[[Transaction], MultiMap] | None:
     """The accessor of a collection kept as one ``MultiMap`` (headers, cookies...), else None."""
     return _MULTIMAPS.get(name)
@@ -208,7 +253,7 @@ def generate(tx: Transaction, target: Target, exclusions: list[Target]) -> list[
     if items is None:
         if name in PERSISTENT:
             coll = tx.collection(name)
-            items = coll.items() if coll is not None else ()
+            items = VarMapItems(coll) if coll is not None else ()
         elif name in COLLECTIONS:
             items = COLLECTIONS[name](tx)
         else:
@@ -216,9 +261,15 @@ def generate(tx: Transaction, target: Target, exclusions: list[Target]) -> list[
     out: list[tuple[str, str]] = []
     relevant = [ex for ex in exclusions if ex.name == name] if exclusions else None
     if selected and not relevant and target.key_regex is not None:
-        # TX:/^header_name_/ and friends: one regex search per key, no method calls
+        # TX:/^header_name_/ and friends: one regex search per key, no method calls, and for
+        # TX a substring test first (the pattern's required literal, in lower case)
         search = target.key_regex.search
-        out = [(f"{name}:{key}", value) for key, value in items if search(key) is not None]
+        if isinstance(items, VarMapItems):
+            lit = required_literal(target.key_regex.pattern)
+            out = [(f"{name}:{key}", value) for low, (key, value) in items.pairs
+                   if lit in low and search(key) is not None]
+        else:
+            out = [(f"{name}:{key}", value) for key, value in items if search(key) is not None]
         if target.count:
             return [(f"&{target.render()[1:]}", str(len(out)))]
         return out
