@@ -70,8 +70,25 @@ class _Chain:
     names: tuple[str, ...]
     impls: tuple[Transformation, ...]
     multi: bool  # multiMatch: the operator also sees every intermediate value that changed
-    checks: tuple[_Check, ...]
-    groups: tuple[int, ...]  # the Hyperscan groups its accelerated checks need
+    #: Non-negated accelerated checks by Hyperscan group and pattern id: a scan's few hits
+    #: name the rules directly (``exact`` ones need no confirmation).
+    by_hit: tuple[tuple[int, dict[int, tuple[_Check, ...]]], ...]
+    others: tuple[_Check, ...]  # negated or not accelerated: asked one by one
+
+    @classmethod
+    def of(cls, names: tuple[str, ...], impls: tuple[Transformation, ...], multi: bool,
+           checks: list[_Check]) -> _Chain:
+        groups: dict[int, dict[int, list[_Check]]] = {}
+        others: list[_Check] = []
+        for c in checks:
+            op = c.link.operator
+            if c.group >= 0 and op is not None and not op.negated:
+                groups.setdefault(c.group, {}).setdefault(c.pid, []).append(c)
+            else:
+                others.append(c)
+        by_hit = tuple((g, {pid: tuple(cs) for pid, cs in pids.items()})
+                       for g, pids in sorted(groups.items()))
+        return cls(names, impls, multi, by_hit, tuple(others))
 
 
 #: Variables a ``ctl`` can change in the middle of a phase (``requestBodyProcessor``,
@@ -142,20 +159,32 @@ class Screen:
             tvs = (tx.transform_chain_multi(chain.names, chain.impls, value) if chain.multi
                    else (tx.transform_chain(chain.names, chain.impls, value),))
             for tv in tvs:
-                hits = {g: tx.accel_scan(g, tv) for g in chain.groups}
-                for c in chain.checks:
+                for group, by_pid in chain.by_hit:
+                    for pid in tx.accel_scan(group, tv):
+                        for c in by_pid.get(pid, ()):
+                            # a miss is final; a hit of a prefilter pattern is confirmed
+                            if c.exact or _confirm(c, tv, probe):
+                                found.append(c.index)
+                for c in chain.others:
                     op = c.link.operator
                     assert op is not None and op.impl is not None
-                    if c.group >= 0 and c.pid not in hits[c.group]:
+                    if c.group >= 0 and c.pid not in tx.accel_scan(c.group, tv):
                         may = op.negated  # a Hyperscan miss is final
                     elif c.group >= 0 and c.exact:
                         may = not op.negated
                     else:  # a prefilter hit or a PCRE-only pattern: ask the operator
-                        probe.limit_hit = False
-                        may = op.impl.evaluate(probe, tv) != op.negated or probe.limit_hit
+                        may = _confirm(c, tv, probe)
                     if may:
                         found.append(c.index)
         return frozenset(found)
+
+
+def _confirm(c: _Check, value: str, probe: _Probe) -> bool:
+    """The operator's own answer (a match limit hit counts as "may match")."""
+    op = c.link.operator
+    assert op is not None and op.impl is not None
+    probe.limit_hit = False
+    return op.impl.evaluate(probe, value) != op.negated or probe.limit_hit
 
 
 class _Probe:
@@ -280,8 +309,7 @@ def build_screens(waf: WAF, phases: dict[int, tuple[Entry, ...]],
             continue
         plans = tuple(
             _SourcePlan(src, tuple(
-                _Chain(names, impls[names], multi, tuple(checks),
-                       tuple(sorted({c.group for c in checks if c.group >= 0})))
+                _Chain.of(names, impls[names], multi, checks)
                 for (names, multi), checks in chains.items()),
                 _values_of(src), src[0] in _VOLATILE)
             for src, chains in by_source.items())
