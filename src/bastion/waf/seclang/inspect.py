@@ -29,6 +29,7 @@ class CrsResult:
     blocked: bool  # an anomaly threshold (or a deny rule) stopped the request
     terminating: int | None  # the rule that decided (949110 for the inbound score)
     status: int | None
+    #: CRS's scores when a rule matched or the request was stopped (else empty: all zero)
     scores: dict[str, int] = field(default_factory=dict)
     records: tuple[MatchedRule, ...] = ()
 
@@ -90,4 +91,5 @@ class CrsEngine:
             matched=tuple(seen), blocked=it is not None,
             terminating=it.rule_id if it is not None else None,
             status=it.status if it is not None else None,
-            scores=tx.anomaly_scores(), records=tuple(tx.matched))
+            scores=tx.anomaly_scores() if seen or it is not None else {},
+            records=tuple(tx.matched))
