@@ -7,6 +7,7 @@ is what makes CRS's per-argument anomaly scores add up.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from bastion.waf.seclang.rules import Action, Rule
@@ -31,35 +32,44 @@ def atoi(s: str | None) -> int:
 
 
 def _split_var(tx: Transaction, spec: str) -> tuple[str, str]:
-    name = tx.expand(spec.strip())
+    name = tx.expand(spec.strip()) if "%{" in spec else spec.strip()
     coll, dot, key = name.partition(".")
     if not dot:
         raise ValueError(f"variable {name!r} has no collection")
     return coll.upper(), key
 
 
-def setvar(tx: Transaction, arg: str) -> None:
+@lru_cache(maxsize=4096)
+def _parse_setvar(arg: str) -> tuple[str, str, str | None]:
+    """``setvar`` text -> (kind, name, value): kind "!" delete, "1" no value, "+"/"-" add,
+    "=" assign (parsed once per distinct text; macros are expanded per call)."""
     arg = arg.strip()
     if arg.startswith("!"):
-        coll_name, key = _split_var(tx, arg[1:])
-        coll = tx.collection(coll_name)
-        if coll is not None:
-            coll.delete(key)
-        return
+        return "!", arg[1:].strip(), None
     name, eq, value = arg.partition("=")
+    if not eq:
+        return "1", name.strip(), None
+    if value.startswith("+") or value.startswith("-"):
+        return value[0], name.strip(), value[1:]
+    return "=", name.strip(), value
+
+
+def setvar(tx: Transaction, arg: str) -> None:
+    kind, name, value = _parse_setvar(arg)
     coll_name, key = _split_var(tx, name)
     coll = tx.collection(coll_name)
     if coll is None:
         return
-    if not eq:
+    if kind == "!":
+        coll.delete(key)
+    elif kind == "1":
         coll.set(key, "1")
-        return
-    if value.startswith("+") or value.startswith("-"):
-        delta = atoi(tx.expand(value[1:]))
+    elif kind == "=":
+        coll.set(key, tx.expand(value or ""))
+    else:
+        delta = atoi(tx.expand(value or ""))
         cur = atoi(coll.get(key))
-        coll.set(key, str(cur + delta if value[0] == "+" else cur - delta))
-        return
-    coll.set(key, tx.expand(value))
+        coll.set(key, str(cur + delta if kind == "+" else cur - delta))
 
 
 def expirevar(tx: Transaction, arg: str) -> None:

@@ -95,6 +95,13 @@ class VarMap:
         if self.written is not None:
             self.written.add(low)
 
+    def discard(self, lowered_keys: Iterable[str]) -> None:
+        """Delete the keys (already lower case) that exist."""
+        data = self._data
+        for low in lowered_keys:
+            if low in data:
+                self.delete(low)
+
     def expire(self, key: str, at: float) -> None:
         low = key.lower()
         if low in self._data:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from bastion.waf.seclang import bodies, variables
 from bastion.waf.seclang.actions import atoi, run_action
 from bastion.waf.seclang.collections import MultiMap, Record, VarMap
-from bastion.waf.seclang.macro import expand
+from bastion.waf.seclang.macro import compile_template
 from bastion.waf.seclang.results import Interruption, MatchedRule
 from bastion.waf.seclang.rules import Rule, Target, Transformation
 
@@ -157,7 +157,9 @@ class Transaction:
     # -- OperatorTx -----------------------------------------------------------------------
     def expand(self, text: str) -> str:
         """Macro expansion (``%{tx.x}``, ``%{MATCHED_VAR}``...)."""
-        return expand(text, self._resolve_macro)
+        if "%{" not in text:
+            return text
+        return compile_template(text).render(self._resolve_macro)
 
     def set_captures(self, groups: Sequence[str]) -> None:
         """TX.0..TX.9 from the last capturing match."""
@@ -165,9 +167,7 @@ class Transaction:
         n = min(len(groups), 10)
         for i in range(n):
             tx.set(_DIGITS[i], groups[i] if groups[i] is not None else "")
-        for i in range(n, 10):
-            if tx.get_item(_DIGITS[i]) is not None:
-                tx.delete(_DIGITS[i])
+        tx.discard(_DIGITS[n:])
 
     def variables_changed(self) -> None:
         """A ctl may change what variables yield (forced REQUEST_BODY...): drop the per-phase
