@@ -17,21 +17,35 @@ Part = str | tuple[str, str | None]
 class Template:
     """A parsed string: literal parts and (VARIABLE, key) references."""
 
-    __slots__ = ("has_macros", "parts")
+    __slots__ = ("_lits", "_refs", "has_macros", "parts")
 
     def __init__(self, parts: tuple[Part, ...]) -> None:
         self.parts = parts
         self.has_macros = any(not isinstance(p, str) for p in parts)
+        # as lits[0] ref[0] lits[1] ref[1] ... lits[n]: rendering needs no type tests
+        lits: list[str] = [""]
+        refs: list[tuple[str, str | None]] = []
+        for p in parts:
+            if isinstance(p, str):
+                lits[-1] += p
+            else:
+                refs.append(p)
+                lits.append("")
+        self._lits = tuple(lits)
+        self._refs = tuple(refs)
 
     def render(self, resolve: Callable[[str, str | None], str | None]) -> str:
-        out: list[str] = []
-        for p in self.parts:
-            if isinstance(p, str):
-                out.append(p)
-            else:
-                v = resolve(p[0], p[1])
-                if v is not None:
-                    out.append(v)
+        lits = self._lits
+        refs = self._refs
+        if len(refs) == 1:
+            v = resolve(refs[0][0], refs[0][1])
+            return lits[0] + v + lits[1] if v is not None else lits[0] + lits[1]
+        out: list[str] = [lits[0]]
+        for i, (name, key) in enumerate(refs):
+            v = resolve(name, key)
+            if v is not None:
+                out.append(v)
+            out.append(lits[i + 1])
         return "".join(out)
 
 

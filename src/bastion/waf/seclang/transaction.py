@@ -310,6 +310,9 @@ class Transaction:
         return out
 
     def _resolve_macro(self, name: str, key: str | None) -> str | None:
+        coll = self._collections.get(name)
+        if coll is not None:  # the common case: %{tx.key}
+            return coll.get(key) if key is not None else None
         if name == "MATCHED_VAR":
             return self.matched_var
         if name == "MATCHED_VAR_NAME":
@@ -320,8 +323,6 @@ class Transaction:
                 if k == low:
                     return v if k not in ("msg", "logdata") else self.expand(v)
             return None
-        if name in self._collections:
-            return self._collections[name].get(key) if key is not None else None
         vals = variables.generate(self, Target(name, key), [])
         return vals[0][1] if vals else None
 
