@@ -40,6 +40,8 @@ _SECRET_NAME = re.compile(
 
 
 _DIGITS = tuple(str(i) for i in range(10))
+#: Values up to this length have their scan results kept across transactions.
+_SHARED_VALUE_LEN = 2048
 
 _SEVERITY_WEIGHTS = frozenset({"critical_anomaly_score", "error_anomaly_score",
                                "warning_anomaly_score", "notice_anomaly_score"})
@@ -210,12 +212,18 @@ class Transaction:
         return out
 
     def accel_scan(self, group: int, value: str) -> frozenset[int]:
-        """The Hyperscan group's patterns that hit ``value``, once per value."""
-        hits = self._accel_hits.get((group, value))
+        """The Hyperscan group's patterns that hit ``value``: a pure function of the value,
+        remembered across transactions for short values (``WAF.scan_memory``) and for this
+        transaction for longer ones."""
+        key = (group, value)
+        memory = self.waf.scan_memory if len(value) <= _SHARED_VALUE_LEN else self._accel_hits
+        hits = memory.get(key)
         if hits is None:
             hits = self.waf.accel.scan(group, value)
             if len(value) < 65536:
-                self._accel_hits[(group, value)] = hits
+                if len(memory) >= 20_000:
+                    memory.clear()
+                memory[key] = hits
         return hits
 
     def note_pcre_limits_exceeded(self) -> None:
@@ -808,11 +816,7 @@ class Transaction:
         ref = plan.accel
         if ref is not None:
             group, pid, exact = ref
-            hits = self._accel_hits.get((group, value))
-            if hits is None:
-                hits = self.waf.accel.scan(group, value)
-                if len(value) < 65536:
-                    self._accel_hits[(group, value)] = hits
+            hits = self.accel_scan(group, value)
             if self.waf.verify_accel:
                 return self._verify(link, value, pid in hits, exact)
             if pid not in hits:
@@ -890,8 +894,7 @@ class Transaction:
         per-target answers, each computed once per phase (a group is one transformation chain
         of the phase, so the target and the chain name it)."""
         union: set[int] = set()
-        accel = self.waf.accel
-        cache = self._accel_hits
+        scan = self.accel_scan
         parts = self._target_unions
         for t, gk in plan.gpos:
             ukey = (gk, plan.tfkey, group)
@@ -900,12 +903,7 @@ class Transaction:
                 part = set()
                 for _, tvals in self._target_tvalues(plan, t, gk):
                     for value in tvals:
-                        hkey = (group, value)
-                        hits = cache.get(hkey)
-                        if hits is None:
-                            hits = accel.scan(group, value)
-                            if len(value) < 65536:
-                                cache[hkey] = hits
+                        hits = scan(group, value)
                         if hits:
                             part |= hits
                 parts[ukey] = part

@@ -136,6 +136,9 @@ class WAF:
         #: Self-check mode (tests, canaries): every accelerated regex decision is also made
         #: by PCRE2 and disagreements are recorded here.
         self.verify_accel = False
+        #: (Hyperscan group, short value) -> the patterns that hit it, shared by transactions
+        #: (a pure function of the value; bounded by ``Transaction.accel_scan``).
+        self.scan_memory: dict[tuple[int, str], frozenset[int]] = {}
         self.accel_checks = 0
         self.accel_mismatches: list[tuple[int, str, str]] = []
         #: Constant rules folded at load (see ``specialise``); None: run the full rule lists.
