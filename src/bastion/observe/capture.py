@@ -80,18 +80,16 @@ def observe(metrics: GatewayMetrics, c: Captured) -> None:
     if waf_log:
         action = str(waf_log.get("action", "ALLOW"))
         rule = str(waf_log.get("terminating_rule_id", "Default_Action"))
-        counted = [str(r.get("ruleId")) for r in waf_log.get("non_terminating", ())]
+        counted: Sequence[str] = [str(r.get("ruleId")) for r in waf_log.get("non_terminating", ())]
     else:
-        action, rule, counted = "ALLOW", "Default_Action", []
+        action, rule, counted = "ALLOW", "Default_Action", ()
     resource = c[RESOURCE]
     cache = c[CACHE]
-    metrics.observe_request(
-        route=resource if resource is not None else "UNMATCHED", method=c[METHOD],
-        status=c[STATUS], action=action, duration_s=c[T_TOTAL],
-        integration_s=c[T_INTEGRATION] if resource is not None else None,
-        waf_s=c[T_WAF] or None, authorizer=c[AUTHORIZER_NAME], authorizer_s=c[T_AUTH] or None,
-        terminating_rule=rule, counted_rules=counted, labels=c[LABELS],
-        cache_hit=None if cache is None else cache == "hit")
+    metrics.observe(
+        resource if resource is not None else "UNMATCHED", c[METHOD], c[STATUS], action,
+        c[T_TOTAL], c[T_INTEGRATION] if resource is not None else None, c[T_WAF] or None,
+        c[AUTHORIZER_NAME], c[T_AUTH] or None, rule, counted, c[LABELS],
+        None if cache is None else cache == "hit")
 
 
 def _text(value: Any) -> str:
@@ -208,6 +206,41 @@ class RequestRenderer:
                 self._failed()
                 out.append(None)
         return out
+
+    def many(self, captures: list[Captured]) -> tuple[list[bytes | None], ...]:
+        """``self(c)`` for each capture, as one list per output kind: the writer's batch
+        path. One pass per output (metrics under one lock acquisition for the batch), so
+        each pass's code and caches stay hot."""
+        if self.metrics is not None:
+            metrics = self.metrics
+            with self._lock:
+                for c in captures:
+                    try:
+                        observe(metrics, c)
+                    except Exception:
+                        self._failed()
+        out: list[list[bytes | None]] = []
+        access = self._access
+        if access is not None:
+            lines: list[bytes | None] = []
+            for c in captures:
+                try:
+                    lines.append(access(c).encode() + b"\n")
+                except Exception:
+                    self._failed()
+                    lines.append(None)
+            out.append(lines)
+        if self._waf is not None:
+            waf_line = self.waf_line
+            lines = []
+            for c in captures:
+                try:
+                    lines.append(waf_line(c))
+                except Exception:
+                    self._failed()
+                    lines.append(None)
+            out.append(lines)
+        return tuple(out)
 
     def observe(self, c: Captured) -> None:
         """Metrics from the request path (no writer, or its queue was full)."""
