@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
+from types import MappingProxyType
 from typing import Any
 
 from bastion.observe.accesslog import AccessLogFormatter, clf_time
@@ -147,7 +148,7 @@ def access_getters(stage: str, api_id: str) -> dict[str, Callable[[Captured], An
         "resourcePath": itemgetter(RESOURCE),
         "path": itemgetter(RAW_PATH),
         "status": itemgetter(STATUS),
-        "protocol": lambda c: f"HTTP/{c[HTTP_VERSION]}",
+        "protocol": lambda c: _PROTOCOLS.get(c[HTTP_VERSION]) or f"HTTP/{c[HTTP_VERSION]}",
         "responseLength": itemgetter(RESPONSE_BYTES),
         "stage": lambda c: stage,
         "domainName": lambda c: _header(c, "host", b"host"),
@@ -261,7 +262,16 @@ class RequestRenderer:
                  c[T_WAF], c[T_AUTH], c[T_INTEGRATION], c[PRINCIPAL], c[AUTHORIZER],
                  why[0] if why is not None else None, why[1] if why is not None else None,
                  c[TRACE])
+        version = c[HTTP_VERSION]
+        protocol = _PROTOCOLS.get(version)
+        if protocol is None:
+            protocol = f"HTTP/{version}"
         return self._waf.encode(
             int(c[T_WALL] * 1000), c[CLIENT_IP], c[METHOD], c[RAW_PATH], c[QUERY], c[HEADERS],
-            f"HTTP/{c[HTTP_VERSION]}", c[REQUEST_ID], c[SCHEME], _header(c, "host", b"host"),
-            c[WAF_LOG] or {}, c[LABELS], c[BODY_SIZE], facts)
+            protocol, c[REQUEST_ID], c[SCHEME], _header(c, "host", b"host"),
+            c[WAF_LOG] or _NO_FIELDS, c[LABELS], c[BODY_SIZE], facts)
+
+
+# the usual ``HTTP/<version>`` strings, not formatted anew per record
+_PROTOCOLS = {v: f"HTTP/{v}" for v in ("1.0", "1.1", "2", "2.0", "3")}
+_NO_FIELDS: Mapping[str, Any] = MappingProxyType({})
