@@ -210,38 +210,36 @@ class RequestRenderer:
 
     def many(self, captures: list[Captured]) -> tuple[list[bytes | None], ...]:
         """``self(c)`` for each capture, as one list per output kind: the writer's batch
-        path. One pass per output (metrics under one lock acquisition for the batch), so
-        each pass's code and caches stay hot."""
-        if self.metrics is not None:
-            metrics = self.metrics
-            with self._lock:
-                for c in captures:
+        path (one lock acquisition for the batch's metrics, no per-record containers).
+
+        One pass doing everything per capture, not a pass per output: a capture was made
+        hundreds of requests ago and its first touch here is a cache miss; a second and
+        third pass over the batch would miss again."""
+        metrics, access, waf = self.metrics, self._access, self._waf
+        waf_line = self.waf_line
+        access_lines: list[bytes | None] = []
+        waf_lines: list[bytes | None] = []
+        with self._lock:   # taken by the request path only when the writer refuses a capture
+            for c in captures:
+                if metrics is not None:
                     try:
                         observe(metrics, c)
                     except Exception:
                         self._failed()
-        out: list[list[bytes | None]] = []
-        access = self._access
-        if access is not None:
-            lines: list[bytes | None] = []
-            for c in captures:
-                try:
-                    lines.append(access(c).encode() + b"\n")
-                except Exception:
-                    self._failed()
-                    lines.append(None)
-            out.append(lines)
-        if self._waf is not None:
-            waf_line = self.waf_line
-            lines = []
-            for c in captures:
-                try:
-                    lines.append(waf_line(c))
-                except Exception:
-                    self._failed()
-                    lines.append(None)
-            out.append(lines)
-        return tuple(out)
+                if access is not None:
+                    try:
+                        access_lines.append(access(c).encode() + b"\n")
+                    except Exception:
+                        self._failed()
+                        access_lines.append(None)
+                if waf is not None:
+                    try:
+                        waf_lines.append(waf_line(c))
+                    except Exception:
+                        self._failed()
+                        waf_lines.append(None)
+        return tuple(lines for lines, on in ((access_lines, access), (waf_lines, waf))
+                     if on is not None)
 
     def observe(self, c: Captured) -> None:
         """Metrics from the request path (no writer, or its queue was full)."""
