@@ -96,3 +96,34 @@ def test_renderers_turn_one_record_into_several_lines_and_count_everything(
     assert (s.written, s.failed) == (9, 3)
     assert [r["a"] for r in _lines(tmp_path, "access")["dt=2026-01-01"]] == [0, 1, 2, 4, 5]
     assert [r["w"] for r in _lines(tmp_path, "waf")["dt=2026-01-01"]] == [0, 1, 2, 5]
+
+
+def test_batch_renderers_write_what_the_record_renderer_would(tmp_path: Path) -> None:
+    """A batch renderer takes a drained run of records at once; when it raises or returns
+    misaligned lines the records go through the per-record renderer instead."""
+    def render(rec: tuple[int, ...]) -> tuple[bytes | None, bytes | None]:
+        return b'{"a":%d}\n' % rec[0], None if rec[0] == 2 else b'{"w":%d}\n' % rec[0]
+
+    calls: list[int] = []
+
+    def many(recs: list[tuple[int, ...]]) -> tuple[list[bytes | None], ...]:
+        calls.append(len(recs))
+        if len(calls) == 2:
+            raise KeyError("bug")
+        if len(calls) == 3:
+            return ([b"x\n"], [b"y\n"])   # misaligned with the records
+        rows = [render(r) for r in recs]
+        return ([a for a, _ in rows], [w for _, w in rows])
+
+    w = LogWriter(tmp_path, clock=FrozenClock(T0), start=False)
+    w.add_renderer("request", ("access", "waf"), render, batch=many)
+    for batch in ((0, 1, 2), (3, 4), (5, 6)):
+        for i in batch:
+            w.submit("request", (i,))
+        w.flush()
+    w.close()
+    assert calls == [3, 2, 2]
+    assert [r["a"] for r in _lines(tmp_path, "access")["dt=2026-01-01"]] == list(range(7))
+    assert [r["w"] for r in _lines(tmp_path, "waf")["dt=2026-01-01"]] == [0, 1, 3, 4, 5, 6]
+    s = w.stats()
+    assert (s.written, s.failed) == (13, 1)

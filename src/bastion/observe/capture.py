@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
+from types import MappingProxyType
 from typing import Any
 
 from bastion.observe.accesslog import AccessLogFormatter, clf_time
@@ -80,18 +81,16 @@ def observe(metrics: GatewayMetrics, c: Captured) -> None:
     if waf_log:
         action = str(waf_log.get("action", "ALLOW"))
         rule = str(waf_log.get("terminating_rule_id", "Default_Action"))
-        counted = [str(r.get("ruleId")) for r in waf_log.get("non_terminating", ())]
+        counted: Sequence[str] = [str(r.get("ruleId")) for r in waf_log.get("non_terminating", ())]
     else:
-        action, rule, counted = "ALLOW", "Default_Action", []
+        action, rule, counted = "ALLOW", "Default_Action", ()
     resource = c[RESOURCE]
     cache = c[CACHE]
-    metrics.observe_request(
-        route=resource if resource is not None else "UNMATCHED", method=c[METHOD],
-        status=c[STATUS], action=action, duration_s=c[T_TOTAL],
-        integration_s=c[T_INTEGRATION] if resource is not None else None,
-        waf_s=c[T_WAF] or None, authorizer=c[AUTHORIZER_NAME], authorizer_s=c[T_AUTH] or None,
-        terminating_rule=rule, counted_rules=counted, labels=c[LABELS],
-        cache_hit=None if cache is None else cache == "hit")
+    metrics.observe(
+        resource if resource is not None else "UNMATCHED", c[METHOD], c[STATUS], action,
+        c[T_TOTAL], c[T_INTEGRATION] if resource is not None else None, c[T_WAF] or None,
+        c[AUTHORIZER_NAME], c[T_AUTH] or None, rule, counted, c[LABELS],
+        None if cache is None else cache == "hit")
 
 
 def _text(value: Any) -> str:
@@ -149,7 +148,7 @@ def access_getters(stage: str, api_id: str) -> dict[str, Callable[[Captured], An
         "resourcePath": itemgetter(RESOURCE),
         "path": itemgetter(RAW_PATH),
         "status": itemgetter(STATUS),
-        "protocol": lambda c: f"HTTP/{c[HTTP_VERSION]}",
+        "protocol": lambda c: _PROTOCOLS.get(c[HTTP_VERSION]) or f"HTTP/{c[HTTP_VERSION]}",
         "responseLength": itemgetter(RESPONSE_BYTES),
         "stage": lambda c: stage,
         "domainName": lambda c: _header(c, "host", b"host"),
@@ -209,6 +208,39 @@ class RequestRenderer:
                 out.append(None)
         return out
 
+    def many(self, captures: list[Captured]) -> tuple[list[bytes | None], ...]:
+        """``self(c)`` for each capture, as one list per output kind: the writer's batch
+        path (one lock acquisition for the batch's metrics, no per-record containers).
+
+        One pass doing everything per capture, not a pass per output: a capture was made
+        hundreds of requests ago and its first touch here is a cache miss; a second and
+        third pass over the batch would miss again."""
+        metrics, access, waf = self.metrics, self._access, self._waf
+        waf_line = self.waf_line
+        access_lines: list[bytes | None] = []
+        waf_lines: list[bytes | None] = []
+        with self._lock:   # taken by the request path only when the writer refuses a capture
+            for c in captures:
+                if metrics is not None:
+                    try:
+                        observe(metrics, c)
+                    except Exception:
+                        self._failed()
+                if access is not None:
+                    try:
+                        access_lines.append(access(c).encode() + b"\n")
+                    except Exception:
+                        self._failed()
+                        access_lines.append(None)
+                if waf is not None:
+                    try:
+                        waf_lines.append(waf_line(c))
+                    except Exception:
+                        self._failed()
+                        waf_lines.append(None)
+        return tuple(lines for lines, on in ((access_lines, access), (waf_lines, waf))
+                     if on is not None)
+
     def observe(self, c: Captured) -> None:
         """Metrics from the request path (no writer, or its queue was full)."""
         if self._observed is not None:
@@ -228,7 +260,16 @@ class RequestRenderer:
                  c[T_WAF], c[T_AUTH], c[T_INTEGRATION], c[PRINCIPAL], c[AUTHORIZER],
                  why[0] if why is not None else None, why[1] if why is not None else None,
                  c[TRACE])
+        version = c[HTTP_VERSION]
+        protocol = _PROTOCOLS.get(version)
+        if protocol is None:
+            protocol = f"HTTP/{version}"
         return self._waf.encode(
             int(c[T_WALL] * 1000), c[CLIENT_IP], c[METHOD], c[RAW_PATH], c[QUERY], c[HEADERS],
-            f"HTTP/{c[HTTP_VERSION]}", c[REQUEST_ID], c[SCHEME], _header(c, "host", b"host"),
-            c[WAF_LOG] or {}, c[LABELS], c[BODY_SIZE], facts)
+            protocol, c[REQUEST_ID], c[SCHEME], _header(c, "host", b"host"),
+            c[WAF_LOG] or _NO_FIELDS, c[LABELS], c[BODY_SIZE], facts)
+
+
+# the usual ``HTTP/<version>`` strings, not formatted anew per record
+_PROTOCOLS = {v: f"HTTP/{v}" for v in ("1.0", "1.1", "2", "2.0", "3")}
+_NO_FIELDS: Mapping[str, Any] = MappingProxyType({})

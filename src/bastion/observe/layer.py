@@ -84,7 +84,8 @@ class LoggingStage:
                                         observed=metrics)
         self.writer = writer if self.renderer.outputs else None
         if self.writer is not None:
-            self.writer.add_renderer(_KIND, self.renderer.outputs, self.renderer)
+            self.writer.add_renderer(_KIND, self.renderer.outputs, self.renderer,
+                                     batch=self.renderer.many)
 
     def run(self, ex: Exchange) -> None:
         resp = ex.response
