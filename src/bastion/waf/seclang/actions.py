@@ -91,10 +91,18 @@ def _ctl_target(value: str) -> tuple[str, str]:
 
 
 def ctl(tx: Transaction, arg: str) -> None:
-    tx.variables_changed()
     name, _, value = arg.partition("=")
     key = name.strip().lower()
     value = value.strip()
+    before = (tx.body_processor, tx.force_request_body_variable)
+    _ctl(tx, key, value)
+    if (tx.body_processor, tx.force_request_body_variable) != before:
+        tx.variables_changed()  # what REQUEST_BODY / REQBODY_PROCESSOR yield changed
+    else:
+        tx.rules_changed()  # rules removed, targets excluded, engine mode...
+
+
+def _ctl(tx: Transaction, key: str, value: str) -> None:
     if key == "ruleengine":
         mode = {"on": "On", "off": "Off", "detectiononly": "DetectionOnly"}.get(value.lower())
         if mode is not None:

@@ -171,6 +171,11 @@ class Transaction:
             tx.set(_DIGITS[i], groups[i] if groups[i] is not None else "")
         tx.discard(_DIGITS[n:])
 
+    def rules_changed(self) -> None:
+        """A ctl removed rules or targets, or changed the engine mode: plan the rest of the
+        phase again (which rules to visit); what variables yield is unchanged."""
+        self._candidates = None
+
     def variables_changed(self) -> None:
         """A ctl may change what variables yield (forced REQUEST_BODY...): drop the per-phase
         "any value hit?" answers."""
