@@ -102,6 +102,21 @@ class _SourcePlan:
     chains: tuple[_Chain, ...]
     values: Callable[[Transaction], list[str]]
     volatile: bool
+    #: Every chain's ``by_hit`` merged: group -> pattern id -> (chain index, check). Most
+    #: chains leave a value as it is, so one scan per distinct transformed value serves them.
+    merged: tuple[tuple[int, dict[int, tuple[tuple[int, _Check], ...]]], ...] = ()
+
+    @classmethod
+    def of(cls, source: Source, chains: tuple[_Chain, ...]) -> _SourcePlan:
+        merged: dict[int, dict[int, list[tuple[int, _Check]]]] = {}
+        for ci, chain in enumerate(chains):
+            for group, by_pid in chain.by_hit:
+                for pid, checks in by_pid.items():
+                    merged.setdefault(group, {}).setdefault(pid, []).extend(
+                        (ci, c) for c in checks)
+        return cls(source, chains, _values_of(source), source[0] in _VOLATILE,
+                   tuple((g, {pid: tuple(v) for pid, v in pids.items()})
+                         for g, pids in sorted(merged.items())))
 
 
 class Screen:
@@ -155,16 +170,16 @@ class Screen:
     def _screen(tx: Transaction, plan: _SourcePlan, value: str) -> frozenset[int]:
         found: list[int] = []
         probe = _Probe()
-        for chain in plan.chains:
+        produced: dict[str, set[int]] = {}  # transformed value -> the chains that made it
+        for ci, chain in enumerate(plan.chains):
             tvs = (tx.transform_chain_multi(chain.names, chain.impls, value) if chain.multi
                    else (tx.transform_chain(chain.names, chain.impls, value),))
             for tv in tvs:
-                for group, by_pid in chain.by_hit:
-                    for pid in tx.accel_scan(group, tv):
-                        for c in by_pid.get(pid, ()):
-                            # a miss is final; a hit of a prefilter pattern is confirmed
-                            if c.exact or _confirm(c, tv, probe):
-                                found.append(c.index)
+                made = produced.get(tv)
+                if made is None:
+                    produced[tv] = {ci}
+                else:
+                    made.add(ci)
                 for c in chain.others:
                     op = c.link.operator
                     assert op is not None and op.impl is not None
@@ -176,6 +191,13 @@ class Screen:
                         may = _confirm(c, tv, probe)
                     if may:
                         found.append(c.index)
+        for tv, made in produced.items():
+            for group, by_pid in plan.merged:
+                for pid in tx.accel_scan(group, tv):
+                    for ci, c in by_pid.get(pid, ()):
+                        # a miss is final; a hit of a prefilter pattern is confirmed
+                        if ci in made and (c.exact or _confirm(c, tv, probe)):
+                            found.append(c.index)
         return frozenset(found)
 
 
@@ -308,10 +330,9 @@ def build_screens(waf: WAF, phases: dict[int, tuple[Entry, ...]],
         if not screened:
             continue
         plans = tuple(
-            _SourcePlan(src, tuple(
+            _SourcePlan.of(src, tuple(
                 _Chain.of(names, impls[names], multi, checks)
-                for (names, multi), checks in chains.items()),
-                _values_of(src), src[0] in _VOLATILE)
+                for (names, multi), checks in chains.items()))
             for src, chains in by_source.items())
         out[phase] = Screen(frozenset(screened), plans, layouts[phase], len(entries))
     return out
