@@ -313,8 +313,11 @@ def build_screens(waf: WAF, phases: dict[int, tuple[Entry, ...]],
         by_source: dict[Source, dict[tuple[tuple[str, ...], bool], list[_Check]]] = {}
         impls: dict[tuple[str, ...], tuple[Transformation, ...]] = {}
         screened: set[int] = set()
+        dead = layouts[phase].dead
         for index, (rule, jump, _, _) in enumerate(entries):
-            if rule.marker is not None or jump >= 0:
+            if rule.marker is not None or jump >= 0 or index in dead:
+                # a rule a jump always passes over runs only when a runtime exclusion removed
+                # that jump's gate: then it is simply evaluated
                 continue
             sources = _screenable(waf, rule)
             if sources is None:
