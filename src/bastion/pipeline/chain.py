@@ -60,6 +60,7 @@ class Chain:
     async def handle(self, ex: Exchange) -> Response:
         """Run request and response phases; always returns a response."""
         perf = time.perf_counter
+        timings = ex.timings
         for stage, is_async in self._request:
             t0 = perf()
             try:
@@ -70,7 +71,8 @@ class Chain:
             except Exception:
                 log.exception("stage %s failed on request %s", stage.name, ex.request_id)
                 result = _INTERNAL
-            ex.timings[stage.name] = ex.timings.get(stage.name, 0.0) + perf() - t0
+            name = stage.name
+            timings[name] = timings.get(name, 0.0) + perf() - t0
             if result is not None:
                 return self.interrupt(ex, result)
         if ex.response is None:
