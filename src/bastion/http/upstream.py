@@ -84,6 +84,12 @@ class _Conn(asyncio.Protocol):
         self._error: BaseException | None = None
         self._paused = False
         self._status_code = 0
+        # kept: asyncio.get_running_loop() checks the process id (a system call) every time;
+        # connections are only made by the running loop
+        self._loop = asyncio.get_running_loop()
+        # A parser reads one response after another on a keep-alive connection; it is made
+        # anew only when the last response ended early (HEAD, 204, 304: no body parsed).
+        self._spare: httptools.HttpResponseParser | None = None
 
     # -- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -135,6 +141,8 @@ class _Conn(asyncio.Protocol):
         self._wake()
 
     def on_message_complete(self) -> None:
+        if not self._done:
+            self._spare = self._parser
         self._finish()
 
     # -- internals
@@ -161,8 +169,10 @@ class _Conn(asyncio.Protocol):
         self._wake()
 
     async def send(self, request: bytes, is_head: bool, timeout: float) -> UpstreamResponse:
-        loop = asyncio.get_running_loop()
-        self._parser = httptools.HttpResponseParser(self)
+        loop = self._loop
+        parser = self._spare
+        self._spare = None
+        self._parser = parser if parser is not None else httptools.HttpResponseParser(self)
         self._headers = []
         self._chunks.clear()
         self._buffered = 0
@@ -202,7 +212,7 @@ class _Conn(asyncio.Protocol):
             if self._done:
                 self._release()
                 return None
-            loop = asyncio.get_running_loop()
+            loop = self._loop
             self._waiter = loop.create_future()
             timer = loop.call_later(self.pool.read_timeout, self._fail,
                                     UpstreamTimeout("upstream body stalled"))
@@ -271,11 +281,11 @@ class UpstreamPool:
         read_timeout = timeout if timeout is not None else self.read_timeout
         head = [f"{method} {target} HTTP/1.1\r\n".encode("latin-1")]
         for name, value in headers:
-            head.append(name + b": " + value + b"\r\n")
+            head += (name, b": ", value, b"\r\n")
         if body or method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
-            head.append(b"content-length: " + str(len(body)).encode() + b"\r\n")
-        head.append(b"\r\n")
-        payload = b"".join(head) + body
+            head += (b"content-length: ", str(len(body)).encode(), b"\r\n")
+        head += (b"\r\n", body)
+        payload = b"".join(head)  # one copy, one write
         is_head = method == "HEAD"
         conn = self._acquire_idle()
         if conn is not None:

@@ -94,6 +94,11 @@ class Chain:
         ex.response = self._render(ex, why)
         return ex.response
 
+    @property
+    def logs(self) -> bool:
+        """Whether there is a LOGGING phase to run at all."""
+        return bool(self._logging)
+
     async def log(self, ex: Exchange) -> None:
         """The LOGGING phase: every stage runs, whatever happened; failures never propagate."""
         for stage, is_async in self._logging:
