@@ -115,6 +115,8 @@ class BastionApp:
         return Headers.from_asgi(raw, scope.get("bastion.header_names"))
 
     async def _body(self, scope: Scope, receive: Receive, headers: Headers) -> bytes:
+        if scope.get("bastion.expects_body") is False:  # our server saw no body framing
+            return b""
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             raise _TooLarge
@@ -206,8 +208,9 @@ class BastionApp:
             await send({"type": "http.response.body", "body": response.body})
             return len(response.body)
         sent = len(response.body)
-        # even when empty: the server may hold the head until the first body message
-        await send({"type": "http.response.body", "body": response.body, "more_body": True})
+        if response.body:
+            await send({"type": "http.response.body", "body": response.body,
+                        "more_body": True})
         try:
             async for chunk in response.stream:
                 sent += len(chunk)

@@ -87,9 +87,6 @@ class _Conn(asyncio.Protocol):
         # kept: asyncio.get_running_loop() checks the process id (a system call) every time;
         # connections are only made by the running loop
         self._loop = asyncio.get_running_loop()
-        # A parser reads one response after another on a keep-alive connection; it is made
-        # anew only when the last response ended early (HEAD, 204, 304: no body parsed).
-        self._spare: httptools.HttpResponseParser | None = None
 
     # -- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -141,8 +138,6 @@ class _Conn(asyncio.Protocol):
         self._wake()
 
     def on_message_complete(self) -> None:
-        if not self._done:
-            self._spare = self._parser
         self._finish()
 
     # -- internals
@@ -170,9 +165,7 @@ class _Conn(asyncio.Protocol):
 
     async def send(self, request: bytes, is_head: bool, timeout: float) -> UpstreamResponse:
         loop = self._loop
-        parser = self._spare
-        self._spare = None
-        self._parser = parser if parser is not None else httptools.HttpResponseParser(self)
+        self._parser = httptools.HttpResponseParser(self)
         self._headers = []
         self._chunks.clear()
         self._buffered = 0

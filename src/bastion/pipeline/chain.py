@@ -41,6 +41,9 @@ _NO_RESPONSE = Interruption(
 )
 
 _Step = tuple[Stage, bool]
+# cast() evaluates its type argument on every call: subscripting Awaitable there cost ~0.3 us
+# per stage per request, so the alias is built once
+_Pending = Awaitable[StageResult]
 
 
 class Chain:
@@ -65,7 +68,7 @@ class Chain:
             t0 = perf()
             try:
                 if is_async:
-                    result = await cast(Awaitable[StageResult], stage.run(ex))
+                    result = await cast(_Pending, stage.run(ex))
                 else:
                     result = cast(StageResult, stage.run(ex))
             except Exception:
@@ -80,7 +83,7 @@ class Chain:
         for stage, is_async in self._response:
             try:
                 if is_async:
-                    await cast(Awaitable[StageResult], stage.run(ex))
+                    await cast(_Pending, stage.run(ex))
                 else:
                     stage.run(ex)
             except Exception:
@@ -104,7 +107,7 @@ class Chain:
         for stage, is_async in self._logging:
             try:
                 if is_async:
-                    await cast(Awaitable[StageResult], stage.run(ex))
+                    await cast(_Pending, stage.run(ex))
                 else:
                     stage.run(ex)
             except Exception:
