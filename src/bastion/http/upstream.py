@@ -154,6 +154,13 @@ class _Conn(asyncio.Protocol):
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
+    # The timeout errors are made when a timer fires, not armed with it on every request.
+    def _head_timeout(self) -> None:
+        self._fail(UpstreamTimeout("upstream did not answer in time"))
+
+    def _body_timeout(self) -> None:
+        self._fail(UpstreamTimeout("upstream body stalled"))
+
     def _fail(self, exc: BaseException) -> None:
         self._error = exc
         self.closed = True
@@ -176,8 +183,7 @@ class _Conn(asyncio.Protocol):
         assert self.transport is not None
         self.transport.write(request)
         # A timer on the loop is much cheaper than asyncio.wait_for on the hot path.
-        timer = loop.call_later(timeout, self._fail,
-                                UpstreamTimeout("upstream did not answer in time"))
+        timer = loop.call_later(timeout, self._head_timeout)
         try:
             await self._head_future
         finally:
@@ -207,8 +213,7 @@ class _Conn(asyncio.Protocol):
                 return None
             loop = self._loop
             self._waiter = loop.create_future()
-            timer = loop.call_later(self.pool.read_timeout, self._fail,
-                                    UpstreamTimeout("upstream body stalled"))
+            timer = loop.call_later(self.pool.read_timeout, self._body_timeout)
             try:
                 await self._waiter
             finally:
