@@ -62,7 +62,8 @@ class Gateway:
         return await self.chain.handle(ex)
 
     async def finish(self, ex: Exchange) -> None:
-        await self.chain.log(ex)
+        if self.chain.logs:
+            await self.chain.log(ex)
 
     async def close(self) -> None:
         for closer in reversed(self.ctx.closers):

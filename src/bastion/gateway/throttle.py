@@ -94,6 +94,7 @@ class ThrottleStage:
         self.methods = methods
         self.headers = headers
         self.prefix = prefix
+        self._account_key = f"{prefix}:account"
 
     async def _take(self, key: str, limit: Limit) -> BucketResult:
         if limit.rate <= 0 or limit.burst <= 0:  # a zero limit refuses everything, as on AWS
@@ -104,28 +105,39 @@ class ThrottleStage:
 
     async def run(self, ex: Exchange) -> Interruption | None:
         assert ex.route is not None
+        local = self.local
+        if local is not None and self.stage is None and not self.methods \
+                and not self.headers:
+            # only the in-process account bucket applies: no keys to build, nothing to await
+            result = local.take()
+            if result.allowed:
+                return None
+            return self._refuse(ex, self._account_key, self.account, result)
         method_key = f"{ex.route.resource_path}/{ex.request.method}"
         limit = self.methods.get(method_key, self.stage)
         checks: list[tuple[str, Limit]] = []
         if limit is not None:
             scope = method_key if method_key in self.methods else "*/*"
             checks.append((f"{self.prefix}:{scope}", limit))
-        checks.append((f"{self.prefix}:account", self.account))
+        checks.append((self._account_key, self.account))
         for key, lim in checks:
             result = await self._take(key, lim)
             if not result.allowed:
-                ex.note(self.name, "throttled", bucket=key.split(":", 2)[-1], rate=lim.rate,
-                        burst=lim.burst)
-                headers: tuple[tuple[str, str], ...] = ()
-                if self.headers:
-                    retry = max(1, math.ceil(result.retry_after))
-                    headers = (("Retry-After", str(retry)),
-                               *_ratelimit(lim, 0, retry))
-                return Interruption("THROTTLED", source=self.name, headers=headers,
-                                    reason=f"token bucket {key} empty")
+                return self._refuse(ex, key, lim, result)
             if self.headers and lim is checks[0][1]:
                 ex.notes["ratelimit"] = _ratelimit(lim, int(result.tokens), 1)
         return None
+
+    def _refuse(self, ex: Exchange, key: str, lim: Limit, result: BucketResult) -> Interruption:
+        ex.note(self.name, "throttled", bucket=key.split(":", 2)[-1], rate=lim.rate,
+                burst=lim.burst)
+        headers: tuple[tuple[str, str], ...] = ()
+        if self.headers:
+            retry = max(1, math.ceil(result.retry_after))
+            headers = (("Retry-After", str(retry)),
+                       *_ratelimit(lim, 0, retry))
+        return Interruption("THROTTLED", source=self.name, headers=headers,
+                            reason=f"token bucket {key} empty")
 
 
 def _ratelimit(limit: Limit, remaining: int, reset: int) -> tuple[tuple[str, str], ...]:

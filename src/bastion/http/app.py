@@ -37,6 +37,23 @@ class _TooLarge(Exception):
     pass
 
 
+_OTHER, _REQUEST_ID, _LENGTH = 0, 1, 2
+# Response header name -> (bytes, kind): responses reuse a handful of names, so each is
+# encoded and classified once (bounded: names an integration invents are not cached forever).
+_NAMES: dict[str, tuple[bytes, int]] = {}
+_NAMES_MAX = 1024
+
+
+def _name(k: str) -> tuple[bytes, int]:
+    name = k.encode("latin-1")
+    low = name.lower()
+    kind = _REQUEST_ID if low == b"x-amzn-requestid" else _LENGTH \
+        if low == b"content-length" else _OTHER
+    if len(_NAMES) < _NAMES_MAX:
+        _NAMES[k] = (name, kind)
+    return name, kind
+
+
 def _admin(handler: Callable[[], Awaitable[Response]]) -> Callable[[Scope], Awaitable[Response]]:
     async def call(scope: Scope) -> Response:
         return await handler()
@@ -58,6 +75,8 @@ class BastionApp:
         for path, handler in gateway.ctx.resources.get("admin_routes", {}).items():
             self.routes[path] = _admin(handler)
         self._background: list[asyncio.Task[None]] = []
+        self._server: Any = None
+        self._host = ""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -96,6 +115,8 @@ class BastionApp:
         return Headers.from_asgi(raw, scope.get("bastion.header_names"))
 
     async def _body(self, scope: Scope, receive: Receive, headers: Headers) -> bytes:
+        if scope.get("bastion.expects_body") is False:  # our server saw no body framing
+            return b""
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             raise _TooLarge
@@ -139,6 +160,9 @@ class BastionApp:
             if xff:
                 client_ip = xff.split(",", 1)[0].strip() or client_ip
         server = scope.get("server") or ("", None)
+        if server != self._server:  # one listening address: format it once, not per request
+            self._server = server
+            self._host = f"{server[0]}:{server[1]}" if server[1] else str(server[0])
         request = Request(
             method=scope["method"],
             raw_path=path,
@@ -149,7 +173,7 @@ class BastionApp:
             client_port=client[1],
             scheme=scope.get("scheme", "http"),
             http_version=scope.get("http_version", "1.1"),
-            host=f"{server[0]}:{server[1]}" if server[1] else str(server[0]),
+            host=self._host,
         )
         gateway = self.gateway
         ex = gateway.exchange(request)
@@ -163,12 +187,15 @@ class BastionApp:
     async def _send(send: Send, response: Response, request_id: str | None) -> int:
         headers = []
         has_id = has_length = False
+        names = _NAMES
         for k, v in response.headers:
-            name = k.encode("latin-1")
-            low = name.lower()
-            if low == b"x-amzn-requestid":
+            known = names.get(k)
+            if known is None:
+                known = _name(k)
+            name, kind = known
+            if kind == _REQUEST_ID:
                 has_id = True
-            elif low == b"content-length":
+            elif kind == _LENGTH:
                 has_length = True
             headers.append((name, v.encode("latin-1")))
         if request_id is not None and not has_id:

@@ -3,6 +3,11 @@
 ``serve`` runs one process, or ``workers`` processes sharing the listening socket. Header
 names keep the client's case (API Gateway passes them to handlers as sent), which needs a
 small subclass of uvicorn's httptools protocol: ASGI itself lower-cases them.
+
+Measured here (alternating runs): joining uvicorn's separate head and body writes into one
+``send()`` saved no CPU per request (the system call saved costs about what the Python that
+holds the head costs), so uvicorn writes as it does. uvicorn + ASGI cost ~25 us per request
+over a bare uvloop + httptools protocol (30 vs 5 us for a fixed answer).
 """
 
 from __future__ import annotations
@@ -26,11 +31,26 @@ class CasePreservingProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._raw_names: list[bytes] = []
-        self.scope["bastion.header_names"] = self._raw_names  # type: ignore[typeddict-unknown-key]
+        scope: dict[str, Any] = self.scope  # type: ignore[assignment]
+        scope["bastion.header_names"] = self._raw_names
+        # HTTP/1.1 framing (RFC 9112 6.3): without Content-Length or Transfer-Encoding a request
+        # has no body, and the app need not wait on receive() for one
+        scope["bastion.expects_body"] = False
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._raw_names.append(bytes(name))
-        super().on_header(name, value)
+        # uvicorn's on_header, plus the name as sent, in one call per header instead of two
+        self._raw_names.append(name)
+        low = name.lower()
+        if low in _FRAMING:
+            if low == b"expect":
+                if value.lower() == b"100-continue":
+                    self.expect_100_continue = True
+            else:
+                self.scope["bastion.expects_body"] = True  # type: ignore[typeddict-unknown-key]
+        self.headers.append((low, value))
+
+
+_FRAMING = frozenset({b"expect", b"content-length", b"transfer-encoding"})
 
 
 _CONFIG_ENV = "BASTION_CONFIG"

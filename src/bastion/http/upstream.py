@@ -84,6 +84,9 @@ class _Conn(asyncio.Protocol):
         self._error: BaseException | None = None
         self._paused = False
         self._status_code = 0
+        # kept: asyncio.get_running_loop() checks the process id (a system call) every time;
+        # connections are only made by the running loop
+        self._loop = asyncio.get_running_loop()
 
     # -- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -151,6 +154,13 @@ class _Conn(asyncio.Protocol):
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
+    # The timeout errors are made when a timer fires, not armed with it on every request.
+    def _head_timeout(self) -> None:
+        self._fail(UpstreamTimeout("upstream did not answer in time"))
+
+    def _body_timeout(self) -> None:
+        self._fail(UpstreamTimeout("upstream body stalled"))
+
     def _fail(self, exc: BaseException) -> None:
         self._error = exc
         self.closed = True
@@ -161,7 +171,7 @@ class _Conn(asyncio.Protocol):
         self._wake()
 
     async def send(self, request: bytes, is_head: bool, timeout: float) -> UpstreamResponse:
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         self._parser = httptools.HttpResponseParser(self)
         self._headers = []
         self._chunks.clear()
@@ -173,8 +183,7 @@ class _Conn(asyncio.Protocol):
         assert self.transport is not None
         self.transport.write(request)
         # A timer on the loop is much cheaper than asyncio.wait_for on the hot path.
-        timer = loop.call_later(timeout, self._fail,
-                                UpstreamTimeout("upstream did not answer in time"))
+        timer = loop.call_later(timeout, self._head_timeout)
         try:
             await self._head_future
         finally:
@@ -202,10 +211,9 @@ class _Conn(asyncio.Protocol):
             if self._done:
                 self._release()
                 return None
-            loop = asyncio.get_running_loop()
+            loop = self._loop
             self._waiter = loop.create_future()
-            timer = loop.call_later(self.pool.read_timeout, self._fail,
-                                    UpstreamTimeout("upstream body stalled"))
+            timer = loop.call_later(self.pool.read_timeout, self._body_timeout)
             try:
                 await self._waiter
             finally:
@@ -271,11 +279,11 @@ class UpstreamPool:
         read_timeout = timeout if timeout is not None else self.read_timeout
         head = [f"{method} {target} HTTP/1.1\r\n".encode("latin-1")]
         for name, value in headers:
-            head.append(name + b": " + value + b"\r\n")
+            head += (name, b": ", value, b"\r\n")
         if body or method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
-            head.append(b"content-length: " + str(len(body)).encode() + b"\r\n")
-        head.append(b"\r\n")
-        payload = b"".join(head) + body
+            head += (b"content-length: ", str(len(body)).encode(), b"\r\n")
+        head += (b"\r\n", body)
+        payload = b"".join(head)  # one copy, one write
         is_head = method == "HEAD"
         conn = self._acquire_idle()
         if conn is not None:

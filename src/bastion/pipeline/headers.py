@@ -6,13 +6,33 @@ from collections.abc import Iterable, Iterator, Sequence
 
 __all__ = ["Headers"]
 
+# Up to this many fields, a lookup scans the raw pairs instead of building the index.
+_SCAN_MAX = 24
+_KEYS: dict[str, bytes] = {}  # lookup name -> lower-case latin-1 bytes (names are few)
+_KEYS_MAX = 1024
+
+
+def _raw_key(name: str) -> bytes | None:
+    """``name`` as an ASGI header name (lower-case bytes); None if it cannot be one."""
+    key = _KEYS.get(name)
+    if key is None:
+        try:
+            key = name.lower().encode("latin-1")
+        except UnicodeEncodeError:
+            return None
+        if len(_KEYS) < _KEYS_MAX:
+            _KEYS[name] = key
+    return key
+
 
 class Headers:
     """Immutable view over ``(name, value)`` pairs as the client sent them.
 
     Names keep their case (API Gateway passes them to handlers as sent); lookups ignore case.
     Built from the server's raw bytes, nothing is decoded until someone looks: the proxy path
-    forwards the bytes as they came, and the lower-cased index is built on first lookup.
+    forwards the bytes as they came. A lookup in a short raw list compares bytes and decodes
+    only the value it returns (cheaper than decoding every header into an index); the
+    lower-cased index is built on the first lookup in a long list, or on ``get_all``.
     """
 
     __slots__ = ("_index", "_items", "_names", "_raw")
@@ -50,6 +70,14 @@ class Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of ``name``, or ``default``."""
+        raw = self._raw
+        if self._index is None and raw is not None and len(raw) <= _SCAN_MAX:
+            key = _raw_key(name)
+            if key is not None:
+                for k, v in raw:
+                    if k == key:
+                        return v.decode("latin-1")
+            return default
         vals = self._idx().get(name.lower())
         return vals[0] if vals else default
 
@@ -57,7 +85,13 @@ class Headers:
         return list(self._idx().get(name.lower(), ()))
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._idx()
+        if not isinstance(name, str):
+            return False
+        raw = self._raw
+        if self._index is None and raw is not None and len(raw) <= _SCAN_MAX:
+            key = _raw_key(name)
+            return key is not None and any(k == key for k, _ in raw)
+        return name.lower() in self._idx()
 
     def items(self) -> tuple[tuple[str, str], ...]:
         items = self._items

@@ -22,7 +22,7 @@ from typing import Any
 
 from bastion.config import Problems, Section
 from bastion.gateway.gateway import GatewayContext
-from bastion.pipeline import Exchange, Interruption, Phase, Stage
+from bastion.pipeline import Exchange, Interruption, Phase, Request, Stage
 from bastion.waf.seclang.inspect import CrsEngine, CrsResult
 from bastion.waf.seclang.state_store import StateCollectionStore
 from bastion.waf.webacl.model import CrsVerdict
@@ -33,16 +33,25 @@ __all__ = ["CrsStage", "crs_layer"]
 _PL = re.compile(r'"Version"\s*:\s*"PL([1-4])"')
 
 
-def _inspect(engine: CrsEngine, ex_request: Any, paranoia: int,
-             excluded: frozenset[str] = frozenset()) -> CrsResult:
-    req = ex_request
-    query = req.query_string if hasattr(req, "query_string") else req.query
-    path = req.raw_path if hasattr(req, "raw_path") else req.uri_path
-    uri = f"{path}?{query}" if query else path
-    return engine.inspect(method=req.method, uri=uri, headers=req.headers.items()
-                          if hasattr(req.headers, "items") else req.headers, body=req.body,
+def _inspect(engine: CrsEngine, req: Request, paranoia: int) -> CrsResult:
+    """The CRS stage's call: straight from the pipeline's request (no WafRequest built)."""
+    query = req.query_string
+    path = req.raw_path
+    return engine.inspect(method=req.method, uri=f"{path}?{query}" if query else path,
+                          headers=req.headers.items(), body=req.body,
                           client_ip=req.client_ip, http_version=req.http_version,
-                          paranoia=paranoia, excluded_ids=excluded)
+                          paranoia=paranoia)
+
+
+def _inspect_waf(engine: CrsEngine, req: WafRequest, paranoia: int,
+                 excluded: frozenset[str]) -> CrsResult:
+    """The Web ACL managed group's call, on the Web ACL's view of the request."""
+    query = req.query
+    path = req.uri_path
+    return engine.inspect(method=req.method, uri=f"{path}?{query}" if query else path,
+                          headers=req.headers, body=req.body, client_ip=req.client_ip,
+                          http_version=req.http_version, paranoia=paranoia,
+                          excluded_ids=excluded)
 
 
 def _details(result: CrsResult) -> list[dict[str, Any]]:
@@ -150,7 +159,7 @@ def crs_layer(ctx: GatewayContext) -> list[Stage]:
     problems.raise_if_any()
 
     def inspector(req: WafRequest, level: int, excluded: frozenset[str]) -> CrsVerdict:
-        result = _inspect(engine, req, level, excluded)
+        result = _inspect_waf(engine, req, level, excluded)
         return CrsVerdict(matched=tuple(str(i) for i in result.matched), block=result.blocked,
                           terminating=str(result.terminating) if result.terminating else None)
 

@@ -42,21 +42,38 @@ _FORWARD_DROP = frozenset(n.encode() for n in HOP_BY_HOP | {
 
 
 def forward_headers(ex: Exchange, *, host: str | None) -> list[tuple[bytes, bytes]]:
-    """The client's headers as the origin should see them (bytes in, bytes out)."""
+    """The client's headers as the origin should see them (bytes in, bytes out).
+
+    One pass over the raw pairs: the few values the proxy needs (Host, X-Forwarded-For,
+    Connection) are picked up on the way instead of being looked up (and decoded) apart.
+    """
     req = ex.request
     drop = _FORWARD_DROP
-    connection = req.headers.get("connection")
-    if connection:
-        drop = drop | {t.encode("latin-1") for t in _connection_tokens(connection)}
-    out = [(name, value) for low, name, value in req.headers.raw_pairs() if low not in drop]
-    client_host = req.headers.get("host") or req.host
-    out.append((b"host", (host or client_host).encode("latin-1")))
-    prior = req.headers.get("x-forwarded-for")
-    xff = f"{prior}, {req.client_ip}" if prior else req.client_ip
+    out: list[tuple[bytes, bytes]] = []
+    connection = client_host = prior = None
+    for low, name, value in req.headers.raw_pairs():
+        if low not in drop:
+            out.append((name, value))
+        elif low == b"host":
+            if client_host is None:
+                client_host = value
+        elif low == b"x-forwarded-for":
+            if prior is None:
+                prior = value
+        elif low == b"connection" and connection is None:
+            connection = value
+    if connection:  # the client named more hop-by-hop headers: drop those too
+        tokens = {t.encode("latin-1") for t in _connection_tokens(connection.decode("latin-1"))}
+        out = [(name, value) for low, name, value in req.headers.raw_pairs()
+               if low not in drop and low not in tokens]
+    host_value = client_host.decode("latin-1") if client_host else req.host
+    out.append((b"host", (host or host_value).encode("latin-1")))
+    ip = req.client_ip
+    xff = f"{prior.decode('latin-1')}, {ip}" if prior else ip
     out.append((b"x-forwarded-for", xff.encode("latin-1")))
     out.append((b"x-forwarded-proto", req.scheme.encode("latin-1")))
-    if client_host:
-        out.append((b"x-forwarded-host", client_host.encode("latin-1")))
+    if host_value:
+        out.append((b"x-forwarded-host", host_value.encode("latin-1")))
     return out
 
 
@@ -90,17 +107,21 @@ class HttpProxy:
                            for k, g in (header_map or {}).items()]
         self.rewrite_host = rewrite_host
         self.has_placeholders = bool(_PLACEHOLDER.search(self.path_template))
+        # the URI template split once: literal, parameter, literal, ... (filled per request)
+        pieces = _PLACEHOLDER.split(self.path_template)
+        self._literals = pieces[0::2]
+        self._sources = [self.param_map.get(n, n).rstrip("+") for n in pieces[1::2]]
 
     def _target(self, ex: Exchange) -> str:
         path = self.path_template
         if self.has_placeholders:
             params = ex.route.path_params if ex.route else {}
-
-            def fill(m: re.Match[str]) -> str:
-                name = m.group(1)
-                source = self.param_map.get(name, name)
-                return params.get(source.rstrip("+"), "")
-            path = _PLACEHOLDER.sub(fill, path)
+            literals = self._literals
+            parts = [literals[0]]
+            for i, source in enumerate(self._sources, 1):
+                parts.append(params.get(source, ""))
+                parts.append(literals[i])
+            path = "".join(parts)
         query = ex.request.query_string
         if self.fixed_query:
             query = f"{self.fixed_query}&{query}" if query else self.fixed_query
@@ -139,9 +160,37 @@ class HttpProxy:
         return Response(upstream.status, out, upstream.first, stream)
 
 
+_HOP_BY_HOP_BYTES = frozenset(n.encode() for n in HOP_BY_HOP)
+_REMAPPED_BYTES = {k.encode(): f"x-amzn-Remapped-{v}" for k, v in _REMAPPED.items()}
+_PLAIN_CONNECTION = frozenset({b"keep-alive", b"close"})
+
+
 def _response_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
     """Upstream response headers as API Gateway returns them: hop-by-hop ones dropped, and
-    the ones the gateway sets itself kept under ``x-amzn-Remapped-<Name>`` (recorded on AWS)."""
+    the ones the gateway sets itself kept under ``x-amzn-Remapped-<Name>`` (recorded on AWS).
+
+    Names are matched as bytes, and only what is kept is decoded. An upstream ``Connection``
+    naming more headers than the standard hop-by-hop ones (rare) takes the general path.
+    """
+    out: list[tuple[str, str]] = []
+    for k, v in raw:
+        low = k.lower()
+        remapped = _REMAPPED_BYTES.get(low)
+        if remapped is not None:
+            value = v.decode("latin-1")
+            out.append((remapped, value))
+            if low == b"content-length":
+                out.append(("Content-Length", value))
+        elif low not in _HOP_BY_HOP_BYTES:
+            out.append((k.decode("latin-1"), v.decode("latin-1")))
+        if low == b"connection" and v.lower() not in _PLAIN_CONNECTION \
+                and not _connection_tokens(v.decode("latin-1")) <= HOP_BY_HOP:
+            return _response_headers_named(raw)
+    return out
+
+
+def _response_headers_named(raw: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """``_response_headers`` when ``Connection`` lists extra headers to drop."""
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
     drop = set(HOP_BY_HOP)
     for k, v in headers:
