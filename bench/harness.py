@@ -157,8 +157,8 @@ def wrk(url: str, *, seconds: int, connections: int = 32, script: str | None = N
         cmd += ["-s", script]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = re.search(r"50%\s+(\S+)", out)
-    p99 = re.search(r"99%\s+(\S+)", out)
+    p50 = re.search(r"^\s*50%\s+(\S+)", out, re.M)  # the distribution, not "68.50%" stdev
+    p99 = re.search(r"^\s*99%\s+(\S+)", out, re.M)
     total = re.search(r"(\d+) requests in", out)
     errs = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
