@@ -168,3 +168,19 @@ SecAction "id:20'''))
         tx, it = run(w, "/?a=bump")
         assert it is not None and it.rule_id == 30
         assert (tx.tx.get("score"), tx.tx.get("total")) == ("7", "1")
+
+
+def test_a_replay_reading_a_tx_key_regex_is_dropped_once_a_matching_key_is_written(
+        prims: Primitives) -> None:
+    waf = make_waf(prims, """
+SecRule ARGS "@rx stop" "id:5,phase:1,deny,status:403"
+SecRule ARGS:leak "@rx ." "id:10,phase:2,pass,nolog,setvar:tx.leak_%{matched_var}=1"
+SecRule ARGS:other "@rx ." "id:11,phase:2,pass,nolog,setvar:tx.other=1"
+SecRule &TX:/^LEAK_/ "@ge 1" "id:50,phase:2,pass,log,msg:'leak'"
+""")
+    assert waf.spec is not None
+    replayed = {waf.spec.phases[2][i][0].id: r for i, r in waf.spec.replays[2].items()}
+    assert 50 in replayed and not replayed[50].fired
+    for w in (waf, _unspecialised(waf)):
+        assert ids(run(w, "/?other=1")[0]) == []
+        assert ids(run(w, "/?leak=x")[0]) == [50]

@@ -26,12 +26,14 @@ makes those writes visible from the start).
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bastion.waf.seclang.collections import VarMap
 from bastion.waf.seclang.macro import compile_template
 from bastion.waf.seclang.rules import Rule
+from bastion.waf.seclang.variables import required_literal
 
 if TYPE_CHECKING:
     from bastion.waf.seclang.transaction import Transaction
@@ -83,6 +85,19 @@ class Replay:
     sets: tuple[tuple[str, str], ...]  # (key as written, value), in the order they were set
     matched: tuple[str, str] | None  # MATCHED_VAR and its name, if a link matched
     matched_vars: tuple[tuple[str, str], ...]
+    #: ``TX:/regex/`` targets read (with each pattern's required literal): also invalid once
+    #: a written key matches one of them
+    patterns: tuple[tuple[str, re.Pattern[str]], ...] = ()
+
+    def valid(self, written: set[str]) -> bool:
+        """Whether the load-time result still holds, given the keys written so far."""
+        if not self.reads.isdisjoint(written):
+            return False
+        for lit, rx in self.patterns:
+            for key in written:
+                if lit in key and rx.search(key) is not None:
+                    return False
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,14 +186,20 @@ def _is_dirty(key: str, dirty: set[str], prefixes: tuple[str, ...]) -> bool:
     return key in dirty or key.startswith(prefixes)
 
 
-def _constant_io(rule: Rule) -> tuple[set[str], set[str]] | None:
-    """(TX keys read, TX keys written) when the whole chain is constant, else None."""
+def _constant_io(rule: Rule, patterns: list[re.Pattern[str]] | None = None
+                 ) -> tuple[set[str], set[str]] | None:
+    """(TX keys read, TX keys written) when the whole chain is constant, else None. With
+    ``patterns``, ``TX:/regex/`` targets are allowed too and their regexes collected there."""
     reads: set[str] = set()
     writes: set[str] = set()
     for link in rule.links:
         if link.capture:
             return None
         for t in link.targets:
+            if t.name == "TX" and not t.negated and t.key_regex is not None \
+                    and patterns is not None:
+                patterns.append(t.key_regex)
+                continue
             if t.name != "TX" or t.negated or t.key is None or t.key_regex is not None:
                 return None
             reads.add(t.key.lower())
@@ -267,13 +288,16 @@ def _relative_writes(rule: Rule) -> set[str]:
 
 def _replay_of(scratch: Transaction, rule: Rule) -> Replay | None:
     """Evaluate a kept rule on the scratch transaction (then undo it) if it reads TX only."""
-    io = _constant_io(rule)
+    patterns: list[re.Pattern[str]] = []
+    io = _constant_io(rule, patterns)
     whole = io is not None
     if io is None:
+        patterns = []
         first = dataclasses.replace(rule, chain=None, msg=None, logdata=None)
-        io = _constant_io(first) if rule.chain else None
+        io = _constant_io(first, patterns) if rule.chain else None
         if io is None:
             return None
+    keyed = tuple((required_literal(p.pattern), p) for p in patterns)
     tx = scratch.tx
     before = dict(tx._data)
     matched_before = len(scratch.matched)
@@ -286,13 +310,13 @@ def _replay_of(scratch: Transaction, rule: Rule) -> Replay | None:
     result: Replay | None = None
     if not whole:
         if not fired and quiet:
-            result = Replay(frozenset(io[0]), False, (), None, ())
+            result = Replay(frozenset(io[0]), False, (), None, (), keyed)
     elif quiet and (not fired or _benign_fire(rule)) and before.keys() <= after.keys():
         changed = [item for k, item in after.items() if before.get(k) != item]
         matched = None if scratch.matched_var is _UNSET else (
             scratch.matched_var, scratch.matched_var_name)
         result = Replay(frozenset(io[0] | _relative_writes(rule)), fired, tuple(changed), matched,
-                        tuple(scratch.matched_vars))
+                        tuple(scratch.matched_vars), keyed)
     tx._data = before
     scratch.interruption = None
     scratch._allow_phase = scratch._allow_request = False

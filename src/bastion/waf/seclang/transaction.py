@@ -707,7 +707,7 @@ class Transaction:
                 continue
             replay = replays.get(idx)
             if replay is not None and not self._target_exclusions \
-                    and replay.reads.isdisjoint(written):  # type: ignore[arg-type]
+                    and replay.valid(written):  # type: ignore[arg-type]
                 fired = self._replay(rule, replay)
             else:
                 fired = self._eval_rule(rule)
