@@ -188,3 +188,26 @@ SecRule &ARGS|!ARGS:x "@gt 2" "id:3,phase:2,pass,log"
     assert _both(waf, "/?a=1&b=2", headers=[("Host", "x")]) == []
     assert _both(waf, "/?a=1&b=2&x=3", headers=[("X-Other", "x")]) == [1, 2]
     assert _both(waf, "/?a=1&b=2&c=3&x=4", headers=[("Host", "x")]) == [2, 3]
+
+
+def test_a_chain_is_a_candidate_only_when_every_screenable_link_can_match(
+        prims: Primitives, tmp_path: Path) -> None:
+    waf = _waf(prims, tmp_path, """
+SecRule REQUEST_METHOD "@rx ^(?:GET|HEAD)$" "id:1,phase:2,pass,log,chain"
+    SecRule REQUEST_HEADERS:Content-Length "!@rx ^0?$" "chain"
+    SecRule &REQUEST_HEADERS:Transfer-Encoding "@eq 0"
+SecRule TX:never "@eq 1" "id:2,phase:2,pass,log,chain"
+    SecRule ARGS "@rx evil"
+""")
+    screen = waf.screens[2]
+    assert screen.screened == {0, 1}  # rule 2 is judged on its second link alone
+    tx = waf.new_transaction()
+    tx.process_uri("GET", "/?a=evil", "HTTP/1.1")
+    tx.add_request_header("Host", "x")
+    # GET matches the starter, but there is no Content-Length for the second link
+    assert screen.candidates(tx) == {1}
+    assert _both(waf, "/") == []
+    assert _both(waf, "/", headers=[("Host", "x"), ("Content-Length", "5")]) == [1]
+    assert _both(waf, "/", method="POST", headers=[("Host", "x"), ("Content-Length", "5")]) \
+        == []
+    assert _both(waf, "/?a=evil") == []  # TX:never is unset: rule 2 still cannot fire

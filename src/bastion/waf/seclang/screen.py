@@ -58,7 +58,7 @@ Source = tuple[str, "str | Target | None"]
 class _Check:
     """One screenable rule as seen from one source: its chain and how to test a value."""
 
-    index: int  # the rule's position in the phase program
+    index: int  # the slot of the link (a starter's is the rule's position in the program)
     link: Rule
     group: int  # Hyperscan group of an accelerated @rx, else -1
     pid: int
@@ -123,8 +123,14 @@ class Screen:
     """The screenable rules of one phase program, grouped by source and transformation chain."""
 
     def __init__(self, screened: frozenset[int], sources: tuple[_SourcePlan, ...],
-                 layout: Layout, size: int) -> None:
+                 layout: Layout, size: int, owner: dict[int, int] | None = None,
+                 needs: dict[int, frozenset[int]] | None = None) -> None:
         self.screened = screened  # program indices of screenable rules
+        #: Screening answers in *slots*: a rule's starter is its program index, each other
+        #: screenable link of its chain has a slot of its own; a chain can only match when
+        #: every screenable link of it can (``needs``).
+        self._owner = owner if owner is not None else {i: i for i in screened}
+        self._needs = needs or {}
         #: Every other program index (markers, jumps, rules that always run), in order.
         self.unscreened: tuple[int, ...] = tuple(i for i in range(size) if i not in screened)
         #: The same among the layout's live rules (no rule removed at run time).
@@ -141,6 +147,19 @@ class Screen:
         ``parts`` keeps each source's answer for the phase: screening again after a ``ctl``
         only looks at the sources a ``ctl`` can change.
         """
+        found = self._slots(tx, parts)
+        if not self._needs:
+            return found
+        owner, needs = self._owner, self._needs
+        out: set[int] = set()
+        for slot in found:
+            index = owner[slot]
+            need = needs.get(index)
+            if need is None or (index not in out and need <= found):
+                out.add(index)
+        return out
+
+    def _slots(self, tx: Transaction, parts: dict[int, set[int]] | None) -> set[int]:
         out: set[int] = set()
         memory = self._memory
         for si, plan in enumerate(self.sources):
@@ -313,23 +332,33 @@ def build_screens(waf: WAF, phases: dict[int, tuple[Entry, ...]],
         by_source: dict[Source, dict[tuple[tuple[str, ...], bool], list[_Check]]] = {}
         impls: dict[tuple[str, ...], tuple[Transformation, ...]] = {}
         screened: set[int] = set()
+        owner: dict[int, int] = {}  # slot -> program index (a starter's slot is its index)
+        needs: dict[int, frozenset[int]] = {}  # rules judged on more than their starter
         dead = layouts[phase].dead
         for index, (rule, jump, _, _) in enumerate(entries):
             if rule.marker is not None or jump >= 0 or index in dead:
                 # a rule a jump always passes over runs only when a runtime exclusion removed
                 # that jump's gate: then it is simply evaluated
                 continue
-            sources = _screenable(waf, rule)
-            if sources is None:
-                continue
-            accel = waf.plans[id(rule)].accel
-            group, pid, exact = accel if accel is not None else (-1, -1, False)
-            check = _Check(index, rule, group, pid, exact)
-            impls[rule.transformations] = rule.tfn_impls
-            chain = (rule.transformations, rule.multi_match)
-            for src in sources:
-                by_source.setdefault(src, {}).setdefault(chain, []).append(check)
-            screened.add(index)
+            slots: list[int] = []
+            for n, link in enumerate(rule.links):
+                sources = _screenable(waf, link)
+                if sources is None:
+                    continue  # a link screening cannot judge: assume it may match
+                slot = index if n == 0 else len(entries) + len(owner)
+                owner[slot] = index
+                slots.append(slot)
+                accel = waf.plans[id(link)].accel
+                group, pid, exact = accel if accel is not None else (-1, -1, False)
+                check = _Check(slot, link, group, pid, exact)
+                impls[link.transformations] = link.tfn_impls
+                chain = (link.transformations, link.multi_match)
+                for src in sources:
+                    by_source.setdefault(src, {}).setdefault(chain, []).append(check)
+            if slots:
+                screened.add(index)
+                if slots != [index]:
+                    needs[index] = frozenset(slots)
         if not screened:
             continue
         plans = tuple(
@@ -337,5 +366,6 @@ def build_screens(waf: WAF, phases: dict[int, tuple[Entry, ...]],
                 _Chain.of(names, impls[names], multi, checks)
                 for (names, multi), checks in chains.items()))
             for src, chains in by_source.items())
-        out[phase] = Screen(frozenset(screened), plans, layouts[phase], len(entries))
+        out[phase] = Screen(frozenset(screened), plans, layouts[phase], len(entries),
+                            owner, needs)
     return out
