@@ -319,3 +319,24 @@ SecRule ARGS:hit "@rx ." "id:3,phase:1,pass,nolog,setvar:ip.seen=+1"
 """, clock=clock, store=store)
     run(waf, uri)
     assert store.saves == saves
+
+
+def test_unique_ids_are_unique_and_a_forked_worker_draws_its_own_prefix(
+        prims: Primitives) -> None:
+    import os
+
+    waf = make_waf(prims, 'SecRule UNIQUE_ID "@rx ^[0-9a-f]{24}$" "id:1,phase:1,pass,log"')
+    ids_seen = {waf.new_transaction().unique_id for _ in range(1000)}
+    assert len(ids_seen) == 1000
+    tx, _ = run(waf)
+    assert ids(tx) == [1]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report one id and leave without running any cleanup
+        os.write(write, waf.new_transaction().unique_id.encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert len(child) == 24 and child[:12] != tx.unique_id[:12]
