@@ -21,7 +21,7 @@ names that repeat from request to request then cost one dictionary look-up each.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -139,6 +139,25 @@ class Screen:
         self.dead = layout.dead
         self.sources = sources
         self._memory: dict[tuple[int, str], frozenset[int]] = {}
+        # header-like collections (one MultiMap) whose general source and literal keys are
+        # screened in one pass: (items, general source or -1, {lower-case key: source})
+        fams: dict[str, tuple[int, dict[str, int]]] = {}
+        for si, plan in enumerate(sources):
+            name, key = plan.source
+            if variables.multimap_of(name) is None or isinstance(key, Target):
+                continue
+            general, keyed = fams.get(name, (-1, {}))
+            if key is None:
+                general = si
+            else:
+                keyed[key] = si
+            fams[name] = (general, keyed)
+        self._families: tuple[tuple[Callable[[Transaction], Iterable[tuple[str, str]]], int,
+                                    dict[str, int]], ...] = tuple(
+            (_items_of(name), general, keyed) for name, (general, keyed) in fams.items())
+        in_family = {si for _, general, keyed in self._families
+                     for si in (general, *keyed.values()) if si >= 0}
+        self._single = tuple(si for si in range(len(sources)) if si not in in_family)
 
     def candidates(self, tx: Transaction, parts: dict[int, set[int]] | None = None
                    ) -> set[int]:
@@ -159,25 +178,52 @@ class Screen:
                 out.add(index)
         return out
 
+    def _answer(self, tx: Transaction, si: int, value: str) -> frozenset[int]:
+        """The slots ``value`` of source ``si`` may match (remembered)."""
+        key = (si, value)
+        memory = self._memory
+        hit = memory.get(key)
+        if hit is None:
+            hit = self._screen(tx, self.sources[si], value)
+            if len(value) <= MAX_REMEMBERED_LEN:
+                if len(memory) >= MAX_REMEMBERED:
+                    memory.clear()
+                memory[key] = hit
+        return hit
+
     def _slots(self, tx: Transaction, parts: dict[int, set[int]] | None) -> set[int]:
         out: set[int] = set()
         memory = self._memory
-        for si, plan in enumerate(self.sources):
+        answer = self._answer
+        for fi, (items_of, general, keyed) in enumerate(self._families):
+            # one pass over a header-like collection serves its general source and every
+            # literal key rules name (REQUEST_HEADERS:Accept...), instead of one look-up each
+            done = parts.get(-1 - fi) if parts is not None else None
+            if done is not None:
+                out |= done
+                continue
+            part: set[int] = set()
+            for name, value in items_of(tx):
+                if general >= 0:
+                    part |= answer(tx, general, value)
+                si = keyed.get(name.lower())
+                if si is not None:
+                    part |= answer(tx, si, value)
+            if parts is not None:
+                parts[-1 - fi] = part
+            out |= part
+        for si in self._single:
+            plan = self.sources[si]
             if parts is not None and not plan.volatile:
                 done = parts.get(si)
                 if done is not None:
                     out |= done
                     continue
-            part: set[int] = set()
+            part = set()
             for value in plan.values(tx):
-                key = (si, value)
-                hit = memory.get(key)
+                hit = memory.get((si, value))
                 if hit is None:
-                    hit = self._screen(tx, plan, value)
-                    if len(value) <= MAX_REMEMBERED_LEN:
-                        if len(memory) >= MAX_REMEMBERED:
-                            memory.clear()
-                        memory[key] = hit
+                    hit = answer(tx, si, value)
                 if hit:
                     part |= hit
             if parts is not None:
@@ -247,6 +293,12 @@ class _Probe:
 
     def note_pcre_limits_exceeded(self) -> None:
         self.limit_hit = True
+
+
+def _items_of(name: str) -> Callable[[Transaction], Iterable[tuple[str, str]]]:
+    mm = variables.multimap_of(name)
+    assert mm is not None
+    return lambda tx: mm(tx)
 
 
 def _values_of(source: Source) -> Callable[[Transaction], list[str]]:
