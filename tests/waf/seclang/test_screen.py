@@ -211,3 +211,22 @@ SecRule TX:never "@eq 1" "id:2,phase:2,pass,log,chain"
     assert _both(waf, "/", method="POST", headers=[("Host", "x"), ("Content-Length", "5")]) \
         == []
     assert _both(waf, "/?a=evil") == []  # TX:never is unset: rule 2 still cannot fire
+
+
+def test_a_chain_whose_first_link_acts_or_whose_matches_can_be_read_is_judged_on_its_start(
+        prims: Primitives, tmp_path: Path) -> None:
+    acting = _waf(prims, tmp_path, """
+SecRule ARGS "@rx a" "id:1,phase:2,pass,log,setvar:tx.seen=1,chain"
+    SecRule REQUEST_METHOD "@streq POST"
+SecRule TX:seen "@eq 1" "id:2,phase:2,pass,log"
+""")
+    # the starter's setvar happens even though the POST link fails: rule 1 must run
+    assert _both(acting, "/?x=a") == [2]
+    reading = _waf(prims, tmp_path, """
+SecRule ARGS "@rx a" "id:1,phase:2,pass,log,chain"
+    SecRule REQUEST_METHOD "@streq POST"
+SecAction "id:2,phase:2,pass,log,msg:'last match %{MATCHED_VAR}'"
+""")
+    assert reading.screens[2]._needs == {}  # only starters are judged
+    tx, _ = run(reading, "/?x=a")
+    assert ids(tx) == [2] and tx.matched[0].msg == "last match a"

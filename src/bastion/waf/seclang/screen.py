@@ -376,10 +376,31 @@ def _screenable(waf: WAF, rule: Rule) -> tuple[Source, ...] | None:
     return tuple(dict.fromkeys(sources))
 
 
+_MATCHED = ("MATCHED_VAR", "MATCHED_VARS")
+
+
+def _reads_earlier_matches(rules: Sequence[Rule]) -> bool:
+    """Whether some rule can see what an earlier rule matched (MATCHED_VAR* before matching
+    anything itself: a rule without operator using it in a macro, or a starter reading it).
+    A chain whose first links matched and whose later link did not leaves MATCHED_VAR set;
+    judging such a chain on its later links is exact only when nothing can read that."""
+    for rule in rules:
+        if rule.marker is not None:
+            continue
+        if any(t.name.startswith(_MATCHED) for t in rule.targets):
+            return True
+        if rule.operator is None:
+            texts = [rule.msg or "", rule.logdata or "", *(a.arg or "" for a in rule.actions)]
+            if any("%{" in t and "matched_var" in t.lower() for t in texts):
+                return True
+    return False
+
+
 def build_screens(waf: WAF, phases: dict[int, tuple[Entry, ...]],
                   layouts: dict[int, Layout]) -> dict[int, Screen]:
     """One ``Screen`` per phase program (phases without screenable rules get none)."""
     out: dict[int, Screen] = {}
+    chains_ok = not _reads_earlier_matches(waf.rules)
     for phase, entries in phases.items():
         by_source: dict[Source, dict[tuple[tuple[str, ...], bool], list[_Check]]] = {}
         impls: dict[tuple[str, ...], tuple[Transformation, ...]] = {}
@@ -394,6 +415,8 @@ def build_screens(waf: WAF, phases: dict[int, tuple[Entry, ...]],
                 continue
             slots: list[int] = []
             for n, link in enumerate(rule.links):
+                if n > 0 and not chains_ok:
+                    break
                 sources = _screenable(waf, link)
                 if sources is None:
                     continue  # a link screening cannot judge: assume it may match
@@ -407,6 +430,10 @@ def build_screens(waf: WAF, phases: dict[int, tuple[Entry, ...]],
                 chain = (link.transformations, link.multi_match)
                 for src in sources:
                     by_source.setdefault(src, {}).setdefault(chain, []).append(check)
+                if link.actions or link.capture:
+                    # a link that matched has already acted: a later link that cannot match
+                    # no longer means the rule would have done nothing
+                    break
             if slots:
                 screened.add(index)
                 if slots != [index]:
