@@ -230,3 +230,35 @@ SecAction "id:2,phase:2,pass,log,msg:'last match %{MATCHED_VAR}'"
     assert reading.screens[2]._needs == {}  # only starters are judged
     tx, _ = run(reading, "/?x=a")
     assert ids(tx) == [2] and tx.matched[0].msg == "last match a"
+
+
+MACROS = """
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.allowed=GET HEAD"
+SecRule ARGS "@rx stop" "id:5,phase:1,deny,status:403"
+SecRule ARGS:widen "@rx ." "id:6,phase:1,pass,nolog,setvar:tx.allowed=GET HEAD PUT"
+SecRule REQUEST_METHOD "!@within %{tx.allowed}" "id:10,phase:2,pass,log"
+"""
+
+
+@pytest.mark.parametrize(("method", "uri", "expected"), [
+    ("GET", "/", []),
+    ("PUT", "/", [10]),
+    ("PUT", "/?widen=1", []),  # phase 1 wrote tx.allowed: the snapshot's answer is void
+    ("POST", "/?widen=1", [10]),
+])
+def test_operator_macros_of_tx_keys_are_screened_with_snapshot_values(
+        prims: Primitives, tmp_path: Path, method: str, uri: str, expected: list[int]) -> None:
+    waf = _waf(prims, tmp_path, MACROS)
+    assert waf.spec is not None
+    rule10 = next(i for i, (r, *_) in enumerate(waf.spec.phases[2]) if r.id == 10)
+    assert rule10 in waf.screens[2].screened
+    assert _both(waf, uri, method=method) == expected
+
+
+def test_a_rule_of_the_phase_that_may_write_the_key_keeps_the_operator_unscreened(
+        prims: Primitives, tmp_path: Path) -> None:
+    waf = _waf(prims, tmp_path, MACROS.replace("id:6,phase:1", "id:6,phase:2"))
+    assert waf.spec is not None
+    rule10 = next(i for i, (r, *_) in enumerate(waf.spec.phases[2]) if r.id == 10)
+    assert rule10 not in waf.screens[2].screened
+    assert _both(waf, "/?widen=1", method="PUT") == []

@@ -26,7 +26,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bastion.waf.seclang import variables
+from bastion.waf.seclang.collections import VarMap
+from bastion.waf.seclang.macro import compile_template
 from bastion.waf.seclang.rules import Rule, Target, Transformation
+from bastion.waf.seclang.specialise import _ALL, _dynamic_io, _macro_tx_keys
 
 if TYPE_CHECKING:
     from bastion.waf.seclang.specialise import Entry, Layout
@@ -124,13 +127,19 @@ class Screen:
 
     def __init__(self, screened: frozenset[int], sources: tuple[_SourcePlan, ...],
                  layout: Layout, size: int, owner: dict[int, int] | None = None,
-                 needs: dict[int, frozenset[int]] | None = None) -> None:
+                 needs: dict[int, frozenset[int]] | None = None,
+                 tx_reads: dict[int, frozenset[str]] | None = None,
+                 snapshot: VarMap | None = None) -> None:
         self.screened = screened  # program indices of screenable rules
         #: Screening answers in *slots*: a rule's starter is its program index, each other
         #: screenable link of its chain has a slot of its own; a chain can only match when
         #: every screenable link of it can (``needs``).
         self._owner = owner if owner is not None else {i: i for i in screened}
         self._needs = needs or {}
+        #: Rules judged with snapshot values of TX keys (operator macros): when an earlier
+        #: phase wrote one of those keys the answer does not hold and the rule is a candidate.
+        self._tx_reads = tx_reads or {}
+        self._snapshot = snapshot if snapshot is not None else VarMap("TX")
         #: Every other program index (markers, jumps, rules that always run), in order.
         self.unscreened: tuple[int, ...] = tuple(i for i in range(size) if i not in screened)
         #: The same among the layout's live rules (no rule removed at run time).
@@ -159,23 +168,32 @@ class Screen:
                      for si in (general, *keyed.values()) if si >= 0}
         self._single = tuple(si for si in range(len(sources)) if si not in in_family)
 
-    def candidates(self, tx: Transaction, parts: dict[int, set[int]] | None = None
-                   ) -> set[int]:
+    def candidates(self, tx: Transaction, parts: dict[int, set[int]] | None = None, *,
+                   all_rules: bool = False) -> set[int]:
         """Program indices of the screenable rules some value of this request may match.
 
         ``parts`` keeps each source's answer for the phase: screening again after a ``ctl``
-        only looks at the sources a ``ctl`` can change.
+        only looks at the sources a ``ctl`` can change. ``all_rules``: a runtime exclusion
+        removed rules, so ranges that jumps pass over may run too (and write TX keys).
         """
         found = self._slots(tx, parts)
-        if not self._needs:
-            return found
-        owner, needs = self._owner, self._needs
-        out: set[int] = set()
-        for slot in found:
-            index = owner[slot]
-            need = needs.get(index)
-            if need is None or (index not in out and need <= found):
-                out.add(index)
+        if self._needs:
+            owner, needs = self._owner, self._needs
+            out: set[int] = set()
+            for slot in found:
+                index = owner[slot]
+                need = needs.get(index)
+                if need is None or (index not in out and need <= found):
+                    out.add(index)
+        else:
+            out = found
+        written = tx.tx.written
+        if self._tx_reads and all_rules:
+            out.update(self._tx_reads)
+        elif self._tx_reads and written:
+            for index, keys in self._tx_reads.items():
+                if not keys.isdisjoint(written):
+                    out.add(index)
         return out
 
     def _answer(self, tx: Transaction, si: int, value: str) -> frozenset[int]:
@@ -231,10 +249,9 @@ class Screen:
             out |= part
         return out
 
-    @staticmethod
-    def _screen(tx: Transaction, plan: _SourcePlan, value: str) -> frozenset[int]:
+    def _screen(self, tx: Transaction, plan: _SourcePlan, value: str) -> frozenset[int]:
         found: list[int] = []
-        probe = _Probe()
+        probe = _Probe(self._snapshot)
         produced: dict[str, set[int]] = {}  # transformed value -> the chains that made it
         for ci, chain in enumerate(plan.chains):
             tvs = (tx.transform_chain_multi(chain.names, chain.impls, value) if chain.multi
@@ -279,14 +296,20 @@ class _Probe:
     operators have none), and a regex match limit hit only noted here (the rule itself will
     run and note it on the transaction when it reads that value)."""
 
-    __slots__ = ("limit_hit",)
+    __slots__ = ("limit_hit", "snapshot")
     capture = False
 
-    def __init__(self) -> None:
+    def __init__(self, snapshot: VarMap) -> None:
         self.limit_hit = False
+        self.snapshot = snapshot
 
     def expand(self, text: str) -> str:
-        return text
+        """TX macros with their snapshot values (the only macros a screened operator has)."""
+        if "%{" not in text:
+            return text
+        snap = self.snapshot
+        return compile_template(text).render(
+            lambda name, key: snap.get(key) if name == "TX" and key is not None else None)
 
     def set_captures(self, groups: Sequence[str]) -> None:
         return None
@@ -336,8 +359,10 @@ def _values_of(source: Source) -> Callable[[Transaction], list[str]]:
     return lambda tx: [v for _, v in coll(tx)]
 
 
-def _screenable(waf: WAF, rule: Rule) -> tuple[Source, ...] | None:
-    """The sources of a screenable starter, else None."""
+def _screenable(waf: WAF, rule: Rule, writable: set[str]
+                ) -> tuple[tuple[Source, ...], frozenset[str]] | None:
+    """The sources of a screenable link and the TX keys its operator's macros read (judged
+    with their snapshot values: no rule of the phase may write them), else None."""
     from bastion.waf.seclang.waf import UNSTABLE
 
     op = rule.operator
@@ -366,14 +391,24 @@ def _screenable(waf: WAF, rule: Rule) -> tuple[Source, ...] | None:
             return None
     if not sources:
         return None
+    keys: frozenset[str] = frozenset()
+    if "%{" in op.param:  # e.g. @within %{tx.allowed_methods}: configuration, in practice
+        found = _macro_tx_keys(op.param)
+        if not found or any(_may_write(k, writable) for k in found):
+            return None
+        keys = frozenset(found)
     name = op.name.lower()
     if name == "rx":
-        if getattr(op.impl, "dynamic", True):
+        if getattr(op.impl, "dynamic", True) and not keys:
             return None
-    elif name not in _PURE or getattr(op.impl, "dynamic", False) \
-            or "%{" in op.param:
+    elif name not in _PURE:
         return None
-    return tuple(dict.fromkeys(sources))
+    return tuple(dict.fromkeys(sources)), keys
+
+
+def _may_write(key: str, writable: set[str]) -> bool:
+    return key in writable or any(w.endswith(_ALL) and key.startswith(w[:-1])
+                                  for w in writable)
 
 
 _MATCHED = ("MATCHED_VAR", "MATCHED_VARS")
@@ -401,6 +436,7 @@ def build_screens(waf: WAF, phases: dict[int, tuple[Entry, ...]],
     """One ``Screen`` per phase program (phases without screenable rules get none)."""
     out: dict[int, Screen] = {}
     chains_ok = not _reads_earlier_matches(waf.rules)
+    snapshot = waf.spec.snapshot if waf.spec is not None else VarMap("TX")
     for phase, entries in phases.items():
         by_source: dict[Source, dict[tuple[tuple[str, ...], bool], list[_Check]]] = {}
         impls: dict[tuple[str, ...], tuple[Transformation, ...]] = {}
@@ -408,6 +444,11 @@ def build_screens(waf: WAF, phases: dict[int, tuple[Entry, ...]],
         owner: dict[int, int] = {}  # slot -> program index (a starter's slot is its index)
         needs: dict[int, frozenset[int]] = {}  # rules judged on more than their starter
         dead = layouts[phase].dead
+        writable: set[str] = set()  # TX keys a live rule of the phase may write
+        for index, (rule, _, _, _) in enumerate(entries):
+            if rule.marker is None and index not in dead:
+                writable |= _dynamic_io(rule)[1]
+        tx_reads: dict[int, frozenset[str]] = {}
         for index, (rule, jump, _, _) in enumerate(entries):
             if rule.marker is not None or jump >= 0 or index in dead:
                 # a rule a jump always passes over runs only when a runtime exclusion removed
@@ -417,9 +458,12 @@ def build_screens(waf: WAF, phases: dict[int, tuple[Entry, ...]],
             for n, link in enumerate(rule.links):
                 if n > 0 and not chains_ok:
                     break
-                sources = _screenable(waf, link)
-                if sources is None:
+                judged = _screenable(waf, link, writable)
+                if judged is None:
                     continue  # a link screening cannot judge: assume it may match
+                sources, keys = judged
+                if keys:
+                    tx_reads[index] = tx_reads.get(index, frozenset()) | keys
                 slot = index if n == 0 else len(entries) + len(owner)
                 owner[slot] = index
                 slots.append(slot)
@@ -446,5 +490,5 @@ def build_screens(waf: WAF, phases: dict[int, tuple[Entry, ...]],
                 for (names, multi), checks in chains.items()))
             for src, chains in by_source.items())
         out[phase] = Screen(frozenset(screened), plans, layouts[phase], len(entries),
-                            owner, needs)
+                            owner, needs, tx_reads, snapshot)
     return out

@@ -759,7 +759,8 @@ class Transaction:
         if screen is None:
             self._candidates = set()
             return layout.live if fast else range(n)
-        cands = self._candidates = screen.candidates(self, self._screen_parts)
+        cands = self._candidates = screen.candidates(self, self._screen_parts,
+                                                     all_rules=not fast)
         if fast:
             base = screen.live_unscreened
             dead = screen.dead
