@@ -223,10 +223,19 @@ class Screen:
             part: set[int] = set()
             for name, value in items_of(tx):
                 if general >= 0:
-                    part |= answer(tx, general, value)
-                si = keyed.get(name.lower())
-                if si is not None:
-                    part |= answer(tx, si, value)
+                    hit = memory.get((general, value))
+                    if hit is None:
+                        hit = answer(tx, general, value)
+                    if hit:
+                        part |= hit
+                if keyed:
+                    si = keyed.get(name.lower())
+                    if si is not None:
+                        hit = memory.get((si, value))
+                        if hit is None:
+                            hit = answer(tx, si, value)
+                        if hit:
+                            part |= hit
             if parts is not None:
                 parts[-1 - fi] = part
             out |= part
