@@ -42,6 +42,8 @@ _SECRET_NAME = re.compile(
 
 
 _DIGITS = tuple(str(i) for i in range(10))
+#: Targets of macros such as %{remote_addr}, built once.
+_MACRO_TARGETS: dict[tuple[str, str | None], Target] = {}
 #: Values up to this length have their scan results kept across transactions.
 _SHARED_VALUE_LEN = 2048
 
@@ -359,7 +361,12 @@ class Transaction:
                 if k == low:
                     return v if k not in ("msg", "logdata") else self.expand(v)
             return None
-        vals = variables.generate(self, Target(name, key), [])
+        target = _MACRO_TARGETS.get((name, key))
+        if target is None:
+            target = Target(name, key)
+            if len(_MACRO_TARGETS) < 4096:
+                _MACRO_TARGETS[(name, key)] = target
+        vals = variables.generate(self, target, [])
         return vals[0][1] if vals else None
 
     # -- exclusions -------------------------------------------------------------------------
