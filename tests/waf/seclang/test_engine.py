@@ -340,3 +340,26 @@ def test_unique_ids_are_unique_and_a_forked_worker_draws_its_own_prefix(
     os.close(read)
     os.waitpid(pid, 0)
     assert len(child) == 24 and child[:12] != tx.unique_id[:12]
+
+
+class _LoadCountingStore(MemoryStore):
+    def __init__(self, clock: FrozenClock) -> None:
+        super().__init__(clock)
+        self.loads: list[str] = []
+
+    def load(self, collection: str, key: str) -> Record | None:
+        self.loads.append(collection)
+        return super().load(collection, key)
+
+
+def test_a_collection_is_loaded_only_when_a_rule_uses_it(prims: Primitives) -> None:
+    clock = FrozenClock()
+    store = _LoadCountingStore(clock)
+    store.save("IP", "192.0.2.1", Record({"hits": "4"}), 100)
+    waf = make_waf(prims, """
+SecAction "id:1,phase:1,pass,nolog,initcol:global=global,initcol:ip=%{remote_addr}"
+SecRule IP:hits "@ge 3" "id:2,phase:1,pass,log,msg:'hits %{ip.hits} new %{ip.is_new}'"
+""", clock=clock, store=store)
+    tx, _ = run(waf)
+    assert ids(tx) == [2] and tx.matched[0].msg == "hits 4 new "
+    assert store.loads == ["IP"]  # GLOBAL was initialised but never read: never loaded

@@ -123,6 +123,7 @@ class Transaction:
         self.tx.written = set() if spec is not None else None
         self._collections: dict[str, VarMap] = {"TX": self.tx}
         self._persist_keys: dict[str, str] = {}
+        self._pending_cols: dict[str, str] = {}  # initcol'd, not loaded yet: name -> key
         self._persist_baseline: dict[str, VarMap] = {}
         self.args_get: MultiMap = MultiMap()
         self.args_post: MultiMap = MultiMap()
@@ -262,13 +263,22 @@ class Transaction:
 
     # -- collections ------------------------------------------------------------------------
     def collection(self, name: str) -> VarMap | None:
-        return self._collections.get(name.upper())
+        name = name.upper()
+        coll = self._collections.get(name)
+        if coll is None and name in self._pending_cols:
+            coll = self._open_collection(name)
+        return coll
 
     def init_collection(self, name: str, key: str) -> None:
-        """``initcol``: load (or create) a persistent record for this transaction."""
+        """``initcol``: a persistent record for this transaction, loaded when a rule first
+        uses it (a record no rule reads or writes is neither loaded nor stored)."""
         name = name.upper()
-        if name in self._collections:
+        if name in self._collections or name in self._pending_cols:
             return
+        self._pending_cols[name] = key
+
+    def _open_collection(self, name: str) -> VarMap:
+        key = self._pending_cols.pop(name)
         rec = self.waf.store.load(name, key)
         now = self.clock.time()
         coll = VarMap.from_record(name, rec, now) if rec is not None else VarMap(name)
@@ -285,6 +295,7 @@ class Transaction:
         self._persist_keys[name] = key
         self._persist_baseline[name] = coll.copy()
         coll.written = set()
+        return coll
 
     def _persist(self) -> None:
         """Store the collections rules changed. Like ModSecurity v2, a collection nothing wrote
@@ -349,6 +360,8 @@ class Transaction:
 
     def _resolve_macro(self, name: str, key: str | None) -> str | None:
         coll = self._collections.get(name)
+        if coll is None and name in self._pending_cols:
+            coll = self._open_collection(name)
         if coll is not None:  # the common case: %{tx.key}
             return coll.get(key) if key is not None else None
         if name == "MATCHED_VAR":
