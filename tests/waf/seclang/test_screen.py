@@ -262,3 +262,17 @@ def test_a_rule_of_the_phase_that_may_write_the_key_keeps_the_operator_unscreene
     rule10 = next(i for i, (r, *_) in enumerate(waf.spec.phases[2]) if r.id == 10)
     assert rule10 not in waf.screens[2].screened
     assert _both(waf, "/?widen=1", method="PUT") == []
+
+
+def test_patterns_that_match_any_value_stay_out_of_the_hyperscan_database(
+        prims: Primitives, tmp_path: Path) -> None:
+    waf = _waf(prims, tmp_path, """
+SecRule REQUEST_HEADERS_NAMES "@rx ^.*$" "id:1,phase:2,pass,log,capture,setvar:tx.n=%{tx.0}"
+SecRule ARGS "@rx evil" "id:2,phase:2,pass,log"
+""")
+    one, two = (waf.rule(i) for i in (1, 2))
+    assert one is not None and two is not None
+    assert waf.accel.lookup(one) is None and waf.accel.lookup(two) is not None
+    assert _both(waf, "/?a=evil") == [1, 2]
+    tx, _ = run(waf, "/")
+    assert ids(tx) == [1] and tx.tx.get("n") == "Host"

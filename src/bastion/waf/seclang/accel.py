@@ -107,6 +107,17 @@ def _write(path: Path, data: bytes) -> None:
 
 _NO_HITS: frozenset[int] = frozenset()
 
+#: Values of every shape a request carries. A pattern that matches all of them (``^.*$``,
+#: ``.``, ``^[^;\s]+``...) says nothing a scan could use, yet would call back on nearly every
+#: scan: it is left to PCRE2 (whose answers the operator remembers).
+_PROBES = ("a", "Z9", "x-y_z", "%41", "/p/q.php", "hello world", "1;2", "<b>")
+
+
+def _matches_anything(link: Rule) -> bool:
+    op = link.operator
+    match = getattr(op.impl, "match_all", None) if op is not None else None
+    return callable(match) and all(match(p) for p in _PROBES)
+
 
 def _collect(pid: int, start: int, end: int, flags: int, hits: list[int]) -> None:
     """Hyperscan match callback (SINGLEMATCH: once per pattern and scan)."""
@@ -157,7 +168,7 @@ class HyperscanAccelerator:
         grouped: dict[int, list[tuple[Rule, bytes, str]]] = {}
         for starter, link, pat in links:
             c = classes.get(pat)
-            if c is None:
+            if c is None or _matches_anything(link):
                 continue
             grouped.setdefault(starter.phase, []).append((link, pat, c))
         base = _base_flags(hs)
