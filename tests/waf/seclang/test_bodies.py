@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bastion.waf.seclang import bodies
 from bastion.waf.seclang.registry import Primitives
@@ -110,3 +114,52 @@ SecRule ARGS_POST:a "@streq 1" "id:6,phase:2,pass"
     assert post("multipart/form-data; boundary=B", mp) == [5, 6]
     assert post("multipart/form-data; boundary=B", mp.replace(b"\r\n", b"\n")) == [
         200003, 5, 6]
+
+
+def _reference_json_args(doc: object) -> list[tuple[str, str]]:
+    """ModSecurity v2's JSON argument names, written plainly (one call per node)."""
+    out: list[tuple[str, str]] = []
+
+    def scalar(v: object) -> str:
+        if v is True:
+            return "true"
+        if v is False:
+            return "false"
+        if v is None:
+            return ""
+        if isinstance(v, str):
+            return v.encode("utf-8", errors="surrogateescape").decode("latin-1")
+        return json.dumps(v)
+
+    def walk(node: object, prefix: str | None, key: str | None) -> None:
+        if isinstance(node, dict):
+            new_prefix = prefix if key is None else (f"{prefix}.{key}" if prefix else key)
+            for k, v in node.items():
+                walk(v, new_prefix, scalar(k))
+        elif isinstance(node, list):
+            if key is None and prefix is None:
+                new_prefix, new_key = "array", "array"
+            else:
+                new_prefix = f"{prefix}.{key}" if prefix else (key or "")
+                new_key = key or "array"
+            for v in node:
+                walk(v, new_prefix, new_key)
+        else:
+            out.append((f"{prefix}.{key}" if prefix else (key or ""), scalar(node)))
+
+    walk(doc, None, None)
+    return out
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=20)
+
+
+@given(doc=_JSON)
+@settings(max_examples=300, deadline=None)
+def test_json_arguments_match_a_plain_walk(doc: object) -> None:
+    text = json.dumps(doc, ensure_ascii=False).encode("utf-8").decode("latin-1")
+    assert bodies.parse_json(text) == _reference_json_args(doc)

@@ -348,6 +348,8 @@ def parse_json(text: str, max_depth: int = 64, max_args: int = 1000) -> list[tup
         if v is None:
             return ""
         if isinstance(v, str):
+            if v.isascii():
+                return v
             return v.encode("utf-8", errors="surrogateescape").decode("latin-1")
         return json.dumps(v)
 
@@ -364,8 +366,15 @@ def parse_json(text: str, max_depth: int = 64, max_args: int = 1000) -> list[tup
             else:
                 new_prefix = f"{prefix}.{key}" if prefix else (key or "")
                 new_key = key or "array"
+            name = f"{new_prefix}.{new_key}" if new_prefix else new_key
             for v in node:
-                walk(v, new_prefix, new_key, depth + 1)
+                if isinstance(v, (dict, list)) or depth + 1 > max_depth:
+                    walk(v, new_prefix, new_key, depth + 1)
+                    continue
+                # a scalar element, as walk() would add it
+                if len(out) >= max_args:
+                    raise BodyError(f"too many arguments (limit {max_args})")
+                out.append((name, scalar(v)))
         else:
             if key is None:
                 key = ""  # a top-level scalar: v2 names it with an empty key
