@@ -2,17 +2,18 @@
 
 On an ordinary request almost no rule matches, yet finding that out rule by rule (gather the
 targets' values, transform them, scan, evaluate) is most of the engine's time. Screening turns
-the question around. For a *screenable* rule the outcome depends only on the values of its
-targets: its first link has a pure operator (a static ``@rx`` answered by the Hyperscan
-database, ``@pm``, ``@detectSQLi``, ``@validateByteRange``, comparisons... with no macro in the
-argument and no capture needed to decide) over request data that does not change while the
-phase runs. So each value of each *source* (a variable such as ``REQUEST_HEADERS`` or
-``ARGS``, or one literal key of it; key regexes ignored) can be screened once against every
-screenable rule reading that source: the answer is the set of rules that match that value.
-A rule none of whose sources' values matched cannot match and is passed over; the others run
-as usual, with their exact target selection, exclusions, chains and actions. Ignoring key
-regexes and exclusions only ever adds candidates, so the result is a superset and never
-changes a verdict.
+the question around. A link is *screenable* when its outcome depends only on the values of
+its targets: a pure operator (a static ``@rx`` answered by the Hyperscan scan, ``@pm``,
+``@detectSQLi``, ``@validateByteRange``, comparisons...; macros only of TX keys no live rule
+of the phase writes, judged with their snapshot values) over request data that does not
+change while the phase runs. Each value of each *source* (a variable such as
+``REQUEST_HEADERS`` or ``ARGS``, one literal key of it, or a count; key regexes ignored) is
+screened once against every screenable link reading that source, through the link's
+transformations: the answer is the set of links that value can match. A rule is a candidate
+when each of its screenable links can match (links after one that acts or captures are not
+judged); the others are passed over, and candidates run as usual, with their exact target
+selection, exclusions, chains and actions. Ignoring key regexes and exclusions only ever adds
+candidates, so screening never changes a verdict.
 
 A value's answer is a pure function of the value and the loaded ruleset, so it is remembered
 across transactions (bounded; long values are not kept): the header values, paths and argument
@@ -29,7 +30,7 @@ from bastion.waf.seclang import variables
 from bastion.waf.seclang.collections import VarMap
 from bastion.waf.seclang.macro import compile_template
 from bastion.waf.seclang.rules import Rule, Target, Transformation
-from bastion.waf.seclang.specialise import _ALL, _dynamic_io, _macro_tx_keys
+from bastion.waf.seclang.specialise import may_write, tx_keys_read_by_macros, tx_writes
 
 if TYPE_CHECKING:
     from bastion.waf.seclang.specialise import Entry, Layout
@@ -402,8 +403,8 @@ def _screenable(waf: WAF, rule: Rule, writable: set[str]
         return None
     keys: frozenset[str] = frozenset()
     if "%{" in op.param:  # e.g. @within %{tx.allowed_methods}: configuration, in practice
-        found = _macro_tx_keys(op.param)
-        if not found or any(_may_write(k, writable) for k in found):
+        found = tx_keys_read_by_macros(op.param)
+        if not found or any(may_write(k, writable) for k in found):
             return None
         keys = frozenset(found)
     name = op.name.lower()
@@ -414,10 +415,6 @@ def _screenable(waf: WAF, rule: Rule, writable: set[str]
         return None
     return tuple(dict.fromkeys(sources)), keys
 
-
-def _may_write(key: str, writable: set[str]) -> bool:
-    return key in writable or any(w.endswith(_ALL) and key.startswith(w[:-1])
-                                  for w in writable)
 
 
 _MATCHED = ("MATCHED_VAR", "MATCHED_VARS")
@@ -456,7 +453,7 @@ def build_screens(waf: WAF, phases: dict[int, tuple[Entry, ...]],
         writable: set[str] = set()  # TX keys a live rule of the phase may write
         for index, (rule, _, _, _) in enumerate(entries):
             if rule.marker is None and index not in dead:
-                writable |= _dynamic_io(rule)[1]
+                writable |= tx_writes(rule)
         tx_reads: dict[int, frozenset[str]] = {}
         for index, (rule, jump, _, _) in enumerate(entries):
             if rule.marker is not None or jump >= 0 or index in dead:

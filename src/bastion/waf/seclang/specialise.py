@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     from bastion.waf.seclang.transaction import Transaction
     from bastion.waf.seclang.waf import WAF
 
-__all__ = ["Entry", "Layout", "Replay", "Specialised", "specialise"]
+__all__ = ["Entry", "Layout", "Replay", "Specialised", "may_write", "specialise",
+           "tx_keys_read_by_macros", "tx_writes"]
 
 #: A program entry: the rule; for a folded gate the program index it jumps to (else -1); for
 #: a starter whose accelerated ``@rx`` has a per-phase "any value hit?" answer
@@ -158,6 +159,22 @@ def _macro_tx_reads(text: str | None) -> set[str]:
         if not isinstance(part, str) and part[0] == "TX":
             out.add(part[1].lower() if part[1] is not None else _ALL)
     return out
+
+
+def tx_keys_read_by_macros(text: str) -> set[str] | None:
+    """The TX keys ``text``'s macros read (lower case); None if it reads anything else."""
+    return _macro_tx_keys(text)
+
+
+def tx_writes(rule: Rule) -> set[str]:
+    """TX keys the chain may write (a computed key as its literal prefix + ``*``)."""
+    return _dynamic_io(rule)[1]
+
+
+def may_write(key: str, writable: set[str]) -> bool:
+    """Whether ``key`` is among ``writable`` keys (``tx_writes`` results, prefixes included)."""
+    return key in writable or any(w.endswith(_ALL) and key.startswith(w[:-1])
+                                  for w in writable)
 
 
 def _setvar_parts(arg: str) -> tuple[str, str]:
