@@ -213,15 +213,24 @@ class Transaction:
         self._joined.clear()
         self._candidates = None
 
-    def transform_chain(self, names: tuple[str, ...], impls: tuple[Transformation, ...],
-                        value: str) -> str:
-        """``value`` through a transformation chain, each step remembered by its input."""
+    def _steps(self, names: tuple[str, ...], impls: tuple[Transformation, ...]
+               ) -> list[tuple[dict[str, str], Transformation]]:
+        """Each transformation with its results so far, keyed by input: a transformation is
+        a pure function, so chains that share a step (most leave an ordinary value
+        unchanged) share its results."""
         memo = self._tfn_memo
-        cur = value
+        steps = []
         for tname, impl in zip(names, impls, strict=True):
             results = memo.get(tname)
             if results is None:
                 results = memo[tname] = {}
+            steps.append((results, impl))
+        return steps
+
+    @staticmethod
+    def _through(steps: list[tuple[dict[str, str], Transformation]], value: str) -> str:
+        cur = value
+        for results, impl in steps:
             nxt = results.get(cur)
             if nxt is None:
                 nxt = impl(cur)
@@ -229,6 +238,11 @@ class Transaction:
                     results[cur] = nxt
             cur = nxt
         return cur
+
+    def transform_chain(self, names: tuple[str, ...], impls: tuple[Transformation, ...],
+                        value: str) -> str:
+        """``value`` through a transformation chain, each step remembered by its input."""
+        return self._through(self._steps(names, impls), value)
 
     def transform_chain_multi(self, names: tuple[str, ...],
                               impls: tuple[Transformation, ...], value: str) -> list[str]:
@@ -902,27 +916,9 @@ class Transaction:
         link = plan.link
         if link.multi_match:
             return [(name, self._transform(plan, raw)) for name, raw in raw_vals]
-        # per transformation, keyed by its input: chains that share a step (most leave an
-        # ordinary value unchanged) share its results
-        memo = self._tfn_memo
-        steps: list[tuple[dict[str, str], Transformation]] = []
-        for tname, impl in zip(link.transformations, link.tfn_impls, strict=True):
-            results = memo.get(tname)
-            if results is None:
-                results = memo[tname] = {}
-            steps.append((results, impl))
-        out: list[tuple[str, list[str]]] = []
-        for name, value in raw_vals:
-            cur = value
-            for results, impl in steps:
-                nxt = results.get(cur)
-                if nxt is None:
-                    nxt = impl(cur)
-                    if len(cur) < 65536:
-                        results[cur] = nxt
-                cur = nxt
-            out.append((name, [cur]))
-        return out
+        steps = self._steps(link.transformations, link.tfn_impls)
+        through = self._through
+        return [(name, [through(steps, value)]) for name, value in raw_vals]
 
     def _tvalues(self, plan: LinkPlan, exclusions: list[Target]) -> list[tuple[str, list[str]]]:
         """(name, transformed values) of the plan's targets; stable target lists are computed
