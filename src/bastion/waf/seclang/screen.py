@@ -450,7 +450,8 @@ def build_screens(waf: WAF, phases: dict[int, tuple[Entry, ...]],
         owner: dict[int, int] = {}  # slot -> program index (a starter's slot is its index)
         needs: dict[int, frozenset[int]] = {}  # rules judged on more than their starter
         dead = layouts[phase].dead
-        writable: set[str] = set()  # TX keys a live rule of the phase may write
+        # TX keys a live rule of the phase may write (and the one @rx itself may set)
+        writable: set[str] = {"msc_pcre_limits_exceeded"}
         for index, (rule, _, _, _) in enumerate(entries):
             if rule.marker is None and index not in dead:
                 writable |= tx_writes(rule)
