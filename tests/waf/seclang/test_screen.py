@@ -276,3 +276,14 @@ SecRule ARGS "@rx evil" "id:2,phase:2,pass,log"
     assert _both(waf, "/?a=evil") == [1, 2]
     tx, _ = run(waf, "/")
     assert ids(tx) == [1] and tx.tx.get("n") == "Host"
+
+
+def test_unique_values_cannot_grow_the_shared_scan_results_past_their_bound(
+        prims: Primitives, tmp_path: Path) -> None:
+    waf = _waf(prims, tmp_path, 'SecRule ARGS "@rx evil" "id:1,phase:2,pass,log"')
+    tx = waf.new_transaction()
+    for i in range(25_000):
+        tx.accel_scan(0, f"value-{i}")
+        assert len(waf.scan_memory) <= 20_000
+    tx.accel_scan(0, "x" * 5000)  # long values are kept for the transaction only
+    assert all(len(v) <= 1024 for _, v in waf.scan_memory)

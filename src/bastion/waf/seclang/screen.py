@@ -48,10 +48,11 @@ _PURE = frozenset({
     "ipmatchfromfile", "ipmatchf", "strmatch",
 })
 
-#: Remembered answers per phase before the memory is cleared (one dict per phase).
-MAX_REMEMBERED = 50_000
+#: Remembered answers per phase before the memory is cleared (one dict per phase): with the
+#: length bound, at most ~20 MB per phase however many distinct values clients send.
+MAX_REMEMBERED = 20_000
 #: Values longer than this are screened every time instead of remembered.
-MAX_REMEMBERED_LEN = 2048
+MAX_REMEMBERED_LEN = 1024
 
 #: (variable name, XPath for XML or a literal collection key (lower case), else None); for a
 #: count (``&ARGS``) ("&" + name, the target itself).

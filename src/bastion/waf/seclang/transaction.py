@@ -44,8 +44,9 @@ _SECRET_NAME = re.compile(
 _DIGITS = tuple(str(i) for i in range(10))
 #: Targets of macros such as %{remote_addr}, built once.
 _MACRO_TARGETS: dict[tuple[str, str | None], Target] = {}
-#: Values up to this length have their scan results kept across transactions.
-_SHARED_VALUE_LEN = 2048
+#: Values up to this length have their scan results kept across transactions (20,000 of
+#: them at most, so ~20 MB).
+_SHARED_VALUE_LEN = 1024
 
 _SEVERITY_WEIGHTS = frozenset({"critical_anomaly_score", "error_anomaly_score",
                                "warning_anomaly_score", "notice_anomaly_score"})

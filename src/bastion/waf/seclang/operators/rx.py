@@ -33,8 +33,8 @@ __all__ = ["RxOperator", "log_escape_re", "pattern_of"]
 _FLAGS = DOTALL | DOLLAR_ENDONLY
 _MAX_CAPTURES = 10
 _DYNAMIC_CACHE_SIZE = 256
-_MEMO_SIZE = 4096  # remembered results per static pattern
-_MEMO_VALUE_LEN = 512  # longer values are matched every time
+_MEMO_SIZE = 1024  # remembered results per static pattern (with the length: <= ~256 KB)
+_MEMO_VALUE_LEN = 256  # longer values are matched every time
 _MISS: object = object()
 _NO_CAPTURES: tuple[str, ...] = ("\0no captures",)  # a match whose groups v2 does not set
 
