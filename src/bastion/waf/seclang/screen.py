@@ -75,25 +75,17 @@ class _Chain:
     names: tuple[str, ...]
     impls: tuple[Transformation, ...]
     multi: bool  # multiMatch: the operator also sees every intermediate value that changed
-    #: Non-negated accelerated checks by Hyperscan group and pattern id: a scan's few hits
-    #: name the rules directly (``exact`` ones need no confirmation).
-    by_hit: tuple[tuple[int, dict[int, tuple[_Check, ...]]], ...]
+    accelerated: tuple[_Check, ...]  # non-negated Hyperscan checks: answered by a scan's hits
     others: tuple[_Check, ...]  # negated or not accelerated: asked one by one
 
     @classmethod
     def of(cls, names: tuple[str, ...], impls: tuple[Transformation, ...], multi: bool,
            checks: list[_Check]) -> _Chain:
-        groups: dict[int, dict[int, list[_Check]]] = {}
-        others: list[_Check] = []
-        for c in checks:
-            op = c.link.operator
-            if c.group >= 0 and op is not None and not op.negated:
-                groups.setdefault(c.group, {}).setdefault(c.pid, []).append(c)
-            else:
-                others.append(c)
-        by_hit = tuple((g, {pid: tuple(cs) for pid, cs in pids.items()})
-                       for g, pids in sorted(groups.items()))
-        return cls(names, impls, multi, by_hit, tuple(others))
+        def by_hit(c: _Check) -> bool:
+            return c.group >= 0 and c.link.operator is not None \
+                and not c.link.operator.negated
+        return cls(names, impls, multi, tuple(c for c in checks if by_hit(c)),
+                   tuple(c for c in checks if not by_hit(c)))
 
 
 #: Variables a ``ctl`` can change in the middle of a phase (``requestBodyProcessor``,
@@ -107,18 +99,17 @@ class _SourcePlan:
     chains: tuple[_Chain, ...]
     values: Callable[[Transaction], list[str]]
     volatile: bool
-    #: Every chain's ``by_hit`` merged: group -> pattern id -> (chain index, check). Most
-    #: chains leave a value as it is, so one scan per distinct transformed value serves them.
+    #: Every chain's accelerated checks by group -> pattern id -> (chain index, check): a
+    #: scan's few hits name the checks directly, and as most chains leave a value as it is,
+    #: one scan per distinct transformed value serves them all.
     merged: tuple[tuple[int, dict[int, tuple[tuple[int, _Check], ...]]], ...] = ()
 
     @classmethod
     def of(cls, source: Source, chains: tuple[_Chain, ...]) -> _SourcePlan:
         merged: dict[int, dict[int, list[tuple[int, _Check]]]] = {}
         for ci, chain in enumerate(chains):
-            for group, by_pid in chain.by_hit:
-                for pid, checks in by_pid.items():
-                    merged.setdefault(group, {}).setdefault(pid, []).extend(
-                        (ci, c) for c in checks)
+            for c in chain.accelerated:
+                merged.setdefault(c.group, {}).setdefault(c.pid, []).append((ci, c))
         return cls(source, chains, _values_of(source), source[0] in _VOLATILE,
                    tuple((g, {pid: tuple(v) for pid, v in pids.items()})
                          for g, pids in sorted(merged.items())))
@@ -224,15 +215,8 @@ class Screen:
                 continue
             part: set[int] = set()
             for name, value in items_of(tx):
-                if general >= 0:
-                    hit = memory.get((general, value))
-                    if hit is None:
-                        hit = answer(tx, general, value)
-                    if hit:
-                        part |= hit
-                if keyed:
-                    si = keyed.get(name.lower())
-                    if si is not None:
+                for si in (general, keyed.get(name.lower(), -1) if keyed else -1):
+                    if si >= 0:
                         hit = memory.get((si, value))
                         if hit is None:
                             hit = answer(tx, si, value)
