@@ -23,6 +23,7 @@ names that repeat from request to request then cost one dictionary look-up each.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -53,6 +54,7 @@ _PURE = frozenset({
 MAX_REMEMBERED = 20_000
 #: Values longer than this are screened every time instead of remembered.
 MAX_REMEMBERED_LEN = 1024
+_NOTHING: frozenset[int] = frozenset()
 
 #: (variable name, XPath for XML or a literal collection key (lower case), else None); for a
 #: count (``&ARGS``) ("&" + name, the target itself).
@@ -161,7 +163,7 @@ class Screen:
                      for si in (general, *keyed.values()) if si >= 0}
         self._single = tuple(si for si in range(len(sources)) if si not in in_family)
 
-    def candidates(self, tx: Transaction, parts: dict[int, set[int]] | None = None, *,
+    def candidates(self, tx: Transaction, parts: dict[int, AbstractSet[int]] | None = None, *,
                    all_rules: bool = False) -> set[int]:
         """Program indices of the screenable rules some value of this request may match.
 
@@ -202,18 +204,22 @@ class Screen:
                 memory[key] = hit
         return hit
 
-    def _slots(self, tx: Transaction, parts: dict[int, set[int]] | None) -> set[int]:
+    def _slots(self, tx: Transaction, parts: dict[int, AbstractSet[int]] | None) -> set[int]:
+        # Most values hit nothing: a source's answer stays the shared empty set until one
+        # does (no set built and merged per source, ~30 sources a request).
         out: set[int] = set()
         memory = self._memory
         answer = self._answer
+        part: set[int] | None
         for fi, (items_of, general, keyed) in enumerate(self._families):
             # one pass over a header-like collection serves its general source and every
             # literal key rules name (REQUEST_HEADERS:Accept...), instead of one look-up each
             done = parts.get(-1 - fi) if parts is not None else None
             if done is not None:
-                out |= done
+                if done:
+                    out |= done
                 continue
-            part: set[int] = set()
+            part = None
             for name, value in items_of(tx):
                 for si in (general, keyed.get(name.lower(), -1) if keyed else -1):
                     if si >= 0:
@@ -221,27 +227,36 @@ class Screen:
                         if hit is None:
                             hit = answer(tx, si, value)
                         if hit:
-                            part |= hit
+                            if part is None:
+                                part = set(hit)
+                            else:
+                                part |= hit
             if parts is not None:
-                parts[-1 - fi] = part
-            out |= part
+                parts[-1 - fi] = _NOTHING if part is None else part
+            if part is not None:
+                out |= part
         for si in self._single:
             plan = self.sources[si]
             if parts is not None and not plan.volatile:
                 done = parts.get(si)
                 if done is not None:
-                    out |= done
+                    if done:
+                        out |= done
                     continue
-            part = set()
+            part = None
             for value in plan.values(tx):
                 hit = memory.get((si, value))
                 if hit is None:
                     hit = answer(tx, si, value)
                 if hit:
-                    part |= hit
+                    if part is None:
+                        part = set(hit)
+                    else:
+                        part |= hit
             if parts is not None:
-                parts[si] = part
-            out |= part
+                parts[si] = _NOTHING if part is None else part
+            if part is not None:
+                out |= part
         return out
 
     def _screen(self, tx: Transaction, plan: _SourcePlan, value: str) -> frozenset[int]:

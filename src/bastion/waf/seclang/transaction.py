@@ -17,6 +17,7 @@ import re
 import secrets
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 from bastion.waf.seclang import bodies, variables
@@ -176,7 +177,7 @@ class Transaction:
         self._joined: dict[tuple[int, int], str] = {}
         #: The screened-in rules of the running phase (``screen``); None: not computed yet.
         self._candidates: set[int] | None = None
-        self._screen_parts: dict[int, set[int]] = {}  # per source, for the running phase
+        self._screen_parts: dict[int, AbstractSet[int]] = {}  # per source, for the running phase
         self.matched: list[MatchedRule] = []
         self.matched_ids: list[int] = []
         self.interruption: Interruption | None = None
