@@ -88,7 +88,7 @@ class WafLineEncoder:
     Not thread-safe (its caches are plain dicts): one encoder per writer thread.
     """
 
-    __slots__ = ("_builder", "_cache_max", "_limit", "_pairs", "_queries", "_red", "_redacted",
+    __slots__ = ("_allow_mid", "_builder", "_cache_max", "_limit", "_pairs", "_queries", "_red", "_redacted",
                  "_secret", "_small")
 
     def __init__(self, builder: WafLogBuilder, *, cache_max: int = 4096) -> None:
@@ -101,6 +101,8 @@ class WafLineEncoder:
         self._small: dict[Any, bytes] = {}   # JSON of methods, versions, routes, rule parts
         self._queries: dict[str, bytes] = {}
         self._cache_max = cache_max
+        # the defaults of an allowed request with no WAF details, serialised once
+        self._allow_mid = self._mid("Default_Action", "REGULAR", "ALLOW", None)
 
     def _headers(self, triples: Sequence[tuple[Any, Any, Any]]) -> bytes:
         pairs = self._pairs
@@ -140,36 +142,19 @@ class WafLineEncoder:
         str is accepted too). Positional, and no ``HttpRequestInfo`` unless the slow path needs
         one: both cost.
         """
-        action = "ALLOW"
-        rule_id = "Default_Action"
-        rule_type = "REGULAR"
-        code_sent = None
-        inspected = None
-        simple = True
-        if fields:
-            simple = False
-            for key, value in fields.items():
-                if key not in _SIMPLE and not _plain(key, value):
-                    break
-            else:
-                action = fields.get("action", action)
-                rule_id = fields.get("terminating_rule_id", rule_id)
-                rule_type = fields.get("terminating_rule_type", rule_type)
-                code_sent = fields.get("response_code_sent")
-                inspected = fields.get("body_inspected")
-                simple = True
-        if not simple or action not in ACTIONS or rule_type not in TERMINATING_RULE_TYPES:
-            return self._slow(timestamp_ms, client_ip, method, uri, args, headers, http_version,
-                              request_id, scheme, host, fields, labels, body_size, bastion)
-        if type(rule_id) is not str or not (code_sent is None or type(code_sent) is int) \
-                or type(status := bastion[1]) is not int:
-            return self._slow(timestamp_ms, client_ip, method, uri, args, headers, http_version,
-                              request_id, scheme, host, fields, labels, body_size, bastion)
-        red = self._red
         small = self._small
-        mid = small.get((rule_id, rule_type, action, code_sent))
-        if mid is None:
-            mid = self._mid(rule_id, rule_type, action, code_sent)
+        status = bastion[1]
+        if not fields and type(status) is int:   # allowed, no WAF details: the usual request
+            mid = self._allow_mid
+            inspected = None
+        else:
+            plan = self._plan(fields, status)
+            if plan is None:
+                return self._slow(timestamp_ms, client_ip, method, uri, args, headers,
+                                  http_version, request_id, scheme, host, fields, labels,
+                                  body_size, bastion)
+            mid, inspected = plan
+        red = self._red
         version = small.get(http_version)
         if version is None:
             version = self._remember(http_version, orjson.dumps(http_version))
@@ -191,6 +176,33 @@ class WafLineEncoder:
             dumps([{"name": n} for n in labels[:MAX_LABELS]]) if labels else b"[]",
             int(body_size), int(body_size if inspected is None else inspected),
             route, status, self._latency(bastion), self._rest(bastion))
+
+    def _plan(self, fields: Mapping[str, Any], status: Any) -> tuple[bytes, Any] | None:
+        """The record's middle part and ``body_inspected`` from ``fields``, or None when the
+        fast path does not cover them (``build`` must decide)."""
+        action = "ALLOW"
+        rule_id = "Default_Action"
+        rule_type = "REGULAR"
+        code_sent = None
+        inspected = None
+        for key, value in fields.items():
+            if key not in _SIMPLE and not _plain(key, value):
+                return None
+        action = fields.get("action", action)
+        rule_id = fields.get("terminating_rule_id", rule_id)
+        rule_type = fields.get("terminating_rule_type", rule_type)
+        code_sent = fields.get("response_code_sent")
+        inspected = fields.get("body_inspected")
+        if action not in ACTIONS or rule_type not in TERMINATING_RULE_TYPES:
+            return None
+        if type(rule_id) is not str or not (code_sent is None or type(code_sent) is int) \
+                or type(status) is not int:
+            return None
+        mid = self._small.get((rule_id, rule_type, action, code_sent))
+        if mid is None:
+            mid = self._remember((rule_id, rule_type, action, code_sent),
+                                 self._mid(rule_id, rule_type, action, code_sent))
+        return mid, inspected
 
     def _query(self, args: str) -> bytes:
         """JSON of the redacted query string; clean ones (nothing redacted, so no secret in
@@ -242,7 +254,7 @@ class WafLineEncoder:
             "httpSourceId": b.http_source_id, "ruleGroupList": [], "rateBasedRuleList": [],
             "nonTerminatingMatchingRules": [], "requestHeadersInserted": None,
             "responseCodeSent": code_sent})
-        return self._remember((rule_id, rule_type, action, code_sent), b"," + fixed[1:-1])
+        return b"," + fixed[1:-1]
 
     def _slow(self, timestamp_ms: int, client_ip: str, method: str, uri: str, args: str,
               headers: Sequence[tuple[Any, Any, Any]], http_version: str, request_id: str,
