@@ -88,8 +88,8 @@ class WafLineEncoder:
     Not thread-safe (its caches are plain dicts): one encoder per writer thread.
     """
 
-    __slots__ = ("_allow_mid", "_builder", "_cache_max", "_limit", "_pairs", "_queries", "_red", "_redacted",
-                 "_secret", "_small")
+    __slots__ = ("_allow_mid", "_builder", "_cache_max", "_limit", "_pairs", "_queries", "_red",
+                 "_redacted", "_secret", "_small")
 
     def __init__(self, builder: WafLogBuilder, *, cache_max: int = 4096) -> None:
         self._builder = builder
