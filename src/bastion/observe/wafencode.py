@@ -180,17 +180,12 @@ class WafLineEncoder:
     def _plan(self, fields: Mapping[str, Any], status: Any) -> tuple[bytes, Any] | None:
         """The record's middle part and ``body_inspected`` from ``fields``, or None when the
         fast path does not cover them (``build`` must decide)."""
-        action = "ALLOW"
-        rule_id = "Default_Action"
-        rule_type = "REGULAR"
-        code_sent = None
-        inspected = None
         for key, value in fields.items():
             if key not in _SIMPLE and not _plain(key, value):
                 return None
-        action = fields.get("action", action)
-        rule_id = fields.get("terminating_rule_id", rule_id)
-        rule_type = fields.get("terminating_rule_type", rule_type)
+        action = fields.get("action", "ALLOW")
+        rule_id = fields.get("terminating_rule_id", "Default_Action")
+        rule_type = fields.get("terminating_rule_type", "REGULAR")
         code_sent = fields.get("response_code_sent")
         inspected = fields.get("body_inspected")
         if action not in ACTIONS or rule_type not in TERMINATING_RULE_TYPES:
