@@ -210,7 +210,7 @@ class Screen:
         out: set[int] = set()
         memory = self._memory
         answer = self._answer
-        part: set[int] | None
+        part: frozenset[int]
         for fi, (items_of, general, keyed) in enumerate(self._families):
             # one pass over a header-like collection serves its general source and every
             # literal key rules name (REQUEST_HEADERS:Accept...), instead of one look-up each
@@ -219,7 +219,7 @@ class Screen:
                 if done:
                     out |= done
                 continue
-            part = None
+            part = _NOTHING
             for name, value in items_of(tx):
                 for si in (general, keyed.get(name.lower(), -1) if keyed else -1):
                     if si >= 0:
@@ -227,13 +227,10 @@ class Screen:
                         if hit is None:
                             hit = answer(tx, si, value)
                         if hit:
-                            if part is None:
-                                part = set(hit)
-                            else:
-                                part |= hit
+                            part = part | hit
             if parts is not None:
-                parts[-1 - fi] = _NOTHING if part is None else part
-            if part is not None:
+                parts[-1 - fi] = part
+            if part:
                 out |= part
         for si in self._single:
             plan = self.sources[si]
@@ -243,19 +240,16 @@ class Screen:
                     if done:
                         out |= done
                     continue
-            part = None
+            part = _NOTHING
             for value in plan.values(tx):
                 hit = memory.get((si, value))
                 if hit is None:
                     hit = answer(tx, si, value)
                 if hit:
-                    if part is None:
-                        part = set(hit)
-                    else:
-                        part |= hit
+                    part = part | hit
             if parts is not None:
-                parts[si] = _NOTHING if part is None else part
-            if part is not None:
+                parts[si] = part
+            if part:
                 out |= part
         return out
 
