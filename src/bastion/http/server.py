@@ -12,6 +12,7 @@ over a bare uvloop + httptools protocol (30 vs 5 us for a fixed answer).
 
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from bastion.http.app import BastionApp
 
-__all__ = ["CasePreservingProtocol", "app_factory", "serve"]
+__all__ = ["CasePreservingProtocol", "app_factory", "serve", "settle_heap"]
 
 log = logging.getLogger("bastion.server")
 
@@ -62,7 +63,31 @@ def app_factory() -> BastionApp:
 
     from bastion.gateway.gateway import load_gateway
 
-    return BastionApp(load_gateway(Path(os.environ[_CONFIG_ENV])))
+    app = BastionApp(load_gateway(Path(os.environ[_CONFIG_ENV])))
+    settle_heap()
+    return app
+
+
+# Young-generation collections run after this many net allocations of tracked objects
+# (CPython's default is 700).
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def settle_heap() -> None:
+    """Once the gateway is built, before the first request: freeze what start-up made and
+    collect the young generation less often.
+
+    A serving process holds ~55,000 long-lived start-up objects (modules, the compiled API,
+    uvicorn) that every full collection walked again, 16 ms each; and a request makes enough
+    short-lived containers that the default threshold ran a young collection every ~40
+    requests when logging holds captures in its queue. Measured with alternating runs of the
+    proxy with full logging: 5-11 us less CPU per request (of ~95). Frozen objects are still
+    freed by reference counting; only cycles among start-up objects would outlive their use,
+    and the gateway is never rebuilt in a running process. The CRS engine freezes its ruleset
+    itself, at load."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def serve(config: Path, *, host: str | None = None, port: int | None = None,
@@ -98,4 +123,6 @@ def serve(config: Path, *, host: str | None = None, port: int | None = None,
         os.environ[WORKERS_ENV] = str(n)
         uvicorn.run("bastion.http.server:app_factory", factory=True, workers=n, **kwargs)
     else:
-        uvicorn.run(BastionApp(gateway), **kwargs)
+        app = BastionApp(gateway)
+        settle_heap()
+        uvicorn.run(app, **kwargs)
