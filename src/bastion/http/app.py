@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -17,7 +18,7 @@ import orjson
 from bastion.gateway.gateway import Gateway
 from bastion.pipeline import Headers, Request, Response
 
-__all__ = ["BastionApp"]
+__all__ = ["BastionApp", "body_too_large", "headers_too_large", "plain", "response_fields"]
 
 log = logging.getLogger("bastion.http")
 
@@ -29,8 +30,18 @@ Send = Callable[[Message], Awaitable[None]]
 HEALTH_PATH = "/_bastion/health"
 
 
-def _plain(status: int, text: str) -> Response:
+def plain(status: int, text: str) -> Response:
+    """A text answer of the server itself (limits, parse errors), not of the gateway."""
     return Response(status, [("Content-Type", "text/plain; charset=utf-8")], text.encode())
+
+
+def body_too_large(limit: int) -> Response:
+    """API Gateway's answer to a payload over its limit."""
+    return plain(413, f"HTTP content length exceeded {limit} bytes.")
+
+
+def headers_too_large() -> Response:
+    return plain(431, "Request Header Fields Too Large")
 
 
 class _TooLarge(Exception):
@@ -42,10 +53,13 @@ _OTHER, _REQUEST_ID, _LENGTH = 0, 1, 2
 # encoded and classified once (bounded: names an integration invents are not cached forever).
 _NAMES: dict[str, tuple[bytes, int]] = {}
 _NAMES_MAX = 1024
+_BAD_NAME = re.compile(rb"[^!#$%&'*+\-.^_`|~0-9A-Za-z]")
 
 
 def _name(k: str) -> tuple[bytes, int]:
     name = k.encode("latin-1")
+    if _BAD_NAME.search(name) or not name:
+        raise ValueError(f"response header name {k!r} is not an HTTP token")
     low = name.lower()
     kind = _REQUEST_ID if low == b"x-amzn-requestid" else _LENGTH \
         if low == b"content-length" else _OTHER
@@ -54,10 +68,33 @@ def _name(k: str) -> tuple[bytes, int]:
     return name, kind
 
 
-def _admin(handler: Callable[[], Awaitable[Response]]) -> Callable[[Scope], Awaitable[Response]]:
-    async def call(scope: Scope) -> Response:
-        return await handler()
-    return call
+def response_fields(response: Response, request_id: str | None, *,
+                    keep_length: bool = False) -> list[tuple[bytes, bytes]]:
+    """The response's header fields as bytes, plus ``x-amzn-RequestId`` unless the response
+    has one, and the body's ``Content-Length``: a length the integration set is kept only for
+    a streamed body, or with ``keep_length`` (a HEAD answer has no body to measure)."""
+    headers = []
+    has_id = False
+    own_length = response.stream is not None or keep_length
+    has_length = False
+    names = _NAMES
+    for k, v in response.headers:
+        known = names.get(k)
+        if known is None:
+            known = _name(k)
+        name, kind = known
+        if kind == _REQUEST_ID:
+            has_id = True
+        elif kind == _LENGTH:
+            if not own_length:
+                continue
+            has_length = True
+        headers.append((name, v.encode("latin-1")))
+    if request_id is not None and not has_id:
+        headers.append((b"x-amzn-RequestId", request_id.encode()))
+    if response.stream is None and not has_length:
+        headers.append((b"Content-Length", str(len(response.body)).encode()))
+    return headers
 
 
 class BastionApp:
@@ -70,10 +107,9 @@ class BastionApp:
         self.max_headers = limits.max_headers
         self.max_header_bytes = limits.max_header_bytes
         self.trust_xff = gateway.settings.server.trust_forwarded_for
-        self.routes: dict[str, Callable[[Scope], Awaitable[Response]]] = {
-            HEALTH_PATH: self._health}
-        for path, handler in gateway.ctx.resources.get("admin_routes", {}).items():
-            self.routes[path] = _admin(handler)
+        #: Paths answered by Bastion itself (health, metrics), before any stage.
+        self.routes: dict[str, Callable[[], Awaitable[Response]]] = {HEALTH_PATH: self._health}
+        self.routes.update(gateway.ctx.resources.get("admin_routes", {}))
         self._background: list[asyncio.Task[None]] = []
         self._server: Any = None
         self._host = ""
@@ -99,7 +135,7 @@ class BastionApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _health(self, scope: Scope) -> Response:
+    async def _health(self) -> Response:
         body = orjson.dumps({"status": "ok", "routes": len(self.gateway.api.routes)})
         return Response(200, [("Content-Type", "application/json")], body)
 
@@ -141,40 +177,22 @@ class BastionApp:
         path = raw_path.decode("latin-1")
         special = self.routes.get(path)
         if special is not None:
-            await self._send(send, await special(scope), None)
+            await self._send(send, await special(), None)
             return
         headers = self._headers(scope)
         if headers is None:
-            await self._send(send, _plain(431, "Request Header Fields Too Large"), None)
+            await self._send(send, headers_too_large(), None)
             return
         try:
             body = await self._body(scope, receive, headers)
         except _TooLarge:
-            await self._send(send, _plain(
-                413, f"HTTP content length exceeded {self.max_body} bytes."), None)
+            await self._send(send, body_too_large(self.max_body), None)
             return
-        client = scope.get("client") or ("127.0.0.1", 0)
-        client_ip = client[0]
-        if self.trust_xff:
-            xff = headers.get("x-forwarded-for")
-            if xff:
-                client_ip = xff.split(",", 1)[0].strip() or client_ip
-        server = scope.get("server") or ("", None)
-        if server != self._server:  # one listening address: format it once, not per request
-            self._server = server
-            self._host = f"{server[0]}:{server[1]}" if server[1] else str(server[0])
-        request = Request(
-            method=scope["method"],
-            raw_path=path,
-            query_string=scope.get("query_string", b"").decode("latin-1"),
-            headers=headers,
-            body=body,
-            client_ip=client_ip,
-            client_port=client[1],
-            scheme=scope.get("scheme", "http"),
-            http_version=scope.get("http_version", "1.1"),
-            host=self._host,
-        )
+        request = self.request(
+            method=scope["method"], path=path,
+            query=scope.get("query_string", b"").decode("latin-1"), headers=headers, body=body,
+            client=scope.get("client"), server=scope.get("server"),
+            scheme=scope.get("scheme", "http"), http_version=scope.get("http_version", "1.1"))
         gateway = self.gateway
         ex = gateway.exchange(request)
         try:
@@ -183,25 +201,28 @@ class BastionApp:
         finally:
             await gateway.finish(ex)
 
+    def request(self, *, method: str, path: str, query: str, headers: Headers, body: bytes,
+                client: tuple[str, int] | None, server: tuple[str, int | None] | None,
+                scheme: str, http_version: str) -> Request:
+        """The gateway's ``Request`` for what a server parsed (``path`` without the query,
+        not decoded; header limits already checked)."""
+        client = client or ("127.0.0.1", 0)
+        client_ip = client[0]
+        if self.trust_xff:
+            xff = headers.get("x-forwarded-for")
+            if xff:
+                client_ip = xff.split(",", 1)[0].strip() or client_ip
+        server = server or ("", None)
+        if server != self._server:  # one listening address: format it once, not per request
+            self._server = server
+            self._host = f"{server[0]}:{server[1]}" if server[1] else str(server[0])
+        return Request(method=method, raw_path=path, query_string=query, headers=headers,
+                       body=body, client_ip=client_ip, client_port=client[1], scheme=scheme,
+                       http_version=http_version, host=self._host)
+
     @staticmethod
     async def _send(send: Send, response: Response, request_id: str | None) -> int:
-        headers = []
-        has_id = has_length = False
-        names = _NAMES
-        for k, v in response.headers:
-            known = names.get(k)
-            if known is None:
-                known = _name(k)
-            name, kind = known
-            if kind == _REQUEST_ID:
-                has_id = True
-            elif kind == _LENGTH:
-                has_length = True
-            headers.append((name, v.encode("latin-1")))
-        if request_id is not None and not has_id:
-            headers.append((b"x-amzn-RequestId", request_id.encode()))
-        if response.stream is None and not has_length:
-            headers.append((b"Content-Length", str(len(response.body)).encode()))
+        headers = response_fields(response, request_id)
         await send({"type": "http.response.start", "status": response.status,
                     "headers": headers})
         if response.stream is None:
