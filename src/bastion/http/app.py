@@ -1,8 +1,12 @@
-"""The raw-ASGI face of the gateway: no framework on the request path (it costs ~7 µs/req).
+"""The gateway's application object: an ASGI app, and what Bastion's own protocol calls.
 
-Reads the request with explicit limits (header count and size, body size), hands one
-``Exchange`` to the gateway, writes the response (streaming if the integration streams), and
-runs the LOGGING phase after the client has its answer.
+``bastion serve`` answers through ``bastion.http.protocol.GatewayProtocol``, which parses with
+httptools and calls ``request``/``routes``/the gateway directly. The ASGI face serves every
+other host (any ASGI server, in-process test clients): it reads the request with the same
+explicit limits (header count and size, body size), hands one ``Exchange`` to the gateway,
+writes the response (streaming if the integration streams), and runs the LOGGING phase after
+the client has its answer. ``response_fields`` is the one definition of the response's header
+fields for both.
 """
 
 from __future__ import annotations
@@ -151,8 +155,6 @@ class BastionApp:
         return Headers.from_asgi(raw, scope.get("bastion.header_names"))
 
     async def _body(self, scope: Scope, receive: Receive, headers: Headers) -> bytes:
-        if scope.get("bastion.expects_body") is False:  # our server saw no body framing
-            return b""
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             raise _TooLarge
