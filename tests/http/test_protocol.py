@@ -29,9 +29,9 @@ Scenario = Callable[[int], Awaitable[None]]
 
 @asynccontextmanager
 async def serving(gateway_for: GatewayFactory, paths: dict[str, Any], *,
-                  idle_timeout: float = 5.0) -> AsyncIterator[int]:
+                  idle_timeout: float = 5.0, **settings: Any) -> AsyncIterator[int]:
     """The gateway behind ``GatewayProtocol`` on 127.0.0.1; yields the port."""
-    _, app = gateway_for(paths, limits=LIMITS)
+    _, app = gateway_for(paths, limits=LIMITS, **settings)
     config = Config(app, proxy_headers=False, timeout_keep_alive=idle_timeout,
                     log_level="warning")
     config.load()
@@ -252,4 +252,20 @@ def test_streamed_upstream_body_is_chunked_to_the_client(gateway_for: GatewayFac
                 writer.close()
         finally:
             origin.close()
+    asyncio.run(main())
+
+
+def test_a_request_arriving_too_slowly_is_408(gateway_for: GatewayFactory) -> None:
+    async def main() -> None:
+        async with serving(gateway_for, {"/echo": {"post": ECHO}}, idle_timeout=0.02,
+                           server={"read_timeout_s": 0.05}) as port:
+            for partial in (b"GET /prod/echo HTTP/1.1\r\nHost: t\r\nX-Slow: ",      # headers
+                            b"POST /prod/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 9\r\n"
+                            b"\r\nabc"):                                          # body
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(partial)      # and nothing more: the watchdog answers
+                status, headers, body = await read_reply(reader)
+                assert (status, body) == (408, b"Request Timeout")
+                assert headers["connection"] == "close" and await closed(reader)
+                writer.close()
     asyncio.run(main())

@@ -68,6 +68,8 @@ class ServerSettings:
     workers: int = 1
     graceful_timeout_s: float = 10.0
     trust_forwarded_for: bool = False
+    # a request must arrive whole within this (slow headers or body: 408, then close)
+    read_timeout_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +167,7 @@ def settings_from_data(data: Any, path: Path | None) -> Settings:
         workers=srv.get("workers", int, 1, check=_positive),
         graceful_timeout_s=srv.get("graceful_timeout_s", float, 10.0, check=_positive),
         trust_forwarded_for=srv.get("trust_forwarded_for", bool, False),
+        read_timeout_s=srv.get("read_timeout_s", float, 30.0, check=_positive),
     )
     srv.done()
 

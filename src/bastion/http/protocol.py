@@ -14,9 +14,10 @@ the connection closes, so the rest of the body is never read). A request httptoo
 is a 400 and closes the connection; so do request smuggling shapes (Content-Length with
 Transfer-Encoding), which llhttp refuses. Keep-alive follows the request (HTTP/1.0 without
 ``keep-alive``, ``Connection: close``), pipelined requests are answered in order,
-``Expect: 100-continue`` is answered when the body may come, and idle connections close after
-uvicorn's ``timeout_keep_alive``. Response header values with control characters are refused
-(response splitting): the client gets a 500 instead.
+``Expect: 100-continue`` is answered when the body may come, idle connections close after
+uvicorn's ``timeout_keep_alive``, and a request still arriving after ``server.read_timeout_s``
+is answered 408 (slow-header and slow-body clients cannot hold connections). Response header
+values with control characters are refused (response splitting): the client gets a 500.
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ class GatewayProtocol(asyncio.Protocol):
         self.max_header_bytes = limits.max_header_bytes
         self.loop = _loop or asyncio.get_event_loop()
         self.state = server_state
-        self.idle_timeout = config.timeout_keep_alive
+        self.idle_timeout = float(config.timeout_keep_alive)
+        self.read_timeout = self.gateway.settings.server.read_timeout_s
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.client: tuple[str, int] | None = None
@@ -101,7 +103,9 @@ class GatewayProtocol(asyncio.Protocol):
         self.refused = False     # reading stopped: answer what is in hand, then close
         self.lost = False
         self.reading = True
-        self.idle: asyncio.TimerHandle | None = None
+        self.watchdog: asyncio.TimerHandle | None = None
+        self._active = 0.0                    # when the connection was last answered
+        self._begun: float | None = None      # when the request being read began
         self.writable: asyncio.Event | None = None   # set while the transport takes writes
         # the request being parsed
         self._url = b""
@@ -121,14 +125,16 @@ class GatewayProtocol(asyncio.Protocol):
         self.client = get_remote_addr(transport)
         self.server = get_local_addr(transport)
         self.scheme = "https" if transport.get_extra_info("sslcontext") else "http"
-        # a connection that never sends a request closes like an idle keep-alive one
-        self.idle = self.loop.call_later(self.idle_timeout, self._idle_close)
+        self._active = self.loop.time()
+        self.watchdog = self.loop.call_later(self.idle_timeout, self._watch)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.state.connections.discard(self)
         self.lost = True
         self.queue.clear()
-        self._stop_idle()
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+            self.watchdog = None
         if self.writable is not None:
             self.writable.set()   # a waiting stream sees ``lost`` and stops
 
@@ -136,7 +142,6 @@ class GatewayProtocol(asyncio.Protocol):
         pass   # answer what was received; the transport closes after the last write
 
     def data_received(self, data: bytes) -> None:
-        self._stop_idle()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -171,6 +176,7 @@ class GatewayProtocol(asyncio.Protocol):
     # -- parser callbacks -----------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        self._begun = self.loop.time()
         self._url = b""
         self._raw = []
         self._names = []
@@ -208,6 +214,7 @@ class GatewayProtocol(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
+        self._begun = None
         parser = self.parser
         try:
             url = httptools.parse_url(self._url)
@@ -303,7 +310,7 @@ class GatewayProtocol(asyncio.Protocol):
                 self.reading = True
             return
         self.busy = False
-        self.idle = self.loop.call_later(self.idle_timeout, self._idle_close)
+        self._active = self.loop.time()
 
     async def _write(self, response: Response, request_id: str | None, *, head: bool,
                      keep_alive: bool, version: str, ex: Any = None) -> bool:
@@ -373,15 +380,28 @@ class GatewayProtocol(asyncio.Protocol):
             transport.write(b"0\r\n\r\n")
         return sent
 
-    def _stop_idle(self) -> None:
-        if self.idle is not None:
-            self.idle.cancel()
-            self.idle = None
-
-    def _idle_close(self) -> None:
-        self.idle = None
-        if self.transport is not None and not self.busy:
-            self.transport.close()
+    def _watch(self) -> None:
+        """Every ``idle_timeout`` seconds (no timer per request): close a connection idle
+        that long, answer 408 to a request still arriving after ``read_timeout`` (slow
+        headers or body hold a connection forever otherwise)."""
+        self.watchdog = None
+        transport = self.transport
+        if self.lost or transport is None:
+            return
+        now = self.loop.time()
+        delay = self.idle_timeout
+        if self._begun is not None:
+            if now - self._begun > self.read_timeout and not self.refused:
+                self._begun = None
+                self._refuse(plain(408, "Request Timeout"))
+                return
+        elif not self.busy and not self.queue:
+            idle = now - self._active
+            if idle >= self.idle_timeout:
+                transport.close()
+                return
+            delay = self.idle_timeout - idle
+        self.watchdog = self.loop.call_later(delay, self._watch)
 
 
 def _status_line(status: int) -> bytes:
