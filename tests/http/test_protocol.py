@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -105,6 +106,20 @@ def test_pipelined_requests_are_answered_in_order_on_one_connection(
             assert json.loads(body)["event"]["queryStringParameters"] == {"n": str(i)}
         writer.write(get("/prod/echo?n=again"))          # the connection stays open
         assert (await read_reply(reader))[0] == 200
+        writer.close()
+    run(gateway_for, {"/echo": {"get": ECHO}}, scenario)
+
+
+def test_a_half_closed_client_still_gets_its_answers(gateway_for: GatewayFactory) -> None:
+    async def scenario(port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(get("/prod/echo?n=1") + get("/prod/echo?n=2"))
+        writer.write_eof()
+        for n in ("1", "2"):
+            status, _, body = await read_reply(reader)
+            assert status == 200
+            assert json.loads(body)["event"]["queryStringParameters"] == {"n": n}
+        assert await closed(reader)
         writer.close()
     run(gateway_for, {"/echo": {"get": ECHO}}, scenario)
 
@@ -269,3 +284,48 @@ def test_a_request_arriving_too_slowly_is_408(gateway_for: GatewayFactory) -> No
                 assert headers["connection"] == "close" and await closed(reader)
                 writer.close()
     asyncio.run(main())
+
+
+def test_mangled_requests_get_an_answer_or_a_close_and_the_server_stays_up(
+        gateway_for: GatewayFactory) -> None:
+    rng = random.Random(20261126)
+    valid = [get("/prod/echo?a=1"),
+             b"POST /prod/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello",
+             b"POST /prod/echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+             b"5\r\nhello\r\n0\r\n\r\n"]
+    noise = [b"\r\n", b"\n", b"\x00", b":", b" ", b"\xff", b"Content-Length: -1\r\n",
+             b"Transfer-Encoding: chunked\r\n", b"%", b"HTTP/1.1", b"\t"]
+
+    def mangle(data: bytes) -> bytes:
+        out = bytearray(data)
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(out) + 1)
+            choice = rng.random()
+            if choice < 0.4:
+                out[at:at] = rng.choice(noise)
+            elif choice < 0.7 and len(out) > 1:
+                del out[at:at + rng.randint(1, 8)]
+            else:
+                out[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 6)))
+        return bytes(out)
+
+    async def scenario(port: int) -> None:
+        for _ in range(150):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            data = mangle(rng.choice(valid))
+            cut = rng.randrange(len(data) + 1)   # in two writes, split anywhere
+            writer.write(data[:cut])
+            await writer.drain()
+            writer.write(data[cut:])
+            writer.write_eof()
+            answer = await asyncio.wait_for(reader.read(), 5)   # a reply, or just a close
+            if answer:
+                assert answer.startswith(b"HTTP/1.1 ") and b"\r\n\r\n" in answer
+                assert int(answer[9:12]) in (200, 400, 403, 404, 405, 408, 413, 414, 431)
+            writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(get("/prod/echo?after=mangling"))
+        assert (await read_reply(reader))[0] == 200
+        writer.close()
+    run(gateway_for, {"/echo": {"x-amazon-apigateway-any-method": ECHO}}, scenario,
+        idle_timeout=0.05)

@@ -138,8 +138,11 @@ class GatewayProtocol(asyncio.Protocol):
         if self.writable is not None:
             self.writable.set()   # a waiting stream sees ``lost`` and stops
 
-    def eof_received(self) -> None:
-        pass   # answer what was received; the transport closes after the last write
+    def eof_received(self) -> bool:
+        """The client half-closed: answer what it sent, then close (True keeps the transport
+        open for those answers)."""
+        self.refused = True
+        return self.busy or bool(self.queue)
 
     def data_received(self, data: bytes) -> None:
         try:
