@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import pytest
 
+from bastion.waf.seclang import ftw
 from bastion.waf.seclang.registry import Primitives
 from bastion.waf.seclang.transaction import Transaction
 from bastion.waf.seclang.waf import WAF
 
-from .conftest import make_waf
+from .conftest import VECTORS, make_waf
 from .test_engine import ids, run
 
 # a CRS-shaped file: constant initialisation, a paranoia gate, a rule it skips, a marker
@@ -184,3 +185,97 @@ SecRule &TX:/^LEAK_/ "@ge 1" "id:50,phase:2,pass,log,msg:'leak'"
     for w in (waf, _unspecialised(waf)):
         assert ids(run(w, "/?other=1")[0]) == []
         assert ids(run(w, "/?leak=x")[0]) == [50]
+
+
+# 920450's shape: every header name into a TX key, then a check of those keys against a list
+HEADER_NAMES = """
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.restricted=/proxy/ /x-evil/,setvar:tx.crit=5"
+SecRule REQUEST_HEADERS_NAMES "@rx ^.*$" "id:50,phase:2,block,capture,t:none,t:lowercase,\\
+    msg:'restricted header %{matched_var}',setvar:'tx.header_name_%{tx.0}=/%{tx.0}/',chain"
+    SecRule TX:/^header_name_/ "@within %{tx.restricted}" "setvar:tx.score=+%{tx.crit}"
+SecRule REQUEST_HEADERS:User-Agent "@rx ^.*$" "id:51,phase:1,pass,nolog,t:sha1,t:hexEncode,\\
+    setvar:tx.ua_hash=%{matched_var}"
+SecRule ARGS "@rx bump" "id:60,phase:1,pass,nolog,setvar:tx.score=+1"
+"""
+
+
+def _memoised(waf: WAF) -> dict[int, int]:
+    """Rule id -> how many header sets it remembers."""
+    assert waf.spec is not None
+    return {waf.spec.phases[p][i][0].id: len(m.results)
+            for p, memos in waf.spec.memos.items() for i, m in memos.items()}
+
+
+def test_header_rules_run_once_per_header_set_then_replay(prims: Primitives) -> None:
+    waf = make_waf(prims, HEADER_NAMES)
+    plain = _unspecialised(waf)
+    assert _memoised(waf) == {50: 0, 51: 0}
+    ua = [("Host", "a"), ("User-Agent", "curl/8"), ("Accept", "*/*")]
+    for _ in range(3):   # recorded once, then replayed: the same TX either way
+        got, want = run(waf, "/", headers=ua)[0], run(plain, "/", headers=ua)[0]
+        assert got.tx.items() == want.tx.items() and ids(got) == ids(want) == []
+    assert _memoised(waf) == {50: 1, 51: 1}
+    assert got.tx.get("header_name_user-agent") == "/user-agent/"
+    assert got.tx.get("ua_hash") == want.tx.get("ua_hash") != ""
+    other = [("Host", "a"), ("User-Agent", "wget")]
+    got, want = run(waf, "/", headers=other)[0], run(plain, "/", headers=other)[0]
+    assert got.tx.items() == want.tx.items()
+    assert _memoised(waf) == {50: 2, 51: 2}
+
+
+def test_a_header_rule_that_fires_and_logs_runs_every_time(prims: Primitives) -> None:
+    waf = make_waf(prims, HEADER_NAMES)
+    evil = [("Host", "a"), ("Proxy", "x")]
+    for _ in range(2):
+        tx, _ = run(waf, "/", headers=evil)   # block is pass here (SecDefaultAction)
+        assert ids(tx) == [50]
+        assert tx.matched[0].msg == "restricted header /proxy/" and tx.tx.get("score") == "5"
+    assert _memoised(waf)[50] == 0   # a logged match is never replayed
+
+
+def test_a_header_rule_runs_when_a_key_it_reads_was_written(prims: Primitives) -> None:
+    waf = make_waf(prims, HEADER_NAMES)
+    headers = [("Host", "a"), ("User-Agent", "curl/8")]
+    run(waf, "/", headers=headers)
+    # 60 added to tx.score, which 50's chain adds to: the memo does not apply, 50 runs
+    tx, _ = run(waf, "/?q=bump", headers=headers + [("Proxy", "x")])
+    assert ids(tx) == [50] and tx.tx.get("score") == "6"
+
+
+def test_memoised_header_rules_never_change_a_crs_regression_stage(crs_test_waf: WAF) -> None:
+    """The corpus twice with memos (the first run records, the second mostly replays), once
+    without: every stage fires the same rules with the same outcome."""
+    spec = crs_test_waf.spec
+    assert spec is not None
+    memos = {p: dict(m) for p, m in spec.memos.items()}
+    assert {920450, 901318} <= set(_memoised(crs_test_waf))
+    cases = ftw.load_tests([VECTORS / "regression-tests" / "v3.3.4"])
+
+    def outcomes() -> list[tuple[str, list[int], str]]:
+        return [(r.title, sorted(r.fired), r.outcome)
+                for r in ftw.run_tests(crs_test_waf.new_transaction, cases)]
+    for m in (m for per_phase in memos.values() for m in per_phase.values()):
+        m.results.clear()
+    recorded, replayed = outcomes(), outcomes()
+    assert sum(len(m.results) for p in memos.values() for m in p.values()) > 10
+    for per_phase in spec.memos.values():
+        per_phase.clear()
+    try:
+        plain = outcomes()
+    finally:
+        for phase, per_phase in memos.items():
+            spec.memos[phase].update(per_phase)
+    assert len(plain) > 2000
+    for run_ in (recorded, replayed):
+        assert [(a, b) for a, b in zip(run_, plain, strict=True) if a != b] == []
+
+
+def test_remembered_header_sets_are_bounded(prims: Primitives,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from bastion.waf.seclang import specialise
+
+    monkeypatch.setattr(specialise, "MEMO_SIZE", 8)
+    waf = make_waf(prims, HEADER_NAMES)
+    for i in range(30):   # a new User-Agent every request: never more than the bound
+        run(waf, "/", headers=[("Host", "a"), ("User-Agent", f"agent/{i}")])
+        assert _memoised(waf)[51] <= 8

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from bastion.waf.seclang.transaction import Transaction
     from bastion.waf.seclang.waf import WAF
 
-__all__ = ["Entry", "Layout", "Replay", "Specialised", "may_write", "specialise",
+__all__ = ["Entry", "Layout", "Memo", "Replay", "Specialised", "may_write", "specialise",
            "tx_keys_read_by_macros", "tx_writes"]
 
 #: A program entry: the rule; for a folded gate the program index it jumps to (else -1); for
@@ -63,6 +63,7 @@ class Specialised:
     folded: tuple[Rule, ...]  # rules whose effects are in the snapshot (or that pruned a range)
     layouts: dict[int, Layout]
     replays: dict[int, dict[int, Replay]]  # phase -> program index -> replay
+    memos: dict[int, dict[int, Memo]] = dataclasses.field(default_factory=dict)
 
 
 _UNSET = "\0unset\0"
@@ -92,13 +93,73 @@ class Replay:
 
     def valid(self, written: set[str]) -> bool:
         """Whether the load-time result still holds, given the keys written so far."""
-        if not self.reads.isdisjoint(written):
-            return False
-        for lit, rx in self.patterns:
-            for key in written:
-                if lit in key and rx.search(key) is not None:
-                    return False
-        return True
+        return _unwritten(self.reads, self.patterns, written)
+
+
+def _unwritten(reads: frozenset[str], patterns: tuple[tuple[str, re.Pattern[str]], ...],
+               written: set[str]) -> bool:
+    """No key in ``reads``, and none a pattern selects, was written in the transaction: the
+    TX values a rule reads are still the snapshot's."""
+    if not reads.isdisjoint(written):
+        return False
+    for lit, rx in patterns:
+        for key in written:
+            if lit in key and rx.search(key) is not None:
+                return False
+    return True
+
+
+#: Request variables whose values alone (with snapshot TX values) decide a memoised rule.
+MEMO_INPUTS = frozenset({"REQUEST_HEADERS", "REQUEST_HEADERS_NAMES"})
+#: Results kept per memoised rule (distinct header sets); the memory starts over when full.
+MEMO_SIZE = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Memo:
+    """A rule whose first link reads request headers and whose links otherwise read only TX
+    (``920450`` sets ``tx.header_name_<name>`` per header, then checks them against
+    ``tx.restricted_headers``; ``901318`` hashes the User-Agent): while the TX keys it reads
+    hold their snapshot values (``valid``), what it does is a function of its header values,
+    so the engine runs it once per distinct header set and replays the recorded ``Replay``
+    after (``Transaction._memoised``). Clients repeat their header sets; a new one costs one
+    ordinary evaluation."""
+
+    reads: frozenset[str]
+    patterns: tuple[tuple[str, re.Pattern[str]], ...]
+    results: dict[tuple[tuple[str, str], ...], Replay]
+
+    def valid(self, written: set[str]) -> bool:
+        return _unwritten(self.reads, self.patterns, written)
+
+    def run(self, tx: Transaction, rule: Rule) -> bool:
+        """``tx._eval_rule(rule)``, replayed when this header set was seen before (call only
+        while ``valid`` and with no target exclusion in the transaction)."""
+        key = tuple(tx._values(tx.waf.plans[id(rule)], []))
+        hit = self.results.get(key)
+        if hit is not None:
+            return tx._replay(rule, hit)
+        data = tx.tx._data
+        before = dict(data)
+        was = (tx.interruption, tx._allow_phase, tx._allow_request, len(tx.matched))
+        previous = (tx.matched_var, tx.matched_var_name)
+        tx.matched_var = tx.matched_var_name = _UNSET
+        fired = tx._eval_rule(rule)
+        matched: tuple[str, str] | None = (tx.matched_var, tx.matched_var_name)
+        if tx.matched_var is _UNSET:
+            matched = None
+            tx.matched_var, tx.matched_var_name = previous
+        # recorded only when replaying it is the whole story: nothing logged, nothing
+        # interrupted, no key deleted (a replay only sets)
+        if was == (tx.interruption, tx._allow_phase, tx._allow_request, len(tx.matched)) \
+                and (not fired or _benign_fire(rule)) and before.keys() <= data.keys() \
+                and tx.tx._data is data:
+            if len(self.results) >= MEMO_SIZE:
+                self.results.clear()
+            changed = tuple(item for k, item in data.items() if before.get(k) != item)
+            self.results[key] = Replay(self.reads, fired, changed, matched,
+                                       tuple(tx.matched_vars), self.patterns)
+        return fired
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,6 +364,67 @@ def _relative_writes(rule: Rule) -> set[str]:
     return out
 
 
+_DIGITS = frozenset(str(i) for i in range(10))
+_INTRA_RULE = frozenset({"MATCHED_VAR", "MATCHED_VAR_NAME"})
+
+
+def _memo_reads(text: str | None) -> set[str] | None:
+    """TX keys ``text``'s macros read; None if a macro reads anything but TX or the rule's
+    own match."""
+    out: set[str] = set()
+    if not text or "%{" not in text:
+        return out
+    for part in compile_template(text).parts:
+        if isinstance(part, str) or part[0] in _INTRA_RULE and part[1] is None:
+            continue
+        coll, key = part
+        if coll != "TX" or key is None or "%{" in key:
+            return None
+        out.add(key.lower())
+    return out
+
+
+def _memo_of(rule: Rule) -> Memo | None:
+    """The ``Memo`` of ``rule`` if it qualifies (see ``Memo``), else None."""
+    if rule.operator is None or not rule.targets \
+            or any(t.name not in MEMO_INPUTS for t in rule.targets):
+        return None
+    reads: set[str] = set()
+    patterns: list[re.Pattern[str]] = []
+    for link in rule.links:
+        if link is not rule:
+            if link.capture:
+                return None
+            for t in link.targets:
+                if t.name != "TX" or t.negated or (t.key is None and t.key_regex is None):
+                    return None
+                if t.key_regex is not None:
+                    patterns.append(t.key_regex)
+                else:
+                    reads.add(t.key.lower())  # type: ignore[union-attr]
+        op = link.operator
+        texts: list[str | None] = [op.param if op is not None else None]
+        if op is not None and op.name.lower() in _SIDE_EFFECT_OPS:
+            return None
+        for a in link.actions:
+            if a.name != "setvar" or a.arg is None:
+                return None
+            name, value = _setvar_parts(a.arg)
+            if _written_key(name) is None:
+                return None
+            texts += (name, value)
+        for text in texts:
+            keys = _memo_reads(text)
+            if keys is None:
+                return None
+            reads |= keys
+    reads |= _relative_writes(rule)
+    if rule.capture:
+        reads -= _DIGITS   # the first link's capture sets them before anything reads them
+    return Memo(frozenset(reads),
+                tuple((required_literal(p.pattern), p) for p in patterns), {})
+
+
 def _replay_of(scratch: Transaction, rule: Rule) -> Replay | None:
     """Evaluate a kept rule on the scratch transaction (then undo it) if it reads TX only."""
     patterns: list[re.Pattern[str]] = []
@@ -355,10 +477,12 @@ def specialise(waf: WAF) -> Specialised | None:
     folded: list[Rule] = []
     phases: dict[int, tuple[Entry, ...]] = {}
     replays: dict[int, dict[int, Replay]] = {}
+    memos: dict[int, dict[int, Memo]] = {}
     for phase in range(1, 6):
         rules = waf.phase_rules(phase)
         out: list[Rule] = []
         replays[phase] = {}
+        memos[phase] = {}
         jumps: dict[int, str] = {}  # index in out -> marker name
         protect = 0  # rules after a dynamic skip:N keep their count
         i = 0
@@ -404,6 +528,10 @@ def specialise(waf: WAF) -> Specialised | None:
             replay = _replay_of(scratch, rule)
             if replay is not None:
                 replays[phase][len(out)] = replay
+            else:
+                memo = _memo_of(rule)
+                if memo is not None:
+                    memos[phase][len(out)] = memo
             out.append(rule)
         entries: list[Entry] = []
         for idx, rule in enumerate(out):
@@ -423,4 +551,4 @@ def specialise(waf: WAF) -> Specialised | None:
     snapshot = VarMap("TX")
     snapshot._data = dict(tx._data)
     return Specialised(phases, snapshot, tuple(folded),
-                       {p: Layout.of(e) for p, e in phases.items()}, replays)
+                       {p: Layout.of(e) for p, e in phases.items()}, replays, memos)

@@ -738,6 +738,7 @@ class Transaction:
         screen = self.waf.screens.get(phase) if prefilter else None
         written = self.tx.written
         replays = spec.replays[phase] if written is not None else {}
+        memos = spec.memos.get(phase, {}) if written is not None else {}
         order = self._visit_order(layout, screen, n)
         pos = 0
         while pos < len(order):
@@ -765,9 +766,13 @@ class Transaction:
                 pos = bisect_left(order, jump)
                 continue
             replay = replays.get(idx)
+            memo = memos.get(idx) if replay is None else None
             if replay is not None and not self._target_exclusions \
                     and replay.valid(written):  # type: ignore[arg-type]
                 fired = self._replay(rule, replay)
+            elif memo is not None and not self._target_exclusions \
+                    and memo.valid(written):  # type: ignore[arg-type]
+                fired = memo.run(self, rule)
             else:
                 fired = self._eval_rule(rule)
             if self._candidates is None:
