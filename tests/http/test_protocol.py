@@ -209,6 +209,30 @@ def test_header_and_target_limits_hold_while_parsing(gateway_for: GatewayFactory
     run(gateway_for, {"/echo": {"x-amazon-apigateway-any-method": ECHO}}, scenario)
 
 
+SMUGGLING = {   # framing two parsers could read differently: all refused, never guessed
+    "Content-Length and Transfer-Encoding": b"Content-Length: 4\r\nTransfer-Encoding: chunked",
+    "two Content-Lengths": b"Content-Length: 5\r\nContent-Length: 6",
+    "Content-Length with a sign": b"Content-Length: +5",
+    "space before the colon": b"Content-Length : 5",
+    "chunked not last": b"Transfer-Encoding: chunked, identity",
+    "unknown coding": b"Transfer-Encoding: xchunked",
+    "obsolete line folding": b"X-A: a\r\n b",
+}
+
+
+def test_request_smuggling_framings_are_refused_and_close(gateway_for: GatewayFactory) -> None:
+    async def scenario(port: int) -> None:
+        for name, fields in SMUGGLING.items():
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"POST /prod/echo HTTP/1.1\r\nHost: t\r\n" + fields
+                         + b"\r\n\r\nhello0\r\n\r\n")
+            status, headers, _ = await read_reply(reader)
+            assert status == 400, name
+            assert headers["connection"] == "close" and await closed(reader)
+            writer.close()
+    run(gateway_for, {"/echo": {"post": ECHO}}, scenario)
+
+
 def test_an_answer_behind_a_refused_pipelined_request_keeps_its_order(
         gateway_for: GatewayFactory) -> None:
     async def scenario(port: int) -> None:
