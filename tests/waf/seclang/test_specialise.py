@@ -279,3 +279,9 @@ def test_remembered_header_sets_are_bounded(prims: Primitives,
     for i in range(30):   # a new User-Agent every request: never more than the bound
         run(waf, "/", headers=[("Host", "a"), ("User-Agent", f"agent/{i}")])
         assert _memoised(waf)[51] <= 8
+    waf = make_waf(prims, HEADER_NAMES)
+    long_agent = [("Host", "a"), ("User-Agent", "x" * (specialise.MEMO_MAX_CHARS + 1))]
+    plain = _unspecialised(waf)
+    got, want = run(waf, "/", headers=long_agent)[0], run(plain, "/", headers=long_agent)[0]
+    assert got.tx.get("ua_hash") == want.tx.get("ua_hash")
+    assert _memoised(waf)[51] == 0   # evaluated, not remembered

@@ -113,6 +113,9 @@ def _unwritten(reads: frozenset[str], patterns: tuple[tuple[str, re.Pattern[str]
 MEMO_INPUTS = frozenset({"REQUEST_HEADERS", "REQUEST_HEADERS_NAMES"})
 #: Results kept per memoised rule (distinct header sets); the memory starts over when full.
 MEMO_SIZE = 1024
+#: Header sets longer than this (values, in characters) are evaluated, never remembered: with
+#: the count above, at most ~1 MiB of keys per rule whatever clients send.
+MEMO_MAX_CHARS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +125,8 @@ class Memo:
     ``tx.restricted_headers``; ``901318`` hashes the User-Agent): while the TX keys it reads
     hold their snapshot values (``valid``), what it does is a function of its header values,
     so the engine runs it once per distinct header set and replays the recorded ``Replay``
-    after (``Transaction._memoised``). Clients repeat their header sets; a new one costs one
-    ordinary evaluation."""
+    after (``run``). Clients repeat their header sets; a new one costs one ordinary
+    evaluation and a comparison of TX before and after."""
 
     reads: frozenset[str]
     patterns: tuple[tuple[str, re.Pattern[str]], ...]
@@ -135,7 +138,10 @@ class Memo:
     def run(self, tx: Transaction, rule: Rule) -> bool:
         """``tx._eval_rule(rule)``, replayed when this header set was seen before (call only
         while ``valid`` and with no target exclusion in the transaction)."""
-        key = tuple(tx._values(tx.waf.plans[id(rule)], []))
+        values = tx._values(tx.waf.plans[id(rule)], [])
+        if sum(len(v) for _, v in values) > MEMO_MAX_CHARS:
+            return tx._eval_rule(rule)
+        key = tuple(values)
         hit = self.results.get(key)
         if hit is not None:
             return tx._replay(rule, hit)
