@@ -35,13 +35,14 @@ class Headers:
     lower-cased index is built on the first lookup in a long list, or on ``get_all``.
     """
 
-    __slots__ = ("_index", "_items", "_names", "_raw")
+    __slots__ = ("_index", "_items", "_names", "_pairs", "_raw")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: tuple[tuple[str, str], ...] | None = tuple(items)
         self._raw: Sequence[tuple[bytes, bytes]] | None = None
         self._names: Sequence[bytes] | None = None
         self._index: dict[str, list[str]] | None = None
+        self._pairs: tuple[tuple[bytes, bytes, bytes], ...] | None = None
 
     @classmethod
     def from_asgi(cls, raw: Sequence[tuple[bytes, bytes]],
@@ -52,6 +53,7 @@ class Headers:
         h._raw = raw
         h._names = names if names is not None and len(names) == len(raw) else None
         h._index = None
+        h._pairs = None
         return h
 
     def _idx(self) -> dict[str, list[str]]:
@@ -103,14 +105,20 @@ class Headers:
                                         for n, (_, v) in zip(names, raw, strict=True))
         return items
 
-    def raw_pairs(self) -> list[tuple[bytes, bytes, bytes]]:
-        """``(lower-case name, name as sent, value)`` as bytes, for forwarding."""
-        raw = self._raw
-        if raw is None:
-            return [(k.lower().encode("latin-1"), k.encode("latin-1"), v.encode("latin-1"))
-                    for k, v in self.items()]
-        names = self._names or [k for k, _ in raw]
-        return [(k, n, v) for n, (k, v) in zip(names, raw, strict=True)]
+    def raw_pairs(self) -> tuple[tuple[bytes, bytes, bytes], ...]:
+        """``(lower-case name, name as sent, value)`` as bytes, for forwarding and logging
+        (built once: the proxy and the log capture both take them)."""
+        pairs = self._pairs
+        if pairs is None:
+            raw = self._raw
+            if raw is None:
+                pairs = tuple((k.lower().encode("latin-1"), k.encode("latin-1"),
+                               v.encode("latin-1")) for k, v in self.items())
+            else:
+                names = self._names or [k for k, _ in raw]
+                pairs = tuple((k, n, v) for n, (k, v) in zip(names, raw, strict=True))
+            self._pairs = pairs
+        return pairs
 
     def names(self) -> list[str]:
         return [k for k, _ in self.items()]
