@@ -30,13 +30,14 @@ Scenario = Callable[[int], Awaitable[None]]
 
 @asynccontextmanager
 async def serving(gateway_for: GatewayFactory, paths: dict[str, Any], *,
-                  idle_timeout: float = 5.0, **settings: Any) -> AsyncIterator[int]:
+                  idle_timeout: float = 5.0, state: ServerState | None = None,
+                  **settings: Any) -> AsyncIterator[int]:
     """The gateway behind ``GatewayProtocol`` on 127.0.0.1; yields the port."""
     _, app = gateway_for(paths, limits=LIMITS, **settings)
     config = Config(app, proxy_headers=False, timeout_keep_alive=idle_timeout,
                     log_level="warning")
     config.load()
-    state = ServerState()
+    state = state or ServerState()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: GatewayProtocol(config, state, {}, loop),
                                       "127.0.0.1", 0)
@@ -297,7 +298,7 @@ def test_streamed_upstream_body_is_chunked_to_the_client(gateway_for: GatewayFac
 def test_a_request_arriving_too_slowly_is_408(gateway_for: GatewayFactory) -> None:
     async def main() -> None:
         async with serving(gateway_for, {"/echo": {"post": ECHO}}, idle_timeout=0.02,
-                           server={"read_timeout_s": 0.05}) as port:
+                           server={"client_timeout_s": 0.05}) as port:
             for partial in (b"GET /prod/echo HTTP/1.1\r\nHost: t\r\nX-Slow: ",      # headers
                             b"POST /prod/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 9\r\n"
                             b"\r\nabc"):                                          # body
@@ -353,3 +354,38 @@ def test_mangled_requests_get_an_answer_or_a_close_and_the_server_stays_up(
         writer.close()
     run(gateway_for, {"/echo": {"x-amazon-apigateway-any-method": ECHO}}, scenario,
         idle_timeout=0.05)
+
+
+def test_a_client_that_stops_reading_is_dropped_and_its_upstream_closed(
+        gateway_for: GatewayFactory) -> None:
+    async def main() -> None:
+        origin = await start_origin()
+        state = ServerState()
+        try:
+            paths = {"/big": {"get": proxy(f"http://127.0.0.1:{origin.port}/big")}}
+            async with serving(gateway_for, paths, idle_timeout=0.02, state=state,
+                               server={"client_timeout_s": 0.05}) as port:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(get("/prod/big"))
+                await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+
+                async def dropped() -> None:   # read nothing more until the server lets go
+                    while state.connections:
+                        await asyncio.sleep(0.01)
+                await asyncio.wait_for(dropped(), 5)
+                received = 0
+                try:
+                    while chunk := await asyncio.wait_for(reader.read(1 << 20), 5):
+                        received += len(chunk)
+                except ConnectionResetError:
+                    pass
+                assert received < 64 * 65536     # the answer was cut, not waited for
+                writer.close()
+
+                async def upstream_closed() -> None:   # not left open mid-body (a leak)
+                    while origin.finished < 1:
+                        await asyncio.sleep(0.01)
+                await asyncio.wait_for(upstream_closed(), 5)
+        finally:
+            origin.close()
+    asyncio.run(main())

@@ -1,4 +1,4 @@
-"""A real HTTP/1.1 origin on loopback for proxy tests: echo, slow, stream, close, chunked."""
+"""A real HTTP/1.1 origin on loopback for proxy tests: echo, slow, stream, big, close, chunked."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ class Origin:
     server: asyncio.Server
     port: int
     connections: int = 0
+    finished: int = 0   # connections whose handler ended (the peer closed, or an error)
     requests: list[dict[str, object]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -52,6 +53,15 @@ async def start_origin() -> Origin:
                 if target.startswith("/close"):
                     writer.close()
                     return
+                if target.startswith("/big"):   # 64 MiB, only as fast as it is taken
+                    writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                    chunk = b"x" * 65536
+                    for _ in range(1024):
+                        writer.write(b"10000\r\n" + chunk + b"\r\n")
+                        await writer.drain()
+                    writer.write(b"0\r\n\r\n")
+                    await writer.drain()
+                    continue
                 if target.startswith("/stream"):
                     writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
                                  b"Content-Type: text/plain\r\nX-Up: 1\r\n\r\n")
@@ -73,6 +83,7 @@ async def start_origin() -> Origin:
         except (ConnectionError, asyncio.IncompleteReadError):
             return
         finally:
+            origin.finished += 1
             writer.close()
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)

@@ -68,8 +68,9 @@ class ServerSettings:
     workers: int = 1
     graceful_timeout_s: float = 10.0
     trust_forwarded_for: bool = False
-    # a request must arrive whole within this (slow headers or body: 408, then close)
-    read_timeout_s: float = 30.0
+    # a client must send a whole request, and keep reading an answer, within this: a slower
+    # request is answered 408, a client that stops reading is dropped
+    client_timeout_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +168,7 @@ def settings_from_data(data: Any, path: Path | None) -> Settings:
         workers=srv.get("workers", int, 1, check=_positive),
         graceful_timeout_s=srv.get("graceful_timeout_s", float, 10.0, check=_positive),
         trust_forwarded_for=srv.get("trust_forwarded_for", bool, False),
-        read_timeout_s=srv.get("read_timeout_s", float, 30.0, check=_positive),
+        client_timeout_s=srv.get("client_timeout_s", float, 30.0, check=_positive),
     )
     srv.done()
 

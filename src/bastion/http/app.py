@@ -242,5 +242,9 @@ class BastionApp:
             # The status line is gone; the only honest signal left is a broken connection.
             log.warning("response stream failed after %d bytes", sent, exc_info=True)
             raise
+        finally:
+            aclose = getattr(response.stream, "aclose", None)
+            if aclose is not None:   # an upstream left mid-body closes now
+                await aclose()
         await send({"type": "http.response.body", "body": b""})
         return sent

@@ -15,8 +15,9 @@ is a 400 and closes the connection; so do request smuggling shapes (Content-Leng
 Transfer-Encoding), which llhttp refuses. Keep-alive follows the request (HTTP/1.0 without
 ``keep-alive``, ``Connection: close``), pipelined requests are answered in order,
 ``Expect: 100-continue`` is answered when the body may come, idle connections close after
-uvicorn's ``timeout_keep_alive``, and a request still arriving after ``server.read_timeout_s``
-is answered 408 (slow-header and slow-body clients cannot hold connections). Response header
+uvicorn's ``timeout_keep_alive``; a request still arriving after ``server.client_timeout_s``
+is answered 408, and a client that stops reading an answer for that long is dropped (slow
+senders and slow readers cannot hold connections). Response header
 values with control characters are refused (response splitting): the client gets a 500.
 """
 
@@ -91,7 +92,7 @@ class GatewayProtocol(asyncio.Protocol):
         self.loop = _loop or asyncio.get_event_loop()
         self.state = server_state
         self.idle_timeout = float(config.timeout_keep_alive)
-        self.read_timeout = self.gateway.settings.server.read_timeout_s
+        self.client_timeout = self.gateway.settings.server.client_timeout_s
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.client: tuple[str, int] | None = None
@@ -106,6 +107,7 @@ class GatewayProtocol(asyncio.Protocol):
         self.watchdog: asyncio.TimerHandle | None = None
         self._active = 0.0                    # when the connection was last answered
         self._begun: float | None = None      # when the request being read began
+        self._stalled: float | None = None    # since when the transport refuses our writes
         self.writable: asyncio.Event | None = None   # set while the transport takes writes
         # the request being parsed
         self._url = b""
@@ -165,8 +167,10 @@ class GatewayProtocol(asyncio.Protocol):
         if self.writable is None:
             self.writable = asyncio.Event()
         self.writable.clear()
+        self._stalled = self.loop.time()
 
     def resume_writing(self) -> None:
+        self._stalled = None
         if self.writable is not None:
             self.writable.set()
 
@@ -371,30 +375,37 @@ class GatewayProtocol(asyncio.Protocol):
         sent = 0
         transport = self.transport
         assert transport is not None
-        async for chunk in stream:
-            if self.writable is not None and not self.writable.is_set():
-                await self.writable.wait()
-            if self.lost:
-                raise ConnectionError("client went away")
-            if chunk:
-                sent += len(chunk)
-                transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+        try:
+            async for chunk in stream:
+                if self.writable is not None and not self.writable.is_set():
+                    await self.writable.wait()
+                if self.lost:
+                    raise ConnectionError("client went away")
+                if chunk:
+                    sent += len(chunk)
+                    transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked
+                                    else chunk)
+        finally:
+            await _close(stream)   # an upstream left mid-body closes now, not at collection
         if chunked:
             transport.write(b"0\r\n\r\n")
         return sent
 
     def _watch(self) -> None:
         """Every ``idle_timeout`` seconds (no timer per request): close a connection idle
-        that long, answer 408 to a request still arriving after ``read_timeout`` (slow
-        headers or body hold a connection forever otherwise)."""
+        that long, answer 408 to a request still arriving after ``client_timeout``, drop a
+        client that has not read for that long (either would hold a connection forever)."""
         self.watchdog = None
         transport = self.transport
         if self.lost or transport is None:
             return
         now = self.loop.time()
         delay = self.idle_timeout
+        if self._stalled is not None and now - self._stalled > self.client_timeout:
+            transport.abort()   # it reads nothing: what is buffered for it goes too
+            return
         if self._begun is not None:
-            if now - self._begun > self.read_timeout and not self.refused:
+            if now - self._begun > self.client_timeout and not self.refused:
                 self._begun = None
                 self._refuse(plain(408, "Request Timeout"))
                 return
@@ -405,6 +416,12 @@ class GatewayProtocol(asyncio.Protocol):
                 return
             delay = self.idle_timeout - idle
         self.watchdog = self.loop.call_later(delay, self._watch)
+
+
+async def _close(stream: Any) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 def _status_line(status: int) -> bytes:

@@ -54,11 +54,17 @@ class UpstreamResponse:
         if self.complete or self._conn is None:
             return
         conn = self._conn
-        while True:
-            chunk = await conn.next_chunk()
-            if chunk is None:
-                return
-            yield chunk
+        finished = False
+        try:
+            while True:
+                chunk = await conn.next_chunk()
+                if chunk is None:
+                    finished = True
+                    return
+                yield chunk
+        finally:
+            if not finished:   # left mid-body (the client went away): never reusable
+                conn.close()
 
     async def read(self) -> bytes:
         return b"".join([c async for c in self.body()])
