@@ -340,6 +340,8 @@ class GatewayProtocol(asyncio.Protocol):
         except ValueError:
             log.warning("refused an invalid response header (status %d)", status,
                         exc_info=True)
+            if response.stream is not None:
+                await _close(response.stream)
             return await self._write(plain(500, "Internal Server Error"), request_id,
                                      head=head, keep_alive=False, version=version)
         stream = response.stream
@@ -358,7 +360,9 @@ class GatewayProtocol(asyncio.Protocol):
             sent = len(response.body)
             out += ((b"%x\r\n" % sent, response.body, b"\r\n") if chunked else (response.body,))
         transport.write(b"".join(out))
-        if stream is not None and not no_body:
+        if stream is not None and no_body:
+            await _close(stream)   # nothing of it is sent (HEAD, 204, 304): let its upstream go
+        elif stream is not None:
             try:
                 sent += await self._stream(stream, chunked)
             except Exception:
