@@ -134,7 +134,8 @@ def test_tx_only_rules_replay_their_load_time_result_until_a_key_they_read_is_wr
     assert waf.spec is not None
     replayed = {waf.spec.phases[2][i][0].id: r for i, r in waf.spec.replays[2].items()}
     assert set(replayed) == {20, 30, 40}
-    assert replayed[20].fired and replayed[20].sets == (("summed", "1"),)
+    # every key it writes, "score" too though its value does not change at load
+    assert replayed[20].fired and replayed[20].sets == (("score", "0"), ("summed", "1"))
     assert not replayed[30].fired and not replayed[40].fired
     for w in (waf, _unspecialised(waf)):
         tx, it = run(w, "/?a=fine")
@@ -285,3 +286,22 @@ def test_remembered_header_sets_are_bounded(prims: Primitives,
     got, want = run(waf, "/", headers=long_agent)[0], run(plain, "/", headers=long_agent)[0]
     assert got.tx.get("ua_hash") == want.tx.get("ua_hash")
     assert _memoised(waf)[51] == 0   # evaluated, not remembered
+
+
+def test_a_replayed_header_rule_writes_what_it_wrote_even_values_already_there(
+        prims: Primitives) -> None:
+    """Recorded while an earlier capture had left tx.0 at the value the rule writes, the
+    replay must still write it: in another transaction tx.0 holds something else."""
+    waf = make_waf(prims, """
+SecRule ARGS:c "@rx ^(.*)$" "id:5,phase:2,pass,nolog,capture,setvar:tx.seen=%{tx.0}"
+SecRule REQUEST_HEADERS:User-Agent "@rx ^(.*)$" "id:52,phase:2,pass,nolog,capture,\\
+    setvar:tx.ua_copy=%{tx.1}"
+SecRule TX:0 "@streq other" "id:60,phase:2,pass,log,msg:'tx.0 is still the argument'"
+""")
+    plain = _unspecialised(waf)
+    agent = [("Host", "a"), ("User-Agent", "curl")]
+    for uri in ("/?c=curl", "/?c=other"):   # recorded with tx.0 == "curl", then replayed
+        got, want = run(waf, uri, headers=agent)[0], run(plain, uri, headers=agent)[0]
+        assert ids(got) == ids(want) == []
+        assert got.tx.items() == want.tx.items()
+    assert _memoised(waf)[52] == 1

@@ -109,6 +109,18 @@ def _unwritten(reads: frozenset[str], patterns: tuple[tuple[str, re.Pattern[str]
     return True
 
 
+class _Writes(set[str]):
+    """``VarMap.written`` while a memoised rule is recorded: also the order of the writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.order: list[str] = []
+
+    def add(self, key: str) -> None:
+        super().add(key)
+        self.order.append(key)
+
+
 #: Request variables whose values alone (with snapshot TX values) decide a memoised rule.
 MEMO_INPUTS = frozenset({"REQUEST_HEADERS", "REQUEST_HEADERS_NAMES"})
 #: Results kept per memoised rule (distinct header sets); the memory starts over when full.
@@ -145,26 +157,35 @@ class Memo:
         hit = self.results.get(key)
         if hit is not None:
             return tx._replay(rule, hit)
-        data = tx.tx._data
-        before = dict(data)
+        vm = tx.tx
+        data = vm._data
         was = (tx.interruption, tx._allow_phase, tx._allow_request, len(tx.matched))
         previous = (tx.matched_var, tx.matched_var_name)
         tx.matched_var = tx.matched_var_name = _UNSET
-        fired = tx._eval_rule(rule)
+        outer = vm.written
+        writes = vm.written = _Writes()
+        try:
+            fired = tx._eval_rule(rule)
+        finally:
+            vm.written = outer
+            if outer is not None:
+                outer |= writes
         matched: tuple[str, str] | None = (tx.matched_var, tx.matched_var_name)
         if tx.matched_var is _UNSET:
             matched = None
             tx.matched_var, tx.matched_var_name = previous
+        keys = list(dict.fromkeys(writes.order))   # first writes first: TX keeps that order
         # recorded only when replaying it is the whole story: nothing logged, nothing
         # interrupted, no key deleted (a replay only sets)
         if was == (tx.interruption, tx._allow_phase, tx._allow_request, len(tx.matched)) \
-                and (not fired or _benign_fire(rule)) and before.keys() <= data.keys() \
-                and tx.tx._data is data:
+                and (not fired or _benign_fire(rule)) and vm._data is data \
+                and all(k in data for k in keys):
             if len(self.results) >= MEMO_SIZE:
                 self.results.clear()
-            changed = tuple(item for k, item in data.items() if before.get(k) != item)
-            self.results[key] = Replay(self.reads, fired, changed, matched,
-                                       tuple(tx.matched_vars), self.patterns)
+            # every key the rule wrote, even with the value it already had here: another
+            # transaction may hold another value there (an earlier capture's tx.0)
+            self.results[key] = Replay(self.reads, fired, tuple(data[k] for k in keys),
+                                       matched, tuple(tx.matched_vars), self.patterns)
         return fired
 
 
@@ -448,7 +469,12 @@ def _replay_of(scratch: Transaction, rule: Rule) -> Replay | None:
     matched_before = len(scratch.matched)
     scratch.matched_var = scratch.matched_var_name = _UNSET
     scratch.matched_vars = []
-    fired = scratch._eval_rule(rule) if whole else scratch._eval_link(rule, rule, [])
+    outer = tx.written
+    writes = tx.written = _Writes()
+    try:
+        fired = scratch._eval_rule(rule) if whole else scratch._eval_link(rule, rule, [])
+    finally:
+        tx.written = outer
     after = tx._data
     quiet = scratch.interruption is None and not scratch._allow_phase \
         and not scratch._allow_request and len(scratch.matched) == matched_before
@@ -457,7 +483,9 @@ def _replay_of(scratch: Transaction, rule: Rule) -> Replay | None:
         if not fired and quiet:
             result = Replay(frozenset(io[0]), False, (), None, (), keyed)
     elif quiet and (not fired or _benign_fire(rule)) and before.keys() <= after.keys():
-        changed = [item for k, item in after.items() if before.get(k) != item]
+        # every key written, even with the value it had at load: at run time an earlier
+        # rule may have left another value there, which a real run would overwrite
+        changed = [after[k] for k in dict.fromkeys(writes.order) if k in after]
         matched = None if scratch.matched_var is _UNSET else (
             scratch.matched_var, scratch.matched_var_name)
         result = Replay(frozenset(io[0] | _relative_writes(rule)), fired, tuple(changed), matched,

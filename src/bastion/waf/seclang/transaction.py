@@ -814,8 +814,10 @@ class Transaction:
         self.matched_vars = list(replay.matched_vars)
         if replay.matched is not None:
             self.matched_var, self.matched_var_name = replay.matched
+        tx = self.tx
         for key, value in replay.sets:
-            self.tx.set(key, value)
+            if tx.get_item(key) != (key, value):   # a key already so stays unwritten
+                tx.set(key, value)
         if replay.fired:
             self.matched_ids.append(rule.id)
         return replay.fired
