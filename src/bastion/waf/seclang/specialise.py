@@ -223,13 +223,17 @@ class Layout:
         return end
 
 
-def _macro_tx_keys(text: str | None) -> set[str] | None:
-    """TX keys ``text`` reads through macros; None if it reads anything else."""
+_INTRA_RULE = frozenset({"MATCHED_VAR", "MATCHED_VAR_NAME"})
+
+
+def _macro_tx_keys(text: str | None, *, own_match: bool = False) -> set[str] | None:
+    """TX keys ``text`` reads through macros; None if it reads anything else (with
+    ``own_match``, MATCHED_VAR and MATCHED_VAR_NAME are allowed too: the rule's own match)."""
     out: set[str] = set()
     if not text or "%{" not in text:
         return out
     for part in compile_template(text).parts:
-        if isinstance(part, str):
+        if isinstance(part, str) or own_match and part[0] in _INTRA_RULE and part[1] is None:
             continue
         coll, key = part
         if coll != "TX" or key is None or "%{" in key:
@@ -392,23 +396,6 @@ def _relative_writes(rule: Rule) -> set[str]:
 
 
 _DIGITS = frozenset(str(i) for i in range(10))
-_INTRA_RULE = frozenset({"MATCHED_VAR", "MATCHED_VAR_NAME"})
-
-
-def _memo_reads(text: str | None) -> set[str] | None:
-    """TX keys ``text``'s macros read; None if a macro reads anything but TX or the rule's
-    own match."""
-    out: set[str] = set()
-    if not text or "%{" not in text:
-        return out
-    for part in compile_template(text).parts:
-        if isinstance(part, str) or part[0] in _INTRA_RULE and part[1] is None:
-            continue
-        coll, key = part
-        if coll != "TX" or key is None or "%{" in key:
-            return None
-        out.add(key.lower())
-    return out
 
 
 def _memo_of(rule: Rule) -> Memo | None:
@@ -441,7 +428,7 @@ def _memo_of(rule: Rule) -> Memo | None:
                 return None
             texts += (name, value)
         for text in texts:
-            keys = _memo_reads(text)
+            keys = _macro_tx_keys(text, own_match=True)
             if keys is None:
                 return None
             reads |= keys
