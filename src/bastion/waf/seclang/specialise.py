@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -121,6 +122,20 @@ class _Writes(set[str]):
         self.order.append(key)
 
 
+def _recording(vm: VarMap, run: Callable[[], bool]) -> tuple[bool, list[str]]:
+    """``run()``, and every key of ``vm`` it wrote, first writes first (the order new keys
+    take in the map); they stay marked written in ``vm.written`` as a plain run leaves them."""
+    outer = vm.written
+    writes = vm.written = _Writes()
+    try:
+        result = run()
+    finally:
+        vm.written = outer
+        if outer is not None:
+            outer |= writes
+    return result, list(dict.fromkeys(writes.order))
+
+
 #: Request variables whose values alone (with snapshot TX values) decide a memoised rule.
 MEMO_INPUTS = frozenset({"REQUEST_HEADERS", "REQUEST_HEADERS_NAMES"})
 #: Results kept per memoised rule (distinct header sets); the memory starts over when full.
@@ -162,19 +177,11 @@ class Memo:
         was = (tx.interruption, tx._allow_phase, tx._allow_request, len(tx.matched))
         previous = (tx.matched_var, tx.matched_var_name)
         tx.matched_var = tx.matched_var_name = _UNSET
-        outer = vm.written
-        writes = vm.written = _Writes()
-        try:
-            fired = tx._eval_rule(rule)
-        finally:
-            vm.written = outer
-            if outer is not None:
-                outer |= writes
+        fired, keys = _recording(vm, lambda: tx._eval_rule(rule))
         matched: tuple[str, str] | None = (tx.matched_var, tx.matched_var_name)
         if tx.matched_var is _UNSET:
             matched = None
             tx.matched_var, tx.matched_var_name = previous
-        keys = list(dict.fromkeys(writes.order))   # first writes first: TX keeps that order
         # recorded only when replaying it is the whole story: nothing logged, nothing
         # interrupted, no key deleted (a replay only sets)
         if was == (tx.interruption, tx._allow_phase, tx._allow_request, len(tx.matched)) \
@@ -456,12 +463,8 @@ def _replay_of(scratch: Transaction, rule: Rule) -> Replay | None:
     matched_before = len(scratch.matched)
     scratch.matched_var = scratch.matched_var_name = _UNSET
     scratch.matched_vars = []
-    outer = tx.written
-    writes = tx.written = _Writes()
-    try:
-        fired = scratch._eval_rule(rule) if whole else scratch._eval_link(rule, rule, [])
-    finally:
-        tx.written = outer
+    fired, written = _recording(
+        tx, lambda: scratch._eval_rule(rule) if whole else scratch._eval_link(rule, rule, []))
     after = tx._data
     quiet = scratch.interruption is None and not scratch._allow_phase \
         and not scratch._allow_request and len(scratch.matched) == matched_before
@@ -472,7 +475,7 @@ def _replay_of(scratch: Transaction, rule: Rule) -> Replay | None:
     elif quiet and (not fired or _benign_fire(rule)) and before.keys() <= after.keys():
         # every key written, even with the value it had at load: at run time an earlier
         # rule may have left another value there, which a real run would overwrite
-        changed = [after[k] for k in dict.fromkeys(writes.order) if k in after]
+        changed = [after[k] for k in written if k in after]
         matched = None if scratch.matched_var is _UNSET else (
             scratch.matched_var, scratch.matched_var_name)
         result = Replay(frozenset(io[0] | _relative_writes(rule)), fired, tuple(changed), matched,
