@@ -22,7 +22,8 @@ import orjson
 from bastion.gateway.gateway import Gateway
 from bastion.pipeline import Headers, Request, Response
 
-__all__ = ["BastionApp", "body_too_large", "headers_too_large", "plain", "response_fields"]
+__all__ = ["BastionApp", "body_too_large", "close_stream", "headers_too_large", "plain",
+           "response_fields"]
 
 log = logging.getLogger("bastion.http")
 
@@ -99,6 +100,14 @@ def response_fields(response: Response, request_id: str | None, *,
     if response.stream is None and not has_length:
         headers.append((b"Content-Length", str(len(response.body)).encode()))
     return headers
+
+
+async def close_stream(stream: object) -> None:
+    """Close a response body stream now (an async generator over an upstream connection
+    releases or closes it), not whenever it is collected."""
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 class BastionApp:
@@ -243,8 +252,6 @@ class BastionApp:
             log.warning("response stream failed after %d bytes", sent, exc_info=True)
             raise
         finally:
-            aclose = getattr(response.stream, "aclose", None)
-            if aclose is not None:   # an upstream left mid-body closes now
-                await aclose()
+            await close_stream(response.stream)   # an upstream left mid-body closes now
         await send({"type": "http.response.body", "body": b""})
         return sent

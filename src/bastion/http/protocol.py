@@ -39,6 +39,7 @@ from uvicorn.server import ServerState
 from bastion.http.app import (
     BastionApp,
     body_too_large,
+    close_stream,
     headers_too_large,
     plain,
     response_fields,
@@ -341,7 +342,7 @@ class GatewayProtocol(asyncio.Protocol):
             log.warning("refused an invalid response header (status %d)", status,
                         exc_info=True)
             if response.stream is not None:
-                await _close(response.stream)
+                await close_stream(response.stream)
             return await self._write(plain(500, "Internal Server Error"), request_id,
                                      head=head, keep_alive=False, version=version)
         stream = response.stream
@@ -361,7 +362,7 @@ class GatewayProtocol(asyncio.Protocol):
             out += ((b"%x\r\n" % sent, response.body, b"\r\n") if chunked else (response.body,))
         transport.write(b"".join(out))
         if stream is not None and no_body:
-            await _close(stream)   # nothing of it is sent (HEAD, 204, 304): let its upstream go
+            await close_stream(stream)   # none of it is sent (HEAD, 204, 304): free its upstream
         elif stream is not None:
             try:
                 sent += await self._stream(stream, chunked)
@@ -390,7 +391,7 @@ class GatewayProtocol(asyncio.Protocol):
                     transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked
                                     else chunk)
         finally:
-            await _close(stream)   # an upstream left mid-body closes now, not at collection
+            await close_stream(stream)   # an upstream left mid-body closes now, not at collection
         if chunked:
             transport.write(b"0\r\n\r\n")
         return sent
@@ -420,12 +421,6 @@ class GatewayProtocol(asyncio.Protocol):
                 return
             delay = self.idle_timeout - idle
         self.watchdog = self.loop.call_later(delay, self._watch)
-
-
-async def _close(stream: Any) -> None:
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        await aclose()
 
 
 def _status_line(status: int) -> bytes:
