@@ -23,6 +23,37 @@ def test_macro_templates() -> None:
     assert not compile_template("plain").has_macros
 
 
+@given(text=st.text(alphabet="ab%{}.:xTX", max_size=30))
+@settings(max_examples=300, deadline=None)
+def test_a_bound_template_renders_what_render_does(text: str) -> None:
+    vals = {("TX", "a"): "1", ("TX", "b"): "", ("X", None): "x"}
+
+    def resolve(name: str, key: str | None) -> str | None:
+        return vals.get((name, key))
+
+    template = compile_template(text)
+    bound = template.bind(lambda name, key: lambda ctx: resolve(name, key))
+    assert bound(None) == template.render(resolve)
+
+
+def test_macros_read_the_transaction_as_the_generic_resolver_does() -> None:
+    from bastion.waf.seclang import WAF, Snippet
+
+    waf = WAF.build([Snippet('SecAction "id:1,phase:1,pass,nolog,setvar:tx.a=A"')])
+    tx = waf.new_transaction()
+    tx.process_connection("192.0.2.7", 5555)
+    tx.process_uri("GET", "/p?q=1", "HTTP/1.1")
+    tx.add_request_header("Host", "example")
+    tx.process_request_headers()
+    text = ("%{tx.a}|%{TX.missing}|%{remote_addr}|%{request_headers.host}|%{REQUEST_URI}|"
+            "%{matched_var}|%{tx}")
+    assert tx.expand(text) == "A||192.0.2.7|example|/p?q=1||"
+    assert tx.expand(text) == compile_template(text).render(tx._resolve_macro)
+    # a collection initcol gave a variable's name is what the macro reads (as v2 resolves it)
+    tx.init_collection("REMOTE_ADDR", "k")
+    assert tx.expand("%{remote_addr.key}") == "k"
+
+
 def test_maps_are_case_insensitive_and_ordered() -> None:
     m = MultiMap()
     m.add("A", "1")

@@ -7,6 +7,7 @@ is what makes CRS's per-argument anomaly scores add up.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,9 @@ from bastion.waf.seclang.syntax import SyntaxProblem, parse_target
 if TYPE_CHECKING:
     from bastion.waf.seclang.transaction import Transaction
 
-__all__ = ["run_action"]
+__all__ = ["ActionFn", "atoi", "compile_action", "compile_actions"]
+
+ActionFn = Callable[["Transaction"], None]
 
 _INT = re.compile(r"\s*([+-]?\d+)")
 
@@ -31,18 +34,45 @@ def atoi(s: str | None) -> int:
     return int(m.group(1)) if m else 0
 
 
-def _split_var(tx: Transaction, spec: str) -> tuple[str, str]:
-    name = tx.expand(spec.strip()) if "%{" in spec else spec.strip()
+def _var(spec: str) -> Callable[[Transaction], tuple[str, str]]:
+    """``collection.key`` (macros allowed) -> (COLLECTION, key), parsed once when static."""
+    spec = spec.strip()
+    if "%{" in spec:
+        from bastion.waf.seclang.transaction import expander
+
+        name_of = expander(spec)
+        return lambda tx: _split(name_of(tx))
+    try:
+        parts = _split(spec)
+    except ValueError as exc:
+        problem = exc
+
+        def fails(tx: Transaction) -> tuple[str, str]:
+            raise problem
+        return fails
+    return lambda tx: parts
+
+
+def _split(name: str) -> tuple[str, str]:
     coll, dot, key = name.partition(".")
     if not dot:
         raise ValueError(f"variable {name!r} has no collection")
     return coll.upper(), key
 
 
+def _text(template: str) -> Callable[[Transaction], str]:
+    """A macro template as a function of the transaction (``Transaction.expand``)."""
+    if "%{" not in template:
+        return lambda tx: template
+    from bastion.waf.seclang.transaction import expander
+
+    return expander(template)
+
+
 @lru_cache(maxsize=4096)
 def _parse_setvar(arg: str) -> tuple[str, str, str | None]:
     """``setvar`` text -> (kind, name, value): kind "!" delete, "1" no value, "+"/"-" add,
-    "=" assign (parsed once per distinct text; macros are expanded per call)."""
+    "=" assign."""
     arg = arg.strip()
     if arg.startswith("!"):
         return "!", arg[1:].strip(), None
@@ -54,35 +84,51 @@ def _parse_setvar(arg: str) -> tuple[str, str, str | None]:
     return "=", name.strip(), value
 
 
-def setvar(tx: Transaction, arg: str) -> None:
+def setvar(arg: str) -> ActionFn:
     kind, name, value = _parse_setvar(arg)
-    coll_name, key = _split_var(tx, name)
-    coll = tx.collection(coll_name)
-    if coll is None:
-        return
+    var = _var(name)
     if kind == "!":
-        coll.delete(key)
-    elif kind == "1":
-        coll.set(key, "1")
-    elif kind == "=":
-        coll.set(key, tx.expand(value or ""))
-    else:
-        delta = atoi(tx.expand(value or ""))
-        cur = atoi(coll.get(key))
-        coll.set(key, str(cur + delta if kind == "+" else cur - delta))
+        def delete(tx: Transaction) -> None:
+            coll_name, key = var(tx)
+            coll = tx.collection(coll_name)
+            if coll is not None:
+                coll.delete(key)
+        return delete
+    text = _text("1" if kind == "1" else value or "")
+    if kind in ("=", "1"):
+        def assign(tx: Transaction) -> None:
+            coll_name, key = var(tx)
+            coll = tx.collection(coll_name)
+            if coll is not None:
+                coll.set(key, text(tx))
+        return assign
+    sign = 1 if kind == "+" else -1
+
+    def add(tx: Transaction) -> None:
+        coll_name, key = var(tx)
+        coll = tx.collection(coll_name)
+        if coll is not None:
+            delta = atoi(text(tx))
+            coll.set(key, str(atoi(coll.get(key)) + sign * delta))
+    return add
 
 
-def expirevar(tx: Transaction, arg: str) -> None:
+def expirevar(arg: str) -> ActionFn:
     name, _, seconds = arg.partition("=")
-    coll_name, key = _split_var(tx, name)
-    coll = tx.collection(coll_name)
-    if coll is not None:
-        coll.expire(key, tx.clock.time() + atoi(tx.expand(seconds)))
+    var = _var(name)
+    text = _text(seconds)
+
+    def expire(tx: Transaction) -> None:
+        coll_name, key = var(tx)
+        coll = tx.collection(coll_name)
+        if coll is not None:
+            coll.expire(key, tx.clock.time() + atoi(text(tx)))
+    return expire
 
 
-def initcol(tx: Transaction, arg: str) -> None:
-    name, _, key = arg.partition("=")
-    tx.init_collection(name.strip().upper(), tx.expand(key.strip()))
+def initcol(collection: str, key: str) -> ActionFn:
+    text = _text(key)
+    return lambda tx: tx.init_collection(collection, text(tx))
 
 
 def _ctl_target(value: str) -> tuple[str, str]:
@@ -90,61 +136,114 @@ def _ctl_target(value: str) -> tuple[str, str]:
     return sel.strip(), target.strip()
 
 
-def ctl(tx: Transaction, arg: str) -> None:
+def ctl(arg: str) -> ActionFn:
     name, _, value = arg.partition("=")
     key = name.strip().lower()
     value = value.strip()
-    before = (tx.body_processor, tx.force_request_body_variable)
-    _ctl(tx, key, value)
-    if (tx.body_processor, tx.force_request_body_variable) != before:
-        tx.variables_changed()  # what REQUEST_BODY / REQBODY_PROCESSOR yield changed
-    else:
-        tx.rules_changed()  # rules removed, targets excluded, engine mode...
+    change = _ctl(key, value)
+    if key in ("requestbodyprocessor", "forcerequestbodyvariable"):
+        def variables(tx: Transaction) -> None:
+            before = (tx.body_processor, tx.force_request_body_variable)
+            change(tx)
+            if (tx.body_processor, tx.force_request_body_variable) != before:
+                # what REQUEST_BODY / REQBODY_PROCESSOR yield changed
+                tx.variables_changed(_BODY_VARIABLES)
+        return variables
+
+    def rules(tx: Transaction) -> None:
+        change(tx)
+        tx.rules_changed()   # rules removed, targets excluded, engine mode...
+    return rules
 
 
-def _ctl(tx: Transaction, key: str, value: str) -> None:
+#: The variables a body-processing ``ctl`` can change.
+_BODY_VARIABLES = frozenset({"REQUEST_BODY", "REQBODY_PROCESSOR"})
+
+
+def _ctl(key: str, value: str) -> ActionFn:
+    """What ``ctl:key=value`` does to the transaction (parsed once)."""
     if key == "ruleengine":
         mode = {"on": "On", "off": "Off", "detectiononly": "DetectionOnly"}.get(value.lower())
-        if mode is not None:
+        if mode is None:
+            return _nothing
+
+        def engine(tx: Transaction) -> None:
             tx.engine_mode = mode
-    elif key == "ruleremovebyid":
-        tx.remove_ids(value)
-    elif key == "ruleremovebytag":
-        tx.removed_tags.append(re.compile(value))
-    elif key == "ruleremovebymsg":
-        tx.removed_msgs.append(re.compile(value))
-    elif key in ("ruleremovetargetbyid", "ruleremovetargetbytag", "ruleremovetargetbymsg"):
+        return engine
+    if key == "ruleremovebyid":
+        return lambda tx: tx.remove_ids(value)
+    if key in ("ruleremovebytag", "ruleremovebymsg"):
+        try:
+            pattern = re.compile(value)
+        except re.error as exc:
+            problem = exc
+
+            def fails(tx: Transaction) -> None:
+                raise problem
+            return fails
+        removed = "removed_tags" if key == "ruleremovebytag" else "removed_msgs"
+        return lambda tx: getattr(tx, removed).append(pattern)
+    if key in ("ruleremovetargetbyid", "ruleremovetargetbytag", "ruleremovetargetbymsg"):
         sel, target_text = _ctl_target(value)
         tname, _, tkey = target_text.partition(":")
         try:
             target = parse_target(tname, tkey if tkey else None)
         except SyntaxProblem:
-            return
-        tx.add_target_exclusion(key[len("ruleremovetargetby"):], sel, target)
-    elif key == "requestbodyprocessor":
-        tx.body_processor = value.upper()
-    elif key == "forcerequestbodyvariable":
-        tx.force_request_body_variable = value.lower() == "on"
-    elif key == "requestbodyaccess":
-        tx.request_body_access = value.lower() == "on"
-    elif key == "requestbodylimit":
-        tx.request_body_limit = atoi(value)
-    elif key == "responsebodyaccess":
-        tx.response_body_access = value.lower() == "on"
+            return _nothing
+        by = key[len("ruleremovetargetby"):]
+        return lambda tx: tx.add_target_exclusion(by, sel, target)
+    if key == "requestbodyprocessor":
+        processor = value.upper()
+
+        def body_processor(tx: Transaction) -> None:
+            tx.body_processor = processor
+        return body_processor
+    on = value.lower() == "on"
+    if key == "forcerequestbodyvariable":
+        def force(tx: Transaction) -> None:
+            tx.force_request_body_variable = on
+        return force
+    if key == "requestbodyaccess":
+        def access(tx: Transaction) -> None:
+            tx.request_body_access = on
+        return access
+    if key == "requestbodylimit":
+        limit = atoi(value)
+
+        def body_limit(tx: Transaction) -> None:
+            tx.request_body_limit = limit
+        return body_limit
+    if key == "responsebodyaccess":
+        def response_access(tx: Transaction) -> None:
+            tx.response_body_access = on
+        return response_access
     # auditEngine, auditLogParts, debugLogLevel...: accepted, nothing to do in-process
+    return _nothing
 
 
-def run_action(tx: Transaction, rule: Rule, action: Action) -> None:
+def _nothing(tx: Transaction) -> None:
+    return None
+
+
+def compile_action(action: Action) -> ActionFn | None:
+    """``action`` as a function of the transaction, parsed once when the rules load (None:
+    an action without effect in-process, such as sanitise*, exec or append)."""
     arg = action.arg or ""
     name = action.name
     if name == "setvar":
-        setvar(tx, arg)
-    elif name == "ctl":
-        ctl(tx, arg)
-    elif name == "expirevar":
-        expirevar(tx, arg)
-    elif name == "initcol":
-        initcol(tx, arg)
-    elif name in ("setsid", "setuid"):
-        tx.init_collection("SESSION" if name == "setsid" else "USER", tx.expand(arg))
-    # other non-disruptive actions (sanitise*, exec, append...) have no effect in-process
+        return setvar(arg)
+    if name == "ctl":
+        return ctl(arg)
+    if name == "expirevar":
+        return expirevar(arg)
+    if name == "initcol":
+        coll, _, key = arg.partition("=")
+        return initcol(coll.strip().upper(), key.strip())
+    if name in ("setsid", "setuid"):
+        return initcol("SESSION" if name == "setsid" else "USER", arg)
+    return None
+
+
+def compile_actions(rule: Rule) -> tuple[ActionFn, ...]:
+    """A rule link's effective actions, in order."""
+    return tuple(fn for fn in map(compile_action, rule.actions) if fn is not None)

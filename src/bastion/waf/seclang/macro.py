@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
+from typing import TypeVar
 
 __all__ = ["Template", "compile_template", "expand"]
 
 Part = str | tuple[str, str | None]
+C = TypeVar("C")
+#: A reference's value in a context (None: the variable does not exist).
+Getter = Callable[[C], str | None]
 
 
 class Template:
@@ -33,6 +37,33 @@ class Template:
                 lits.append("")
         self._lits = tuple(lits)
         self._refs = tuple(refs)
+
+    def bind(self, getter: Callable[[str, str | None], Getter[C]]) -> Callable[[C], str]:
+        """The template as one function of a context, with each reference's getter chosen
+        once (``getter(VARIABLE, key)``) instead of dispatched on its name at every
+        expansion."""
+        lits = self._lits
+        gets = tuple(getter(name, key) for name, key in self._refs)
+        if not gets:
+            text = lits[0]
+            return lambda ctx: text
+        if len(gets) == 1:
+            before, get, after = lits[0], gets[0], lits[1]
+
+            def one(ctx: C) -> str:
+                v = get(ctx)
+                return before + v + after if v is not None else before + after
+            return one
+
+        def many(ctx: C) -> str:
+            out: list[str] = [lits[0]]
+            for i, get in enumerate(gets):
+                v = get(ctx)
+                if v is not None:
+                    out.append(v)
+                out.append(lits[i + 1])
+            return "".join(out)
+        return many
 
     def render(self, resolve: Callable[[str, str | None], str | None]) -> str:
         lits = self._lits

@@ -142,6 +142,8 @@ class Screen:
             i for i in layout.live if i not in screened)
         self.dead = layout.dead
         self.sources = sources
+        #: The variables a ``ctl`` can change that this phase's screening reads.
+        self.volatile = frozenset(p.source[0] for p in sources if p.volatile)
         self._memory: dict[tuple[int, str], frozenset[int]] = {}
         # header-like collections (one MultiMap) whose general source and literal keys are
         # screened in one pass: (items, general source or -1, {lower-case key: source})

@@ -16,12 +16,13 @@ import os
 import re
 import secrets
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from bastion.waf.seclang import bodies, variables
-from bastion.waf.seclang.actions import atoi, run_action
+from bastion.waf.seclang.actions import atoi
 from bastion.waf.seclang.collections import MultiMap, Record, VarMap
 from bastion.waf.seclang.macro import compile_template
 from bastion.waf.seclang.results import Interruption, MatchedRule
@@ -83,6 +84,32 @@ def as_bytes_str(s: str) -> str:
     except UnicodeEncodeError:
         return s.encode("utf-8", errors="surrogateescape").decode("latin-1")
     return s
+
+
+def _macro_getter(name: str, key: str | None) -> Callable[[Transaction], str | None]:
+    """How one macro reference is read, chosen once (``_resolve_macro`` decides the same
+    per call): TX keys and the scalar variables directly, anything else through it."""
+    if name == "TX":
+        if key is None:
+            return lambda tx: None
+        return lambda tx: tx.tx.get(key)
+    get = variables.SCALARS.get(name)
+    if get is None:
+        return lambda tx: tx._resolve_macro(name, key)
+    scalar = get
+
+    def read(tx: Transaction) -> str | None:
+        # a collection initcol gave this name wins, as in _resolve_macro
+        if name in tx._collections or name in tx._pending_cols:
+            return tx._resolve_macro(name, key)
+        return scalar(tx)
+    return read
+
+
+@lru_cache(maxsize=8192)
+def expander(text: str) -> Callable[[Transaction], str]:
+    """``text`` with its macros as one function of a transaction (``Transaction.expand``)."""
+    return compile_template(text).bind(_macro_getter)
 
 
 def _mask(value: str) -> str:
@@ -178,6 +205,7 @@ class Transaction:
         #: The screened-in rules of the running phase (``screen``); None: not computed yet.
         self._candidates: set[int] | None = None
         self._screen_parts: dict[int, AbstractSet[int]] = {}  # per source, for the running phase
+        self._screen: Screen | None = None   # the running phase's screening, if any
         self.matched: list[MatchedRule] = []
         self.matched_ids: list[int] = []
         self.interruption: Interruption | None = None
@@ -189,7 +217,7 @@ class Transaction:
         """Macro expansion (``%{tx.x}``, ``%{MATCHED_VAR}``...)."""
         if "%{" not in text:
             return text
-        return compile_template(text).render(self._resolve_macro)
+        return expander(text)(self)
 
     def set_captures(self, groups: Sequence[str]) -> None:
         """TX.0..TX.9 from the last capturing match."""
@@ -204,16 +232,19 @@ class Transaction:
         phase again (which rules to visit); what variables yield is unchanged."""
         self._candidates = None
 
-    def variables_changed(self) -> None:
-        """A ctl may change what variables yield (forced REQUEST_BODY...): drop the per-phase
-        "any value hit?" answers."""
+    def variables_changed(self, names: AbstractSet[str]) -> None:
+        """A ctl changed what the variables ``names`` yield (forced REQUEST_BODY...): drop the
+        per-phase "any value hit?" answers, and plan the rest of the phase again when its
+        screening reads one of them."""
         self._unions.clear()
         self._tvals.clear()
         self._tvals_by_target.clear()
         self._raw_by_target.clear()
         self._target_unions.clear()
         self._joined.clear()
-        self._candidates = None
+        screen = self._screen
+        if screen is None or not screen.volatile.isdisjoint(names):
+            self._candidates = None
 
     def _steps(self, names: tuple[str, ...], impls: tuple[Transformation, ...]
                ) -> list[tuple[dict[str, str], Transformation]]:
@@ -735,7 +766,7 @@ class Transaction:
         unions = self._unions
         plans = self.waf.plans
         prefilter = not self.waf.verify_accel
-        screen = self.waf.screens.get(phase) if prefilter else None
+        screen = self._screen = self.waf.screens.get(phase) if prefilter else None
         written = self.tx.written
         replays = spec.replays[phase] if written is not None else {}
         memos = spec.memos.get(phase, {}) if written is not None else {}
@@ -982,13 +1013,13 @@ class Transaction:
 
     def _eval_link(self, starter: Rule, link: Rule, exclusions: list[Target]) -> bool:
         last = link.chain is None
+        plan = self.waf.plans[id(link)]
         if link.operator is None:
-            for a in link.actions:
-                run_action(self, link, a)
+            for effect in plan.effects:
+                effect(self)
             if last:
                 self._fire(starter)
             return True
-        plan = self.waf.plans[id(link)]
         if plan.sig is not None and not exclusions and not self.waf.verify_accel:
             group, pid, _ = plan.accel  # type: ignore[misc]
             ukey = (plan.sig, plan.tfkey, group)
@@ -1016,8 +1047,8 @@ class Transaction:
                 self.matched_var = value
                 self.matched_var_name = name
                 self.matched_vars.append((name, value))
-                for a in link.actions:
-                    run_action(self, link, a)
+                for effect in plan.effects:
+                    effect(self)
                 if last:
                     self._fire(starter)
                     if self.interruption is not None:

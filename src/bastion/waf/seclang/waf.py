@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bastion.clock import Clock, SystemClock
+from bastion.waf.seclang.actions import compile_actions
 from bastion.waf.seclang.collections import CollectionStore, MemoryStore
 from bastion.waf.seclang.directives import Settings
 from bastion.waf.seclang.parser import Parser
@@ -60,11 +61,13 @@ def _target_key(t: Target, negs: list[Target]) -> int:
 class LinkPlan:
     """What the rule loop needs about one link, precomputed once per ruleset."""
 
-    __slots__ = ("accel", "gpos", "link", "negs", "phrases", "pos", "sig", "tf_ids", "tfkey",
-                 "tkey", "tx_count", "tx_key")
+    __slots__ = ("accel", "effects", "gpos", "link", "negs", "phrases", "pos", "sig", "tf_ids",
+                 "tfkey", "tkey", "tx_count", "tx_key")
 
     def __init__(self, link: Rule, accel: tuple[int, int, bool] | None) -> None:
         self.link = link
+        #: The link's setvar/ctl/initcol... actions, parsed once.
+        self.effects = compile_actions(link)
         self.pos = tuple(t for t in link.targets if not t.negated)
         self.negs = [t for t in link.targets if t.negated]
         self.accel = accel
