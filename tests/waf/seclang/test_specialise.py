@@ -4,10 +4,15 @@ writes a key a gate reads."""
 
 from __future__ import annotations
 
-import pytest
+import re
 
-from bastion.waf.seclang import ftw
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bastion.waf.seclang import ftw, variables
 from bastion.waf.seclang.registry import Primitives
+from bastion.waf.seclang.rules import Target
 from bastion.waf.seclang.transaction import Transaction
 from bastion.waf.seclang.waf import WAF
 
@@ -305,3 +310,31 @@ SecRule TX:0 "@streq other" "id:60,phase:2,pass,log,msg:'tx.0 is still the argum
         assert ids(got) == ids(want) == []
         assert got.tx.items() == want.tx.items()
     assert _memoised(waf)[52] == 1
+
+
+_PATTERN_KEYS = ["leak_a", "LEAK_b", "leak_", "xleak_c", "other", "leak_snap", "Leak_Snap"]
+
+
+@given(ops=st.lists(st.tuples(st.sampled_from(["set", "delete"]), st.sampled_from(_PATTERN_KEYS)),
+                    max_size=12))
+@settings(max_examples=200, deadline=None)
+def test_tx_key_regexes_select_what_a_scan_of_tx_selects(
+        prims: Primitives, ops: list[tuple[str, str]]) -> None:
+    """``Transaction.tx_matching`` finds ``TX:/^leak_/`` keys from the snapshot's matches and
+    the keys written since, not by scanning TX; whatever was set or deleted, it must select
+    the keys a scan selects (or leave it to the scan)."""
+    waf = make_waf(prims, 'SecAction "id:1,phase:1,pass,nolog,setvar:tx.leak_snap=1,'
+                          'setvar:tx.keep=1"\n')
+    assert waf.spec is not None and waf.spec.snapshot.get("leak_snap") == "1"
+    pattern = re.compile("^leak_", re.IGNORECASE)
+    tx = waf.new_transaction()
+    for op, key in ops:
+        if op == "set":
+            tx.tx.set(key, "v")
+        else:
+            tx.tx.delete(key)
+    scanned = [item for low, item in tx.tx.lowered_items() if pattern.search(item[0])]
+    found = tx.tx_matching(pattern, "leak_")
+    assert found == scanned or (found is None and len(scanned) > 1)
+    target = Target("TX", None, pattern)
+    assert variables.generate(tx, target, []) == [(f"TX:{k}", v) for k, v in scanned]

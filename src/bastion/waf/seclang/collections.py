@@ -116,6 +116,13 @@ class VarMap:
         """(lower-case key, (original key, value)) pairs, without copying."""
         return self._data.items()
 
+    @classmethod
+    def of(cls, name: str, items: Iterable[tuple[str, str]]) -> VarMap:
+        """A map holding ``items`` ((key, value) pairs, keys distinct ignoring case)."""
+        m = cls(name)
+        m._data = {k.lower(): (k, v) for k, v in items}
+        return m
+
     def copy(self) -> VarMap:
         """An independent copy (the specialised TX snapshot each transaction starts from)."""
         m = VarMap(self.name)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -111,10 +111,11 @@ def _unwritten(reads: frozenset[str], patterns: tuple[tuple[str, re.Pattern[str]
 
 
 class _Writes(set[str]):
-    """``VarMap.written`` while a memoised rule is recorded: also the order of the writes."""
+    """``VarMap.written`` while a memoised rule is recorded: also the order of the writes
+    (holding the keys written before too, as ``written`` must: see ``Transaction.tx_matching``)."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, before: Iterable[str] = ()) -> None:
+        super().__init__(before)
         self.order: list[str] = []
 
     def add(self, key: str) -> None:
@@ -126,7 +127,7 @@ def _recording(vm: VarMap, run: Callable[[], bool]) -> tuple[bool, list[str]]:
     """``run()``, and every key of ``vm`` it wrote, first writes first (the order new keys
     take in the map); they stay marked written in ``vm.written`` as a plain run leaves them."""
     outer = vm.written
-    writes = vm.written = _Writes()
+    writes = vm.written = _Writes(outer or ())
     try:
         result = run()
     finally:

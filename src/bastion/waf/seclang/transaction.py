@@ -328,16 +328,18 @@ class Transaction:
         key = self._pending_cols.pop(name)
         rec = self.waf.store.load(name, key)
         now = self.clock.time()
-        coll = VarMap.from_record(name, rec, now) if rec is not None else VarMap(name)
-        if rec is None:
-            coll.set("CREATE_TIME", str(int(now)))
-            coll.set("IS_NEW", "1")
+        if rec is None:   # the usual case (CRS writes IP only for DoS and reputation rules)
+            coll = VarMap.of(name, (
+                ("CREATE_TIME", str(int(now))), ("IS_NEW", "1"), ("KEY", key),
+                ("TIMEOUT", str(self.waf.settings.collection_timeout)),
+                ("LAST_UPDATE_TIME", str(int(now))), ("UPDATE_COUNTER", "1")))
         else:
+            coll = VarMap.from_record(name, rec, now)
             coll.delete("IS_NEW")
-        coll.set("KEY", key)
-        coll.set("TIMEOUT", str(self.waf.settings.collection_timeout))
-        coll.set("LAST_UPDATE_TIME", str(int(now)))
-        coll.set("UPDATE_COUNTER", str(atoi(coll.get("UPDATE_COUNTER")) + 1))
+            coll.set("KEY", key)
+            coll.set("TIMEOUT", str(self.waf.settings.collection_timeout))
+            coll.set("LAST_UPDATE_TIME", str(int(now)))
+            coll.set("UPDATE_COUNTER", str(atoi(coll.get("UPDATE_COUNTER")) + 1))
         self._collections[name] = coll
         self._persist_keys[name] = key
         self._persist_baseline[name] = coll.copy()
@@ -360,6 +362,33 @@ class Transaction:
         self._persist_baseline.clear()
 
     # -- helpers used by variables ----------------------------------------------------------
+    def tx_matching(self, pattern: re.Pattern[str], literal: str
+                    ) -> list[tuple[str, str]] | None:
+        """TX's (key, value) pairs whose key ``pattern`` finds (``literal``: text every such
+        key contains), found without scanning TX; None when they cannot be.
+
+        TX starts as the load-time snapshot, and ``written`` names every key set or deleted
+        since: a key the pattern selects is one of the snapshot's that it selected at load
+        (``WAF.snapshot_matching``), or a written one. With more than one found, their order
+        in TX decides what a rule sees first, so the caller scans instead (rare: CRS's
+        ``TX:/.../`` targets select keys a rule writes per request, usually none)."""
+        tx = self.tx
+        written = tx.written
+        if not self._fast or written is None:
+            return None
+        at_load = self.waf.snapshot_matching(pattern, literal)
+        found: list[tuple[str, str]] = []
+        for low in at_load:
+            item = tx.get_item(low)
+            if item is not None and pattern.search(item[0]) is not None:
+                found.append(item)
+        for low in written:
+            if literal in low and low not in at_load:
+                item = tx.get_item(low)
+                if item is not None and pattern.search(item[0]) is not None:
+                    found.append(item)
+        return found if len(found) <= 1 else None
+
     def multipart_flag(self, name: str) -> str:
         return "1" if self.multipart_flags.get(name) else "0"
 
@@ -871,6 +900,11 @@ class Transaction:
             if plan.tx_count:
                 return [("&TX:" + plan.tx_key, "0" if item is None else "1")]
             return [] if item is None else [("TX:" + item[0], item[1])]
+        if plan.coll_key is not None and not exclusions:
+            name, key = plan.coll_key
+            coll = self.collection(name)
+            item = coll.get_item(key) if coll is not None else None
+            return [] if item is None else [(f"{name}:{item[0]}", item[1])]
         negs = plan.negs + exclusions if exclusions else plan.negs
         if len(plan.pos) == 1:
             return variables.generate(self, plan.pos[0], negs)

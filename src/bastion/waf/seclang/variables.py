@@ -266,8 +266,12 @@ def generate(tx: Transaction, target: Target, exclusions: list[Target]) -> list[
         search = target.key_regex.search
         if isinstance(items, VarMapItems):
             lit = required_literal(target.key_regex.pattern)
-            out = [(f"{name}:{key}", value) for low, (key, value) in items.pairs
-                   if lit in low and search(key) is not None]
+            found = tx.tx_matching(target.key_regex, lit) if name == "TX" else None
+            if found is not None:
+                out = [(f"TX:{key}", value) for key, value in found]
+            else:
+                out = [(f"{name}:{key}", value) for low, (key, value) in items.pairs
+                       if lit in low and search(key) is not None]
         else:
             out = [(f"{name}:{key}", value) for key, value in items if search(key) is not None]
         if target.count:

@@ -8,14 +8,16 @@ for each exchange. A WAF is safe to share between concurrent transactions.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bastion.clock import Clock, SystemClock
+from bastion.waf.seclang import variables
 from bastion.waf.seclang.actions import compile_actions
-from bastion.waf.seclang.collections import CollectionStore, MemoryStore
+from bastion.waf.seclang.collections import CollectionStore, MemoryStore, VarMap
 from bastion.waf.seclang.directives import Settings
 from bastion.waf.seclang.parser import Parser
 from bastion.waf.seclang.registry import Primitives, default_primitives
@@ -61,8 +63,8 @@ def _target_key(t: Target, negs: list[Target]) -> int:
 class LinkPlan:
     """What the rule loop needs about one link, precomputed once per ruleset."""
 
-    __slots__ = ("accel", "effects", "gpos", "link", "negs", "phrases", "pos", "sig", "tf_ids",
-                 "tfkey", "tkey", "tx_count", "tx_key")
+    __slots__ = ("accel", "coll_key", "effects", "gpos", "link", "negs", "phrases", "pos", "sig",
+                 "tf_ids", "tfkey", "tkey", "tx_count", "tx_key")
 
     def __init__(self, link: Rule, accel: tuple[int, int, bool] | None) -> None:
         self.link = link
@@ -74,11 +76,16 @@ class LinkPlan:
         #: The very common single ``TX:name`` / ``&TX:name`` target, looked up directly.
         self.tx_key: str | None = None
         self.tx_count = False
+        #: ... and a single ``IP:name`` (any other persistent collection), not counted.
+        self.coll_key: tuple[str, str] | None = None
         if len(self.pos) == 1 and not self.negs:
             t = self.pos[0]
-            if t.name == "TX" and t.key is not None and t.key_regex is None:
-                self.tx_key = t.key.lower()
-                self.tx_count = t.count
+            if t.key is not None and t.key_regex is None:
+                if t.name == "TX":
+                    self.tx_key = t.key.lower()
+                    self.tx_count = t.count
+                elif t.name in variables.PERSISTENT and not t.count:
+                    self.coll_key = (t.name, t.key)
         #: Links that read only request/response data (stable within a phase) with a
         #: non-negated accelerated @rx share one "did any value hit?" answer per phase:
         #: rules whose pattern hit none of the values are skipped without a value loop.
@@ -142,6 +149,7 @@ class WAF:
         #: (Hyperscan group, short value) -> the patterns that hit it, shared by transactions
         #: (a pure function of the value; bounded by ``Transaction.accel_scan``).
         self.scan_memory: dict[tuple[int, str], frozenset[int]] = {}
+        self._snapshot_matches: dict[re.Pattern[str], frozenset[str]] = {}
         self.accel_checks = 0
         self.accel_mismatches: list[tuple[int, str, str]] = []
         #: Constant rules folded at load (see ``specialise``); None: run the full rule lists.
@@ -174,6 +182,17 @@ class WAF:
 
             accel = HyperscanAccelerator.build(cfg.rules, cache_dir=cache_dir)
         return cls(cfg.rules, cfg.settings, clock=clock, store=store, accel=accel)
+
+    def snapshot_matching(self, pattern: re.Pattern[str], literal: str) -> frozenset[str]:
+        """The TX snapshot's keys (lower case) that ``TX:/pattern/`` selects (``literal``: the
+        pattern's required literal), remembered per pattern."""
+        got = self._snapshot_matches.get(pattern)
+        if got is None:
+            snapshot = self.spec.snapshot if self.spec is not None else VarMap("TX")
+            got = self._snapshot_matches[pattern] = frozenset(
+                low for low, (key, _) in snapshot.lowered_items()
+                if literal in low and pattern.search(key) is not None)
+        return got
 
     def phase_rules(self, phase: int) -> tuple[Rule, ...]:
         return self._phases[phase]
