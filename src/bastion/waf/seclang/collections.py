@@ -50,6 +50,11 @@ class MultiMap:
     def items(self) -> list[tuple[str, str]]:
         return list(self._items)
 
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        """The (key, value) pairs in order, not copied: read, never change."""
+        return self._items
+
     def clear(self) -> None:
         self._items.clear()
         self._index.clear()

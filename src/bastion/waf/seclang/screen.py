@@ -105,6 +105,8 @@ class _SourcePlan:
     #: scan's few hits name the checks directly, and as most chains leave a value as it is,
     #: one scan per distinct transformed value serves them all.
     merged: tuple[tuple[int, dict[int, tuple[tuple[int, _Check], ...]]], ...] = ()
+    #: For a source with at most one value (a scalar, a count): that value, without a list.
+    scalar: Callable[[Transaction], str | None] | None = None
 
     @classmethod
     def of(cls, source: Source, chains: tuple[_Chain, ...]) -> _SourcePlan:
@@ -114,7 +116,7 @@ class _SourcePlan:
                 merged.setdefault(c.group, {}).setdefault(c.pid, []).append((ci, c))
         return cls(source, chains, _values_of(source), source[0] in _VOLATILE,
                    tuple((g, {pid: tuple(v) for pid, v in pids.items()})
-                         for g, pids in sorted(merged.items())))
+                         for g, pids in sorted(merged.items())), _scalar_of(source))
 
 
 class Screen:
@@ -163,7 +165,9 @@ class Screen:
             (_items_of(name), general, keyed) for name, (general, keyed) in fams.items())
         in_family = {si for _, general, keyed in self._families
                      for si in (general, *keyed.values()) if si >= 0}
-        self._single = tuple(si for si in range(len(sources)) if si not in in_family)
+        #: The other sources: (index, scalar reader or None, values reader, volatile).
+        self._single = tuple((si, p.scalar, p.values, p.volatile)
+                             for si, p in enumerate(sources) if si not in in_family)
 
     def candidates(self, tx: Transaction, parts: dict[int, AbstractSet[int]] | None = None, *,
                    all_rules: bool = False) -> set[int]:
@@ -234,21 +238,28 @@ class Screen:
                 parts[-1 - fi] = part
             if part:
                 out |= part
-        for si in self._single:
-            plan = self.sources[si]
-            if parts is not None and not plan.volatile:
+        for si, scalar, values, volatile in self._single:
+            if parts is not None and not volatile:
                 done = parts.get(si)
                 if done is not None:
                     if done:
                         out |= done
                     continue
-            part = _NOTHING
-            for value in plan.values(tx):
-                hit = memory.get((si, value))
-                if hit is None:
-                    hit = answer(tx, si, value)
-                if hit:
-                    part = part | hit
+            if scalar is not None:   # most sources: one value or none
+                one = scalar(tx)
+                if one is None:
+                    part = _NOTHING
+                else:
+                    got = memory.get((si, one))
+                    part = got if got is not None else answer(tx, si, one)
+            else:
+                part = _NOTHING
+                for value in values(tx):
+                    hit = memory.get((si, value))
+                    if hit is None:
+                        hit = answer(tx, si, value)
+                    if hit:
+                        part = part | hit
             if parts is not None:
                 parts[si] = part
             if part:
@@ -330,8 +341,9 @@ def _items_of(name: str) -> Callable[[Transaction], Iterable[tuple[str, str]]]:
     return lambda tx: mm(tx)
 
 
-def _values_of(source: Source) -> Callable[[Transaction], list[str]]:
-    """The function that lists a source's values in a transaction, chosen once at load."""
+def _scalar_of(source: Source) -> Callable[[Transaction], str | None] | None:
+    """The function giving a source's one value (None: no value), for a source that has at
+    most one (a scalar variable, a count), chosen once at load; else None."""
     name, key = source
     if isinstance(key, Target):  # &VAR: the count, exactly as the rule sees it
         target = key
@@ -339,14 +351,23 @@ def _values_of(source: Source) -> Callable[[Transaction], list[str]]:
         if counted is not None and target.key_regex is None:
             mm = counted
             if target.key is None:
-                return lambda tx: [str(len(mm(tx)))]
+                return lambda tx: str(len(mm(tx)))
             one_key = target.key
-            return lambda tx: [str(len(mm(tx).get_items(one_key)))]
-        return lambda tx: [v for _, v in variables.generate(tx, target, [])]
+            return lambda tx: str(len(mm(tx).get_items(one_key)))
+        if target.name in variables.COLLECTIONS and target.name != "XML":
+            listed = variables.COLLECTIONS[target.name]
+            if target.key is None and target.key_regex is None:
+                return lambda tx: str(len(list(listed(tx))))
+        return None
     if name == "XML":
-        xpath = key
-        return lambda tx: tx.xml_values(xpath)
-    scalar = variables.SCALARS.get(name)
+        return None
+    return variables.SCALARS.get(name)
+
+
+def _values_of(source: Source) -> Callable[[Transaction], list[str]]:
+    """The function that lists a source's values in a transaction, chosen once at load."""
+    name, key = source
+    scalar = _scalar_of(source)
     if scalar is not None:
         get = scalar
 
@@ -354,6 +375,12 @@ def _values_of(source: Source) -> Callable[[Transaction], list[str]]:
             v = get(tx)
             return [] if v is None else [v]
         return one
+    if isinstance(key, Target):
+        target = key
+        return lambda tx: [v for _, v in variables.generate(tx, target, [])]
+    if name == "XML":
+        xpath = key
+        return lambda tx: tx.xml_values(xpath)
     if key is not None:
         lit = key
         keyed = variables.multimap_of(name)

@@ -22,9 +22,8 @@ __all__ = ["COLLECTIONS", "SCALARS", "generate", "has_keyed", "keyed_values", "k
 Pairs = list[tuple[str, str]]  # (key, value) for collections
 
 
-def _args(tx: Transaction) -> Iterable[tuple[str, str]]:
-    yield from tx.args_get
-    yield from tx.args_post
+def _args(tx: Transaction) -> list[tuple[str, str]]:
+    return tx.args_get.pairs + tx.args_post.pairs
 
 
 def _names(items: Iterable[tuple[str, str]]) -> Pairs:
