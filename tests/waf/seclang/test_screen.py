@@ -112,6 +112,19 @@ SecRule REQUEST_BODY "@rx evil" "id:2,phase:2,pass,log"
     assert _both(waf, "/", method="POST", headers=hdrs, body=b"so evil") == [2]
 
 
+def test_a_ctl_rescreens_only_for_the_variables_it_changes(
+        prims: Primitives, tmp_path: Path) -> None:
+    waf = _waf(prims, tmp_path, """
+SecRule REQUEST_METHOD "@streq GET" "id:1,phase:1,pass,nolog,ctl:forceRequestBodyVariable=On"
+SecRule REQBODY_PROCESSOR "@streq JSON" "id:2,phase:1,pass,log"
+SecRule REQUEST_METHOD "@streq GET" "id:3,phase:1,pass,nolog,ctl:requestBodyProcessor=JSON"
+SecRule REQBODY_PROCESSOR "@streq JSON" "id:4,phase:1,pass,log"
+""")
+    # forcing REQUEST_BODY leaves REQBODY_PROCESSOR's answer standing (rule 2 stays out);
+    # the processor ctl changes it, so rule 4, screened out before it, runs and matches
+    assert _both(waf, "/") == [4]
+
+
 def test_remembered_answers_are_bounded(prims: Primitives, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(screen, "MAX_REMEMBERED", 4)

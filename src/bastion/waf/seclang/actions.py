@@ -141,13 +141,13 @@ def ctl(arg: str) -> ActionFn:
     key = name.strip().lower()
     value = value.strip()
     change = _ctl(key, value)
-    if key in ("requestbodyprocessor", "forcerequestbodyvariable"):
+    changes = _CHANGES.get(key)
+    if changes is not None:
         def variables(tx: Transaction) -> None:
             before = (tx.body_processor, tx.force_request_body_variable)
             change(tx)
             if (tx.body_processor, tx.force_request_body_variable) != before:
-                # what REQUEST_BODY / REQBODY_PROCESSOR yield changed
-                tx.variables_changed(_BODY_VARIABLES)
+                tx.variables_changed(changes)
         return variables
 
     def rules(tx: Transaction) -> None:
@@ -156,8 +156,11 @@ def ctl(arg: str) -> ActionFn:
     return rules
 
 
-#: The variables a body-processing ``ctl`` can change.
-_BODY_VARIABLES = frozenset({"REQUEST_BODY", "REQBODY_PROCESSOR"})
+#: The variables whose values a body-processing ``ctl`` can change.
+_CHANGES = {
+    "requestbodyprocessor": frozenset({"REQBODY_PROCESSOR", "REQUEST_BODY"}),
+    "forcerequestbodyvariable": frozenset({"REQUEST_BODY"}),
+}
 
 
 def _ctl(key: str, value: str) -> ActionFn:

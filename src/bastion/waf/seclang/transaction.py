@@ -119,6 +119,50 @@ def _mask(value: str) -> str:
 class Transaction:
     """Per-request state and the per-phase rule loop (also the operators' ``OperatorTx``)."""
 
+    # Immutable starting values live on the class (an instance shadows one when it first
+    # sets it): a transaction is built per request, and each assignment here costs.
+    # connection / request line
+    remote_addr: str = ""
+    remote_port: int = 0
+    server_addr: str = ""
+    server_port: int = 0
+    server_name: str = ""
+    method: str = ""
+    protocol: str = ""
+    request_line: str = ""
+    request_uri: str = ""
+    request_uri_raw: str = ""
+    request_filename: str = ""
+    request_basename: str = ""
+    query_string: str = ""
+    # collections, bodies
+    multipart_last_name: str | None = None
+    multipart_last_filename: str | None = None
+    _body_len: int = 0
+    request_body: str = ""
+    body_processor: str | None = None
+    force_request_body_variable: bool = False
+    reqbody_error: bool = False
+    reqbody_error_msg: str = ""
+    urlencoded_error: bool = False
+    inbound_data_error: bool = False
+    xml: bodies.XmlDoc | None = None
+    response_status: int | None = None
+    response_protocol: str = ""
+    _response_body: str = ""
+    _response_body_inspected: bool = False
+    _resp_len: int = 0
+    # matching state
+    matched_var: str = ""
+    matched_var_name: str = ""
+    capture: bool = False
+    highest_severity: int = 255
+    _rule: Rule | None = None
+    #: The screened-in rules of the running phase (``screen``); None: not computed yet.
+    _candidates: set[int] | None = None
+    interruption: Interruption | None = None
+    _allow_request: bool = False
+
     def __init__(self, waf: WAF, unique_id: str | None = None) -> None:
         s = waf.settings
         self.waf: WAF = waf
@@ -130,20 +174,6 @@ class Transaction:
         self.request_body_access: bool = s.request_body_access
         self.request_body_limit: int = s.request_body_limit
         self.response_body_access: bool = s.response_body_access
-        # connection / request line
-        self.remote_addr: str = ""
-        self.remote_port: int = 0
-        self.server_addr: str = ""
-        self.server_port: int = 0
-        self.server_name: str = ""
-        self.method: str = ""
-        self.protocol: str = ""
-        self.request_line: str = ""
-        self.request_uri: str = ""
-        self.request_uri_raw: str = ""
-        self.request_filename: str = ""
-        self.request_basename: str = ""
-        self.query_string: str = ""
         # collections
         spec = waf.spec
         #: Whether the phases run the specialised programs (TX starts from their snapshot).
@@ -163,32 +193,11 @@ class Transaction:
         self.files_sizes: MultiMap = MultiMap()
         self.multipart_part_headers: MultiMap = MultiMap()
         self.multipart_flags: dict[str, bool] = {}
-        self.multipart_last_name: str | None = None
-        self.multipart_last_filename: str | None = None
         # bodies
         self._body_parts: list[bytes] = []
-        self._body_len: int = 0
-        self.request_body: str = ""
-        self.body_processor: str | None = None
-        self.force_request_body_variable: bool = False
-        self.reqbody_error: bool = False
-        self.reqbody_error_msg: str = ""
-        self.urlencoded_error: bool = False
-        self.inbound_data_error: bool = False
-        self.xml: bodies.XmlDoc | None = None
-        self.response_status: int | None = None
-        self.response_protocol: str = ""
-        self._response_body: str = ""
-        self._response_body_inspected: bool = False
         self._resp_parts: list[bytes] = []
-        self._resp_len = 0
         # matching state
-        self.matched_var: str = ""
-        self.matched_var_name: str = ""
         self.matched_vars: list[tuple[str, str]] = []
-        self.capture: bool = False
-        self.highest_severity: int = 255
-        self._rule: Rule | None = None
         self._removed_ranges: list[tuple[int, int]] = []
         self.removed_tags: list[re.Pattern[str]] = []
         self.removed_msgs: list[re.Pattern[str]] = []
@@ -202,14 +211,10 @@ class Transaction:
         self._raw_by_target: dict[int, list[tuple[str, str]]] = {}
         self._target_unions: dict[tuple[int, int, int], set[int]] = {}
         self._joined: dict[tuple[int, int], str] = {}
-        #: The screened-in rules of the running phase (``screen``); None: not computed yet.
-        self._candidates: set[int] | None = None
         self._screen_parts: dict[int, AbstractSet[int]] = {}  # per source, for the running phase
         self._screen: Screen | None = None   # the running phase's screening, if any
         self.matched: list[MatchedRule] = []
         self.matched_ids: list[int] = []
-        self.interruption: Interruption | None = None
-        self._allow_request: bool = False
         self._phases_done: set[int] = set()
 
     # -- OperatorTx -----------------------------------------------------------------------

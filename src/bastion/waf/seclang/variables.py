@@ -276,6 +276,12 @@ def generate(tx: Transaction, target: Target, exclusions: list[Target]) -> list[
         if target.count:
             return [(f"&{target.render()[1:]}", str(len(out)))]
         return out
+    if not selected and not relevant:   # the whole collection
+        prefix = name + ":"
+        out = [(prefix + key, value) for key, value in items]
+        if target.count:
+            return [(f"&{target.render()[1:]}", str(len(out)))]
+        return out
     for key, value in items:
         if selected and not target.matches_key(key):
             continue
