@@ -133,9 +133,9 @@ def test_remembered_answers_are_bounded(prims: Primitives, tmp_path: Path,
     memory = waf.screens[2]._memory
     for i in range(20):
         assert _both(waf, f"/?a=v{i}") == []
-        assert len(memory) <= 4
+        assert sum(map(len, memory)) <= 4
     assert _both(waf, "/?a=" + "x" * 11) == []
-    assert all(len(value) <= 10 for _, value in memory)
+    assert all(len(value) <= 10 for m in memory for value in m)
     # a remembered answer is reused: the same value screens the same way again
     assert _both(waf, "/?a=evil") == [1]
     assert _both(waf, "/?a=evil") == [1]

@@ -17,6 +17,9 @@ from bastion.clock import Clock
 __all__ = ["CollectionStore", "MemoryStore", "MultiMap", "Record", "VarMap"]
 
 
+_NO_ITEMS: list[tuple[str, str]] = []
+
+
 class MultiMap:
     """An ordered multi-map with case-insensitive keys (ARGS, headers, cookies, files)."""
 
@@ -42,6 +45,14 @@ class MultiMap:
     def get_items(self, key: str) -> list[tuple[str, str]]:
         """(original key, value) pairs for ``key`` (case-insensitive)."""
         return self._index.get(key.lower(), [])
+
+    def lowered(self, lowered_key: str) -> list[tuple[str, str]]:
+        """``get_items`` of a key already in lower case (not copied: read, never change)."""
+        return self._index.get(lowered_key, _NO_ITEMS)
+
+    def count(self, lowered_key: str) -> int:
+        """How many values ``lowered_key`` (already lower case) has."""
+        return len(self._index.get(lowered_key, ()))
 
     def first(self, key: str) -> str | None:
         vals = self.get(key)

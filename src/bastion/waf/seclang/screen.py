@@ -49,8 +49,9 @@ _PURE = frozenset({
     "ipmatchfromfile", "ipmatchf", "strmatch",
 })
 
-#: Remembered answers per phase before the memory is cleared (one dict per phase): with the
-#: length bound, at most ~20 MB per phase however many distinct values clients send.
+#: Remembered answers per phase before the memory is cleared (one dict per source, counted
+#: together): with the length bound, at most ~20 MB per phase however many distinct values
+#: clients send.
 MAX_REMEMBERED = 20_000
 #: Values longer than this are screened every time instead of remembered.
 MAX_REMEMBERED_LEN = 1024
@@ -146,7 +147,10 @@ class Screen:
         self.sources = sources
         #: The variables a ``ctl`` can change that this phase's screening reads.
         self.volatile = frozenset(p.source[0] for p in sources if p.volatile)
-        self._memory: dict[tuple[int, str], frozenset[int]] = {}
+        #: Per source: value -> its answer (a dict per source: no (source, value) tuple to
+        #: build and hash per look-up); ``_remembered`` counts their entries together.
+        self._memory: tuple[dict[str, frozenset[int]], ...] = tuple({} for _ in sources)
+        self._remembered = 0
         # header-like collections (one MultiMap) whose general source and literal keys are
         # screened in one pass: (items, general source or -1, {lower-case key: source})
         fams: dict[str, tuple[int, dict[str, int]]] = {}
@@ -199,15 +203,17 @@ class Screen:
 
     def _answer(self, tx: Transaction, si: int, value: str) -> frozenset[int]:
         """The slots ``value`` of source ``si`` may match (remembered)."""
-        key = (si, value)
-        memory = self._memory
-        hit = memory.get(key)
+        memory = self._memory[si]
+        hit = memory.get(value)
         if hit is None:
             hit = self._screen(tx, self.sources[si], value)
             if len(value) <= MAX_REMEMBERED_LEN:
-                if len(memory) >= MAX_REMEMBERED:
-                    memory.clear()
-                memory[key] = hit
+                if self._remembered >= MAX_REMEMBERED:
+                    for m in self._memory:
+                        m.clear()
+                    self._remembered = 0
+                memory[value] = hit
+                self._remembered += 1
         return hit
 
     def _slots(self, tx: Transaction, parts: dict[int, AbstractSet[int]] | None) -> set[int]:
@@ -229,7 +235,7 @@ class Screen:
             for name, value in items_of(tx):
                 for si in (general, keyed.get(name.lower(), -1) if keyed else -1):
                     if si >= 0:
-                        hit = memory.get((si, value))
+                        hit = memory[si].get(value)
                         if hit is None:
                             hit = answer(tx, si, value)
                         if hit:
@@ -250,12 +256,13 @@ class Screen:
                 if one is None:
                     part = _NOTHING
                 else:
-                    got = memory.get((si, one))
+                    got = memory[si].get(one)
                     part = got if got is not None else answer(tx, si, one)
             else:
                 part = _NOTHING
+                remembered = memory[si]
                 for value in values(tx):
-                    hit = memory.get((si, value))
+                    hit = remembered.get(value)
                     if hit is None:
                         hit = answer(tx, si, value)
                     if hit:
@@ -352,8 +359,8 @@ def _scalar_of(source: Source) -> Callable[[Transaction], str | None] | None:
             mm = counted
             if target.key is None:
                 return lambda tx: str(len(mm(tx)))
-            one_key = target.key
-            return lambda tx: str(len(mm(tx).get_items(one_key)))
+            one_key = target.key.lower()
+            return lambda tx: str(mm(tx).count(one_key))
         if target.name in variables.COLLECTIONS and target.name != "XML":
             listed = variables.COLLECTIONS[target.name]
             if target.key is None and target.key_regex is None:
@@ -388,6 +395,9 @@ def _values_of(source: Source) -> Callable[[Transaction], list[str]]:
             mmk = keyed
             return lambda tx: [v for _, v in mmk(tx).get_items(lit)]
         return lambda tx: [v for _, v in variables.keyed_values(tx, name, lit) or ()]
+    if name.endswith("_NAMES"):   # ARGS_NAMES, REQUEST_HEADERS_NAMES...: the keys
+        keys_of = variables.COLLECTIONS[name[:-len("_NAMES")]]
+        return lambda tx: [k for k, _ in keys_of(tx)]
     coll = variables.COLLECTIONS[name]
     return lambda tx: [v for _, v in coll(tx)]
 

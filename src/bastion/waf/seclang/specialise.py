@@ -166,13 +166,12 @@ class Memo:
     def run(self, tx: Transaction, rule: Rule) -> bool:
         """``tx._eval_rule(rule)``, replayed when this header set was seen before (call only
         while ``valid`` and with no target exclusion in the transaction)."""
-        values = tx._values(tx.waf.plans[id(rule)], [])
-        if sum(len(v) for _, v in values) > MEMO_MAX_CHARS:
-            return tx._eval_rule(rule)
-        key = tuple(values)
+        key = tuple(tx._values(tx.waf.plans[id(rule)], []))
         hit = self.results.get(key)
-        if hit is not None:
+        if hit is not None:   # (a remembered set is within the bound below)
             return tx._replay(rule, hit)
+        if sum(len(v) for _, v in key) > MEMO_MAX_CHARS:
+            return tx._eval_rule(rule)
         vm = tx.tx
         data = vm._data
         was = (tx.interruption, tx._allow_phase, tx._allow_request, len(tx.matched))

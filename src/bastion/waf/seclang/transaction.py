@@ -905,6 +905,9 @@ class Transaction:
             if plan.tx_count:
                 return [("&TX:" + plan.tx_key, "0" if item is None else "1")]
             return [] if item is None else [("TX:" + item[0], item[1])]
+        if plan.mm_key is not None and not exclusions:
+            mm, low, prefix = plan.mm_key
+            return [(prefix + k, v) for k, v in mm(self).lowered(low)]
         if plan.coll_key is not None and not exclusions:
             name, key = plan.coll_key
             coll = self.collection(name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 from bastion.clock import Clock, SystemClock
 from bastion.waf.seclang import variables
 from bastion.waf.seclang.actions import compile_actions
-from bastion.waf.seclang.collections import CollectionStore, MemoryStore, VarMap
+from bastion.waf.seclang.collections import CollectionStore, MemoryStore, MultiMap, VarMap
 from bastion.waf.seclang.directives import Settings
 from bastion.waf.seclang.parser import Parser
 from bastion.waf.seclang.registry import Primitives, default_primitives
@@ -63,8 +63,8 @@ def _target_key(t: Target, negs: list[Target]) -> int:
 class LinkPlan:
     """What the rule loop needs about one link, precomputed once per ruleset."""
 
-    __slots__ = ("accel", "coll_key", "effects", "gpos", "link", "negs", "phrases", "pos", "sig",
-                 "tf_ids", "tfkey", "tkey", "tx_count", "tx_key")
+    __slots__ = ("accel", "coll_key", "effects", "gpos", "link", "mm_key", "negs", "phrases",
+                 "pos", "sig", "tf_ids", "tfkey", "tkey", "tx_count", "tx_key")
 
     def __init__(self, link: Rule, accel: tuple[int, int, bool] | None) -> None:
         self.link = link
@@ -78,14 +78,20 @@ class LinkPlan:
         self.tx_count = False
         #: ... and a single ``IP:name`` (any other persistent collection), not counted.
         self.coll_key: tuple[str, str] | None = None
+        #: ... and a single ``REQUEST_HEADERS:name`` (a literal key of a multi-map), not
+        #: counted: (the map's accessor, the key in lower case, the values' name prefix).
+        self.mm_key: tuple[Callable[[Transaction], MultiMap], str, str] | None = None
         if len(self.pos) == 1 and not self.negs:
             t = self.pos[0]
             if t.key is not None and t.key_regex is None:
+                mm = variables.multimap_of(t.name)
                 if t.name == "TX":
                     self.tx_key = t.key.lower()
                     self.tx_count = t.count
                 elif t.name in variables.PERSISTENT and not t.count:
                     self.coll_key = (t.name, t.key)
+                elif mm is not None and not t.count:
+                    self.mm_key = (mm, t.key.lower(), t.name + ":")
         #: Links that read only request/response data (stable within a phase) with a
         #: non-negated accelerated @rx share one "did any value hit?" answer per phase:
         #: rules whose pattern hit none of the values are skipped without a value loop.
