@@ -56,6 +56,8 @@ MAX_REMEMBERED = 20_000
 #: Values longer than this are screened every time instead of remembered.
 MAX_REMEMBERED_LEN = 1024
 _NOTHING: frozenset[int] = frozenset()
+#: The ``parts`` key of the sources' answer that holds for the whole phase.
+STABLE = -1
 
 #: (variable name, XPath for XML or a literal collection key (lower case), else None); for a
 #: count (``&ARGS``) ("&" + name, the target itself).
@@ -138,6 +140,11 @@ class Screen:
         #: phase wrote one of those keys the answer does not hold and the rule is a candidate.
         self._tx_reads = tx_reads or {}
         self._snapshot = snapshot if snapshot is not None else VarMap("TX")
+        #: The slots that are their own rule, with no other link to check (most).
+        self._alone = frozenset(slot for slot, index in self._owner.items()
+                                if slot == index and index not in self._needs)
+        #: Every TX key some judged rule reads (when none was written, all answers hold).
+        self._tx_read_keys = frozenset(k for keys in self._tx_reads.values() for k in keys)
         #: Every other program index (markers, jumps, rules that always run), in order.
         self.unscreened: tuple[int, ...] = tuple(i for i in range(size) if i not in screened)
         #: The same among the layout's live rules (no rule removed at run time).
@@ -169,23 +176,28 @@ class Screen:
             (_items_of(name), general, keyed) for name, (general, keyed) in fams.items())
         in_family = {si for _, general, keyed in self._families
                      for si in (general, *keyed.values()) if si >= 0}
-        #: The other sources: (index, scalar reader or None, values reader, volatile).
-        self._single = tuple((si, p.scalar, p.values, p.volatile)
-                             for si, p in enumerate(sources) if si not in in_family)
+        #: The other sources: (index, scalar reader or None, values reader), those a ``ctl``
+        #: can change apart (never in a family: they are scalars).
+        self._single = tuple((si, p.scalar, p.values) for si, p in enumerate(sources)
+                             if si not in in_family and not p.volatile)
+        self._volatile = tuple((si, p.values) for si, p in enumerate(sources)
+                               if si not in in_family and p.volatile)
 
     def candidates(self, tx: Transaction, parts: dict[int, AbstractSet[int]] | None = None, *,
                    all_rules: bool = False) -> set[int]:
         """Program indices of the screenable rules some value of this request may match.
 
-        ``parts`` keeps each source's answer for the phase: screening again after a ``ctl``
-        only looks at the sources a ``ctl`` can change. ``all_rules``: a runtime exclusion
+        ``parts`` keeps the answer of the sources a ``ctl`` cannot change for the phase:
+        screening again after a ``ctl`` only looks at the others. ``all_rules``: a runtime exclusion
         removed rules, so ranges that jumps pass over may run too (and write TX keys).
         """
         found = self._slots(tx, parts)
         if self._needs:
+            # a found slot of a one-link rule is its rule (one set operation for them all);
+            # a chain's rule is in when every screenable link of it may match
+            out = found & self._alone
             owner, needs = self._owner, self._needs
-            out: set[int] = set()
-            for slot in found:
+            for slot in found - self._alone:
                 index = owner[slot]
                 need = needs.get(index)
                 if need is None or (index not in out and need <= found):
@@ -195,7 +207,7 @@ class Screen:
         written = tx.tx.written
         if self._tx_reads and all_rules:
             out.update(self._tx_reads)
-        elif self._tx_reads and written:
+        elif self._tx_reads and written and not self._tx_read_keys.isdisjoint(written):
             for index, keys in self._tx_reads.items():
                 if not keys.isdisjoint(written):
                     out.add(index)
@@ -217,21 +229,35 @@ class Screen:
         return hit
 
     def _slots(self, tx: Transaction, parts: dict[int, AbstractSet[int]] | None) -> set[int]:
-        # Most values hit nothing: a source's answer stays the shared empty set until one
-        # does (no set built and merged per source, ~30 sources a request).
-        out: set[int] = set()
+        """The slots some value may match. ``parts[STABLE]`` keeps the answer of the sources
+        no ``ctl`` can change for the rest of the phase; the volatile ones are asked again."""
+        stable = parts.get(STABLE) if parts is not None else None
+        if stable is None:
+            stable = self._stable_slots(tx)
+            if parts is not None:
+                parts[STABLE] = stable
+        out = set(stable)
         memory = self._memory
         answer = self._answer
-        part: frozenset[int]
-        for fi, (items_of, general, keyed) in enumerate(self._families):
+        for si, values in self._volatile:
+            remembered = memory[si]
+            for value in values(tx):
+                hit = remembered.get(value)
+                if hit is None:
+                    hit = answer(tx, si, value)
+                if hit:
+                    out |= hit
+        return out
+
+    def _stable_slots(self, tx: Transaction) -> frozenset[int] | set[int]:
+        # Most values hit nothing: the answer stays the shared empty set until one does (no
+        # set built and merged per source, ~30 sources a request).
+        out: frozenset[int] | set[int] = _NOTHING
+        memory = self._memory
+        answer = self._answer
+        for items_of, general, keyed in self._families:
             # one pass over a header-like collection serves its general source and every
             # literal key rules name (REQUEST_HEADERS:Accept...), instead of one look-up each
-            done = parts.get(-1 - fi) if parts is not None else None
-            if done is not None:
-                if done:
-                    out |= done
-                continue
-            part = _NOTHING
             for name, value in items_of(tx):
                 for si in (general, keyed.get(name.lower(), -1) if keyed else -1):
                     if si >= 0:
@@ -239,38 +265,24 @@ class Screen:
                         if hit is None:
                             hit = answer(tx, si, value)
                         if hit:
-                            part = part | hit
-            if parts is not None:
-                parts[-1 - fi] = part
-            if part:
-                out |= part
-        for si, scalar, values, volatile in self._single:
-            if parts is not None and not volatile:
-                done = parts.get(si)
-                if done is not None:
-                    if done:
-                        out |= done
-                    continue
+                            out = out | hit
+        for si, scalar, values in self._single:
             if scalar is not None:   # most sources: one value or none
                 one = scalar(tx)
-                if one is None:
-                    part = _NOTHING
-                else:
-                    got = memory[si].get(one)
-                    part = got if got is not None else answer(tx, si, one)
+                if one is not None:
+                    hit = memory[si].get(one)
+                    if hit is None:
+                        hit = answer(tx, si, one)
+                    if hit:
+                        out = out | hit
             else:
-                part = _NOTHING
                 remembered = memory[si]
                 for value in values(tx):
                     hit = remembered.get(value)
                     if hit is None:
                         hit = answer(tx, si, value)
                     if hit:
-                        part = part | hit
-            if parts is not None:
-                parts[si] = part
-            if part:
-                out |= part
+                        out = out | hit
         return out
 
     def _screen(self, tx: Transaction, plan: _SourcePlan, value: str) -> frozenset[int]:

@@ -211,7 +211,7 @@ class Transaction:
         self._raw_by_target: dict[int, list[tuple[str, str]]] = {}
         self._target_unions: dict[tuple[int, int, int], set[int]] = {}
         self._joined: dict[tuple[int, int], str] = {}
-        self._screen_parts: dict[int, AbstractSet[int]] = {}  # per source, for the running phase
+        self._screen_parts: dict[int, AbstractSet[int]] = {}  # for the running phase (screen)
         self._screen: Screen | None = None   # the running phase's screening, if any
         self.matched: list[MatchedRule] = []
         self.matched_ids: list[int] = []
