@@ -167,12 +167,7 @@ def _ctl(key: str, value: str) -> ActionFn:
     """What ``ctl:key=value`` does to the transaction (parsed once)."""
     if key == "ruleengine":
         mode = {"on": "On", "off": "Off", "detectiononly": "DetectionOnly"}.get(value.lower())
-        if mode is None:
-            return _nothing
-
-        def engine(tx: Transaction) -> None:
-            tx.engine_mode = mode
-        return engine
+        return _nothing if mode is None else _assign("engine_mode", mode)
     if key == "ruleremovebyid":
         return lambda tx: tx.remove_ids(value)
     if key in ("ruleremovebytag", "ruleremovebymsg"):
@@ -195,37 +190,30 @@ def _ctl(key: str, value: str) -> ActionFn:
             return _nothing
         by = key[len("ruleremovetargetby"):]
         return lambda tx: tx.add_target_exclusion(by, sel, target)
-    if key == "requestbodyprocessor":
-        processor = value.upper()
-
-        def body_processor(tx: Transaction) -> None:
-            tx.body_processor = processor
-        return body_processor
-    on = value.lower() == "on"
-    if key == "forcerequestbodyvariable":
-        def force(tx: Transaction) -> None:
-            tx.force_request_body_variable = on
-        return force
-    if key == "requestbodyaccess":
-        def access(tx: Transaction) -> None:
-            tx.request_body_access = on
-        return access
-    if key == "requestbodylimit":
-        limit = atoi(value)
-
-        def body_limit(tx: Transaction) -> None:
-            tx.request_body_limit = limit
-        return body_limit
-    if key == "responsebodyaccess":
-        def response_access(tx: Transaction) -> None:
-            tx.response_body_access = on
-        return response_access
+    setting = _SETTINGS.get(key)
+    if setting is not None:
+        attribute, parse = setting
+        return _assign(attribute, parse(value))
     # auditEngine, auditLogParts, debugLogLevel...: accepted, nothing to do in-process
     return _nothing
 
 
 def _nothing(tx: Transaction) -> None:
     return None
+
+
+def _assign(attribute: str, value: object) -> ActionFn:
+    return lambda tx: setattr(tx, attribute, value)
+
+
+#: ``ctl`` settings that set one attribute of the transaction: (attribute, value parser).
+_SETTINGS: dict[str, tuple[str, Callable[[str], object]]] = {
+    "requestbodyprocessor": ("body_processor", str.upper),
+    "forcerequestbodyvariable": ("force_request_body_variable", lambda v: v.lower() == "on"),
+    "requestbodyaccess": ("request_body_access", lambda v: v.lower() == "on"),
+    "requestbodylimit": ("request_body_limit", atoi),
+    "responsebodyaccess": ("response_body_access", lambda v: v.lower() == "on"),
+}
 
 
 def compile_action(action: Action) -> ActionFn | None:
