@@ -237,21 +237,16 @@ class Screen:
             if parts is not None:
                 parts[STABLE] = stable
         out = set(stable)
+        memory = self._memory
+        answer = self._answer
         for si, values in self._volatile:
-            out |= self._answers(tx, si, values(tx))
-        return out
-
-    def _answers(self, tx: Transaction, si: int, values: Iterable[str]
-                 ) -> frozenset[int] | set[int]:
-        """The slots any of ``values`` of source ``si`` may match."""
-        out: frozenset[int] | set[int] = _NOTHING
-        remembered = self._memory[si]
-        for value in values:
-            hit = remembered.get(value)
-            if hit is None:
-                hit = self._answer(tx, si, value)
-            if hit:
-                out = out | hit
+            remembered = memory[si]
+            for value in values(tx):
+                hit = remembered.get(value)
+                if hit is None:
+                    hit = answer(tx, si, value)
+                if hit:
+                    out |= hit
         return out
 
     def _stable_slots(self, tx: Transaction) -> frozenset[int] | set[int]:
@@ -281,9 +276,13 @@ class Screen:
                     if hit:
                         out = out | hit
             else:
-                found = self._answers(tx, si, values(tx))
-                if found:
-                    out = out | found
+                remembered = memory[si]
+                for value in values(tx):
+                    hit = remembered.get(value)
+                    if hit is None:
+                        hit = answer(tx, si, value)
+                    if hit:
+                        out = out | hit
         return out
 
     def _screen(self, tx: Transaction, plan: _SourcePlan, value: str) -> frozenset[int]:
