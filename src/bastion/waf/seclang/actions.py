@@ -38,9 +38,7 @@ def _var(spec: str) -> Callable[[Transaction], tuple[str, str]]:
     """``collection.key`` (macros allowed) -> (COLLECTION, key), parsed once when static."""
     spec = spec.strip()
     if "%{" in spec:
-        from bastion.waf.seclang.transaction import expander
-
-        name_of = expander(spec)
+        name_of = _text(spec)
         return lambda tx: _split(name_of(tx))
     try:
         parts = _split(spec)
@@ -62,9 +60,7 @@ def _split(name: str) -> tuple[str, str]:
 
 def _text(template: str) -> Callable[[Transaction], str]:
     """A macro template as a function of the transaction (``Transaction.expand``)."""
-    if "%{" not in template:
-        return lambda tx: template
-    from bastion.waf.seclang.transaction import expander
+    from bastion.waf.seclang.transaction import expander  # it imports this module
 
     return expander(template)
 
