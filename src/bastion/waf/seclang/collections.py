@@ -104,6 +104,17 @@ class VarMap:
         if self.written is not None:
             self.written.add(low)
 
+    def put(self, items: Iterable[tuple[str, tuple[str, str]]]) -> None:
+        """``set`` each (lower-case key, (key, value)) item, in order, except those the map
+        already holds exactly (they stay unwritten)."""
+        data = self._data
+        written = self.written
+        for low, item in items:
+            if data.get(low) != item:
+                data[low] = item
+                if written is not None:
+                    written.add(low)
+
     def delete(self, key: str) -> None:
         low = key.lower()
         self._data.pop(low, None)

@@ -92,6 +92,14 @@ class Replay:
     #: a written key matches one of them
     patterns: tuple[tuple[str, re.Pattern[str]], ...] = ()
 
+    #: ``sets`` as TX's own items, (lower-case key, (key, value)): what replaying compares
+    #: and stores (``VarMap.put``)
+    items: tuple[tuple[str, tuple[str, str]], ...] = dataclasses.field(
+        init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "items", tuple((k.lower(), (k, v)) for k, v in self.sets))
+
     def valid(self, written: set[str]) -> bool:
         """Whether the load-time result still holds, given the keys written so far."""
         return _unwritten(self.reads, self.patterns, written)

@@ -717,6 +717,7 @@ class Transaction:
             return self.interruption
         if not self._phases_done and self._fast:
             self._check_specialised()
+        first = not self._phases_done
         self._phases_done.add(phase)
         if self.interruption is not None and not logging:
             return self.interruption
@@ -733,13 +734,14 @@ class Transaction:
         self._candidates = None
         self._screen_parts = {}
         # transformation results and scan hits are pure functions of the value: keep them for
-        # the whole transaction, within a bound
-        if len(self._accel_hits) > 20_000:
-            self._accel_hits.clear()
-        if sum(len(b) for b in self._tfn_cache.values()) > 50_000:
-            self._tfn_cache.clear()
-        if sum(len(b) for b in self._tfn_memo.values()) > 50_000:
-            self._tfn_memo.clear()
+        # the whole transaction, within a bound (empty before the first phase)
+        if not first:
+            if len(self._accel_hits) > 20_000:
+                self._accel_hits.clear()
+            if sum(map(len, self._tfn_cache.values())) > 50_000:
+                self._tfn_cache.clear()
+            if sum(map(len, self._tfn_memo.values())) > 50_000:
+                self._tfn_memo.clear()
         if self._fast:
             return self._run_program(phase, logging)
         rules = self.waf.phase_rules(phase)
@@ -879,10 +881,7 @@ class Transaction:
         self.matched_vars = list(replay.matched_vars)
         if replay.matched is not None:
             self.matched_var, self.matched_var_name = replay.matched
-        tx = self.tx
-        for key, value in replay.sets:
-            if tx.get_item(key) != (key, value):   # a key already so stays unwritten
-                tx.set(key, value)
+        self.tx.put(replay.items)
         if replay.fired:
             self.matched_ids.append(rule.id)
         return replay.fired
