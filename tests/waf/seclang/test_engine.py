@@ -342,6 +342,16 @@ def test_unique_ids_are_unique_and_a_forked_worker_draws_its_own_prefix(
     assert len(child) == 24 and child[:12] != tx.unique_id[:12]
 
 
+def test_a_unique_id_once_read_stays_and_a_given_one_is_kept(prims: Primitives) -> None:
+    waf = make_waf(prims, 'SecRule UNIQUE_ID "@streq given" "id:1,phase:1,pass,log"')
+    tx = waf.new_transaction()
+    assert tx.unique_id == tx.unique_id
+    given = waf.new_transaction("given")
+    given.process_uri("GET", "/", "HTTP/1.1")
+    given.process_request_headers()
+    assert given.unique_id == "given" and ids(given) == [1]
+
+
 class _LoadCountingStore(MemoryStore):
     def __init__(self, clock: FrozenClock) -> None:
         super().__init__(clock)

@@ -163,13 +163,24 @@ class Transaction:
     interruption: Interruption | None = None
     _allow_request: bool = False
 
+    _unique_id: str | None = None
+
+    @property
+    def unique_id(self) -> str:
+        """UNIQUE_ID, made when first read (most transactions never read it)."""
+        uid = self._unique_id
+        if uid is None:
+            uid = self._unique_id = _new_unique_id()
+        return uid
+
     def __init__(self, waf: WAF, unique_id: str | None = None) -> None:
         s = waf.settings
         self.waf: WAF = waf
         self.clock: Clock = waf.clock
         self.started: float = self.clock.time()
         self._mono: float = self.clock.monotonic()
-        self.unique_id: str = unique_id or _new_unique_id()
+        if unique_id:
+            self._unique_id = unique_id
         self.engine_mode: str = s.rule_engine
         self.request_body_access: bool = s.request_body_access
         self.request_body_limit: int = s.request_body_limit
