@@ -338,3 +338,37 @@ def test_tx_key_regexes_select_what_a_scan_of_tx_selects(
     assert found == scanned or (found is None and len(scanned) > 1)
     target = Target("TX", None, pattern)
     assert variables.generate(tx, target, []) == [(f"TX:{k}", v) for k, v in scanned]
+
+
+def test_a_capturing_rule_over_tx_keys_nobody_wrote_replays_not_matching(
+        prims: Primitives) -> None:
+    """922110's shape: one capturing link over ``TX:/regex/`` keys a request-dependent rule
+    writes. With none written it cannot match, so it replays; once one is, it runs."""
+    waf = make_waf(prims, """
+SecRule ARGS:ct "@rx (.*)" "id:10,phase:2,pass,nolog,capture,setvar:'tx.ct_%{tx.1}=%{tx.1}'"
+SecRule TX:/^CT_/ "!@rx ^text/plain$" "id:20,phase:2,block,capture,t:lowercase,\\
+    msg:'bad %{tx.0}',setvar:tx.bad=+1"
+""")
+    assert waf.spec is not None
+    replayed = {waf.spec.phases[2][i][0].id: r for i, r in waf.spec.replays[2].items()}
+    assert 20 in replayed and not replayed[20].fired
+    for w in (waf, _unspecialised(waf)):
+        assert ids(run(w, "/?other=1")[0]) == []
+        tx, _ = run(w, "/?ct=text/plain")
+        assert ids(tx) == [] and tx.tx.get("ct_text/plain") == "text/plain"
+        tx, _ = run(w, "/?ct=image/png")
+        assert ids(tx) == [20] and tx.tx.get("bad") == "1"
+
+
+def test_a_first_link_whose_capture_writes_at_load_is_not_replayed(prims: Primitives) -> None:
+    # the negated regex matches the snapshot's value: the link does not match, but its
+    # capture wrote TX.0, which a replay without writes would leave out
+    waf = make_waf(prims, """
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.mode=strict"
+SecRule TX:MODE "!@rx ^(s)trict$" "id:20,phase:2,pass,log,capture"
+""")
+    assert waf.spec is not None
+    assert 20 not in {waf.spec.phases[2][i][0].id for i in waf.spec.replays[2]}
+    for w in (waf, _unspecialised(waf)):
+        tx, _ = run(w, "/")
+        assert ids(tx) == [] and tx.tx.get("0") == "strict" and tx.tx.get("1") == "s"

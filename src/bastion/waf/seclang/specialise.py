@@ -460,9 +460,14 @@ def _replay_of(scratch: Transaction, rule: Rule) -> Replay | None:
     io = _constant_io(rule, patterns)
     whole = io is not None
     if io is None:
+        # Perhaps its first link alone reads only TX: if that does not match here, the rule
+        # does not fire while what it reads is unchanged. A link that does not match runs
+        # none of its actions, so only targets and operator count; its capture must have
+        # written nothing (checked below).
         patterns = []
-        first = dataclasses.replace(rule, chain=None, msg=None, logdata=None)
-        io = _constant_io(first, patterns) if rule.chain else None
+        first = dataclasses.replace(rule, chain=None, msg=None, logdata=None, actions=(),
+                                    capture=False)
+        io = _constant_io(first, patterns)
         if io is None:
             return None
     keyed = tuple((required_literal(p.pattern), p) for p in patterns)
@@ -478,7 +483,7 @@ def _replay_of(scratch: Transaction, rule: Rule) -> Replay | None:
         and not scratch._allow_request and len(scratch.matched) == matched_before
     result: Replay | None = None
     if not whole:
-        if not fired and quiet:
+        if not fired and quiet and not written:
             result = Replay(frozenset(io[0]), False, (), None, (), keyed)
     elif quiet and (not fired or _benign_fire(rule)) and before.keys() <= after.keys():
         # every key written, even with the value it had at load: at run time an earlier
