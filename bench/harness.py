@@ -181,12 +181,13 @@ def post_script(body: bytes, content_type: str = "application/json") -> str:
 
 
 def unique_script(path: str, body: bytes | None = None,
-                  content_type: str = "application/json") -> str:
+                  content_type: str = "application/json", *, start: int = 0) -> str:
     """A wrk Lua script whose every request carries a value never seen before: a counter in
     the query (GET) or in the first JSON string of ``body`` (POST). It defeats any cache of
-    per-value answers, so the numbers show what unseen input costs."""
+    per-value answers, so the numbers show what unseen input costs. ``start``: where the
+    counter starts (a later run against the same server must not repeat values)."""
     fd, name = tempfile.mkstemp(suffix=".lua")
-    lines = ["local n = 0", "request = function()", "  n = n + 1"]
+    lines = [f"local n = {int(start)}", "request = function()", "  n = n + 1"]
     if body is None:
         sep = "&" if "?" in path else "?"
         lines.append(f'  return wrk.format("GET", "{path}{sep}u=" .. n)')

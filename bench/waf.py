@@ -1,12 +1,13 @@
 """WAF throughput: Bastion with the OWASP CRS (PL1, blocking) in front of a tiny upstream,
 against nginx + ModSecurity v3 + the same CRS, in the same run.
 
-    python -m bench.waf [--seconds 10]
+    python -m bench.waf [--seconds 10] [--rounds 2]
 
 Needs Debian's nginx-light, libnginx-mod-http-modsecurity, modsecurity-crs and wrk.
 Prints req/s, p99 and the Bastion / ModSecurity ratios for a simple GET and a 1 KB JSON POST,
 then the same with a value never seen before in every request (the engine remembers its
-per-value screening answers; these lines show what new input costs).
+per-value screening answers; these lines show what new input costs). The two servers
+alternate case by case over the rounds, so drift on a shared machine lands on both.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import argparse
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from bench.harness import (
     NGINX_UPSTREAM,
+    WrkResult,
     bastion,
     free_port,
     measure,
@@ -27,7 +30,6 @@ from bench.harness import (
     post_script,
     process,
     unique_script,
-    wrk,
 )
 
 MODSEC_MODULE = "/usr/lib/nginx/modules/ngx_http_modsecurity_module.so"
@@ -89,51 +91,72 @@ def bastion_config(directory: Path, upstream: int) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=10)
-    s = parser.parse_args().seconds
+    parser.add_argument("--seconds", type=int, default=10,
+                        help="measured seconds per case and server, split over the rounds")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="the servers alternate case by case in each round; the run with "
+                             "the median req/s of each is printed")
+    args = parser.parse_args()
+    s = max(1, round(args.seconds / args.rounds))
     body = json.dumps({"name": "widget", "description": "a perfectly ordinary product " * 12,
                        "tags": [f"t{i}" for i in range(40)], "price": 9.99}).encode()[:1024]
     post = post_script(body)
-    print(f"wrk -t1 -c32 -d{s}s; wrk on CPU 0, servers on CPU 1\n")
+    print(f"wrk -t1 -c32 -d{s}s x {args.rounds} rounds; wrk on CPU 0, servers on CPU 1\n")
     with tempfile.TemporaryDirectory() as d, nginx(NGINX_UPSTREAM) as (up, _):
         directory = Path(d)
         modsec_conf(directory)
         template = NGINX_MODSEC.replace("{dir}/modsec.conf", str(directory / "modsec.conf"))
-        with nginx(template, upstream=up, module=MODSEC_MODULE) as (port, pid):
-            url = f"http://127.0.0.1:{port}"
-            wrk(url + GET, seconds=1, headers=HEADERS)
-            ms_get = measure(pid, url + GET, seconds=s, headers=HEADERS)
-            ms_post = measure(pid, url + "/api/items", seconds=s, script=post,
-                              headers=HEADERS[:1])
-            ms_uget = measure(pid, url, seconds=s, headers=HEADERS,
-                              script=unique_script(GET))
-            ms_upost = measure(pid, url, seconds=s, headers=HEADERS[:1],
-                               script=unique_script("/api/items", body))
         cfg = bastion_config(directory, up)
         port = free_port()
-        with process(bastion(cfg, port), port, ready_path="/_bastion/health") as proc:
-            url = f"http://127.0.0.1:{port}/prod"
-            wrk(url + GET, seconds=1, headers=HEADERS)
-            b_get = measure(proc.pid, url + GET, seconds=s, headers=HEADERS)
-            b_post = measure(proc.pid, url + "/api/items", seconds=s, script=post,
-                             headers=HEADERS[:1])
-            b_uget = measure(proc.pid, url, seconds=s, headers=HEADERS,
-                             script=unique_script("/prod" + GET))
-            b_upost = measure(proc.pid, url, seconds=s, headers=HEADERS[:1],
-                              script=unique_script("/prod/api/items", body))
-    print(ms_get.line("nginx+ModSecurity CRS PL1, GET"))
-    print(b_get.line("bastion CRS PL1, GET"))
-    print(ms_post.line("nginx+ModSecurity CRS PL1, POST 1KB"))
-    print(b_post.line("bastion CRS PL1, POST 1KB"))
-    print(ms_uget.line("nginx+ModSecurity CRS PL1, GET, new value each request"))
-    print(b_uget.line("bastion CRS PL1, GET, new value each request"))
-    print(ms_upost.line("nginx+ModSecurity CRS PL1, POST 1KB, new value each request"))
-    print(b_upost.line("bastion CRS PL1, POST 1KB, new value each request"))
+        with nginx(template, upstream=up, module=MODSEC_MODULE) as (ms_port, ms_pid), \
+                process(bastion(cfg, port), port, ready_path="/_bastion/health") as proc:
+            # (server, pid, base URL, path prefix)
+            servers = (("nginx+ModSecurity", ms_pid, f"http://127.0.0.1:{ms_port}", ""),
+                       ("bastion", proc.pid, f"http://127.0.0.1:{port}/prod", "/prod"))
+            runs: dict[tuple[str, str], list[WrkResult]] = {}
+            for r in range(args.rounds):
+                for case in CASES:
+                    for name, pid, url, prefix in servers:
+                        # one unmeasured second first: it warms this server after the other
+                        # one ran, and lets the other finish what it still had queued
+                        target, opts = _request(case, url, prefix, post, body, 1, r, True)
+                        measure(pid, target, **opts)
+                        target, opts = _request(case, url, prefix, post, body, s, r, False)
+                        res = measure(pid, target, **opts)
+                        runs.setdefault((case, name), []).append(res)
+    med = {k: sorted(v, key=lambda x: x.rps)[(len(v) - 1) // 2] for k, v in runs.items()}
+    for case in CASES:
+        for name, *_ in servers:
+            print(med[(case, name)].line(f"{name} CRS PL1, {case}"))
     print()
-    print(f"bastion / ModSecurity req/s: GET {b_get.rps / ms_get.rps:.1f}x, "
-          f"POST {b_post.rps / ms_post.rps:.1f}x  (targets: 5x GET, 10x POST, p99 < 10 ms)")
+
+    def ratio(case: str) -> float:
+        return med[(case, "bastion")].rps / med[(case, "nginx+ModSecurity")].rps
+
+    print(f"bastion / ModSecurity req/s: GET {ratio('GET'):.1f}x, "
+          f"POST {ratio('POST 1KB'):.1f}x  (targets: 5x GET, 10x POST, p99 < 10 ms)")
     print(f"with a value never seen before in every request: GET "
-          f"{b_uget.rps / ms_uget.rps:.1f}x, POST {b_upost.rps / ms_upost.rps:.1f}x")
+          f"{ratio('GET, new value each request'):.1f}x, "
+          f"POST {ratio('POST 1KB, new value each request'):.1f}x")
+
+
+CASES = ("GET", "POST 1KB", "GET, new value each request", "POST 1KB, new value each request")
+
+
+def _request(case: str, url: str, prefix: str, post: str, body: bytes, seconds: int,
+             round_: int, warm_up: bool) -> tuple[str, dict[str, Any]]:
+    """``measure``'s URL and wrk options for one case (new values never repeat: each round
+    and each warm-up counts from its own start)."""
+    if case == "GET":
+        return url + GET, {"seconds": seconds, "headers": HEADERS}
+    if case == "POST 1KB":
+        return url + "/api/items", {"seconds": seconds, "script": post, "headers": HEADERS[:1]}
+    start = (2 * round_ + warm_up) * 10_000_000
+    if case == "GET, new value each request":
+        return url, {"seconds": seconds, "headers": HEADERS,
+                     "script": unique_script(prefix + GET, start=start)}
+    return url, {"seconds": seconds, "headers": HEADERS[:1],
+                 "script": unique_script(prefix + "/api/items", body, start=start)}
 
 
 if __name__ == "__main__":
