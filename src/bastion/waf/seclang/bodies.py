@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -351,6 +352,8 @@ def parse_json(text: str, max_depth: int = 64, max_args: int = 1000) -> list[tup
             if v.isascii():
                 return v
             return v.encode("utf-8", errors="surrogateescape").decode("latin-1")
+        if type(v) is int or (type(v) is float and math.isfinite(v)):
+            return repr(v)   # what json.dumps writes for them, without the encoder
         return json.dumps(v)
 
     def walk(node: Any, prefix: str | None, key: str | None, depth: int) -> None:

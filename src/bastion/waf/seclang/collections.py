@@ -30,8 +30,14 @@ class MultiMap:
         self._index: dict[str, list[tuple[str, str]]] = {}
 
     def add(self, key: str, value: str) -> None:
-        self._items.append((key, value))
-        self._index.setdefault(key.lower(), []).append((key, value))
+        item = (key, value)
+        self._items.append(item)
+        low = key.lower()
+        same = self._index.get(low)
+        if same is None:
+            self._index[low] = [item]
+        else:
+            same.append(item)
 
     def set(self, key: str, value: str) -> None:
         low = key.lower()
