@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from bastion.waf.seclang.rules import Action, Rule
 from bastion.waf.seclang.syntax import SyntaxProblem, parse_target
@@ -43,12 +43,15 @@ def _var(spec: str) -> Callable[[Transaction], tuple[str, str]]:
     try:
         parts = _split(spec)
     except ValueError as exc:
-        problem = exc
-
-        def fails(tx: Transaction) -> tuple[str, str]:
-            raise problem
-        return fails
+        return _raises(exc)
     return lambda tx: parts
+
+
+def _raises(problem: Exception) -> Callable[[Transaction], NoReturn]:
+    """A bad argument found at load raises when the action runs, as it did when parsed then."""
+    def fails(tx: Transaction) -> NoReturn:
+        raise problem
+    return fails
 
 
 def _split(name: str) -> tuple[str, str]:
@@ -170,11 +173,7 @@ def _ctl(key: str, value: str) -> ActionFn:
         try:
             pattern = re.compile(value)
         except re.error as exc:
-            problem = exc
-
-            def fails(tx: Transaction) -> None:
-                raise problem
-            return fails
+            return _raises(exc)
         removed = "removed_tags" if key == "ruleremovebytag" else "removed_msgs"
         return lambda tx: getattr(tx, removed).append(pattern)
     if key in ("ruleremovetargetbyid", "ruleremovetargetbytag", "ruleremovetargetbymsg"):
