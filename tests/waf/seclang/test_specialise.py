@@ -372,3 +372,78 @@ SecRule TX:MODE "!@rx ^(s)trict$" "id:20,phase:2,pass,log,capture"
     for w in (waf, _unspecialised(waf)):
         tx, _ = run(w, "/")
         assert ids(tx) == [] and tx.tx.get("0") == "strict" and tx.tx.get("1") == "s"
+
+
+# CRS 980's shape: phase-5 rules reading TX alone, most of them replays on a clean request
+REPORTING = """
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.score=0,setvar:tx.limit=5,setvar:tx.level=1"
+SecRule ARGS "@rx stop" "id:5,phase:1,deny,status:403"
+SecRule ARGS "@rx bad" "id:10,phase:2,pass,log,setvar:tx.score=+5"
+SecRule ARGS "@rx mark" "id:11,phase:2,pass,nolog,setvar:tx.flag_x=1"
+SecRule TX:SCORE "@ge %{tx.limit}" "id:50,phase:5,pass,log,msg:'over %{tx.score}'"
+SecAction "id:51,phase:5,pass,nolog,setvar:tx.report=%{tx.score}"
+SecRule TX:LEVEL "@eq 1" "id:52,phase:5,pass,nolog,setvar:tx.seen=1"
+SecRule &TX:/^FLAG_/ "@ge 1" "id:53,phase:5,pass,log,msg:'flagged'"
+SecAction "id:54,phase:5,pass,nolog,setvar:tx.level=2"
+SecRule TX:LEVEL "@eq 2" "id:55,phase:5,pass,log,msg:'two'"
+SecRule TX:REPORT "@eq 0" "id:56,phase:5,pass,nolog,setvar:tx.quiet=1"
+"""
+
+
+def _folded(waf: WAF, phase: int) -> list[list[int]]:
+    assert waf.spec is not None
+    return [[waf.spec.phases[phase][i][0].id for i in f.indices]
+            for f in waf.spec.folds.get(phase, {}).values()]
+
+
+def _unfolded(waf: WAF) -> WAF:
+    plain = WAF(waf.rules, waf.settings, clock=waf.clock, accel=waf.accel)
+    assert plain.spec is not None
+    plain.spec.folds.clear()
+    return plain
+
+
+def test_consecutive_replays_fold_until_one_changes_what_a_later_one_reads(
+        prims: Primitives) -> None:
+    # 54 sets tx.level to 2 where the snapshot holds 1, and 55 reads it: replayed one by one,
+    # 54's write makes 55 run for real, so 55 must not be judged "valid" with 54 in one fold
+    waf = make_waf(prims, REPORTING)
+    assert _folded(waf, 5) == [[50, 51, 52, 53, 54], [55, 56]]
+
+
+@pytest.mark.parametrize("uri", ["/?a=fine", "/?a=bad", "/?a=mark", "/?a=bad&b=mark"])
+def test_folded_replays_do_what_replaying_them_one_by_one_does(
+        prims: Primitives, uri: str) -> None:
+    waf = make_waf(prims, REPORTING)
+    outcomes = []
+    for w in (waf, _unfolded(waf), _unspecialised(waf)):
+        tx, it = run(w, uri)
+        outcomes.append((it, ids(tx), sorted(tx.tx.lowered_items()), tx.matched_var,
+                         tx.tx.written if w.spec is not None else None))
+    # the unspecialised engine tracks no writes; everything else must be equal
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][:4] == outcomes[2][:4]
+    # 51 always changes tx.report (unset at load), so 56 runs for real: it fires at score 0
+    assert dict(outcomes[0][2]).get("quiet") == (None if "bad" in uri else ("quiet", "1"))
+
+
+def test_folded_replays_never_change_a_crs_regression_stage(crs_test_waf: WAF) -> None:
+    spec = crs_test_waf.spec
+    assert spec is not None
+    assert [980100, 980110, 980115, 980120, 980130, 980140, 980145, 980150] in \
+        _folded(crs_test_waf, 5)
+    cases = ftw.load_tests([VECTORS / "regression-tests" / "v3.3.4"])
+
+    def outcomes() -> list[tuple[str, list[int], str]]:
+        return [(r.title, sorted(r.fired), r.outcome)
+                for r in ftw.run_tests(crs_test_waf.new_transaction, cases)]
+    folded = outcomes()
+    saved = {p: dict(f) for p, f in spec.folds.items()}
+    spec.folds.clear()
+    try:
+        plain = outcomes()
+    finally:
+        spec.folds.update(saved)
+    assert len(plain) > 2000
+    assert [(a, b) for a, b in zip(folded, plain, strict=True) if a != b] == []
+

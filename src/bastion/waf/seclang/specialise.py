@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from bastion.waf.seclang.transaction import Transaction
     from bastion.waf.seclang.waf import WAF
 
-__all__ = ["Entry", "Layout", "Memo", "Replay", "Specialised", "may_write", "specialise",
+__all__ = ["Entry", "Fold", "Layout", "Memo", "Replay", "Specialised", "may_write", "specialise",
            "tx_keys_read_by_macros", "tx_writes"]
 
 #: A program entry: the rule; for a folded gate the program index it jumps to (else -1); for
@@ -65,6 +65,8 @@ class Specialised:
     layouts: dict[int, Layout]
     replays: dict[int, dict[int, Replay]]  # phase -> program index -> replay
     memos: dict[int, dict[int, Memo]] = dataclasses.field(default_factory=dict)
+    #: phase -> program index of a run's first rule -> the run's replays as one (``Fold``)
+    folds: dict[int, dict[int, Fold]] = dataclasses.field(default_factory=dict)
 
 
 _UNSET = "\0unset\0"
@@ -116,6 +118,78 @@ def _unwritten(reads: frozenset[str], patterns: tuple[tuple[str, re.Pattern[str]
             if lit in key and rx.search(key) is not None:
                 return False
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class Fold:
+    """Replays of consecutive live rules applied as one, valid while all of them are.
+
+    On an ordinary request the phase-5 reporting rules (``980100``...) and the phase-2 score
+    sums (``949060``...) are all replays; the loop visiting them one by one cost more than the
+    replays. A run is folded only when replaying it in order cannot invalidate a later
+    member: every key a member sets that a later member reads is set to its snapshot value
+    (a no-op while the run is valid) and no member sets a key a later member's ``TX:/regex/``
+    selects. Then "every member valid at the start" equals "each valid in its turn", and the
+    fold's effect is the members' in order.
+    """
+
+    indices: tuple[int, ...]  # the members' program indices, consecutive in the live rules
+    reads: frozenset[str]
+    patterns: tuple[tuple[str, re.Pattern[str]], ...]
+    items: tuple[tuple[str, tuple[str, str]], ...]  # every member's, in order
+    fired: tuple[int, ...]  # the ids of the members that fire, in order
+    last: Rule  # the rule a macro's ``RULE`` sees afterwards
+    matched: tuple[str, str] | None  # MATCHED_VAR afterwards, if a member sets it
+    matched_vars: tuple[tuple[str, str], ...]  # the last member's
+
+    def valid(self, written: set[str]) -> bool:
+        return _unwritten(self.reads, self.patterns, written)
+
+
+def _folds(entries: tuple[Entry, ...], layout: Layout, replays: dict[int, Replay],
+           snapshot: dict[str, tuple[str, str]]) -> dict[int, Fold]:
+    """The foldable runs (two rules or more) of a phase program's live rules."""
+    def foldable(idx: int) -> bool:
+        rule, _, ukey, _ = entries[idx]
+        replay = replays.get(idx)
+        # every link reads TX alone (never a screening candidate, always visited), no
+        # "any value hit?" gate, and no skip to take
+        return replay is not None and ukey is None \
+            and all(t.name == "TX" for link in rule.links for t in link.targets) \
+            and not (replay.fired and (rule.skip or rule.skip_after))
+
+    out: dict[int, Fold] = {}
+    run: list[int] = []
+    for idx in (*layout.live, -1):
+        if idx >= 0 and foldable(idx) and (not run or _joins(
+                [replays[i] for i in run], replays[idx], snapshot)):
+            run.append(idx)
+            continue
+        if len(run) > 1:
+            out[run[0]] = _fold(entries, run, replays)
+        run = [idx] if idx >= 0 and foldable(idx) else []
+    return out
+
+
+def _joins(before: list[Replay], replay: Replay, snapshot: dict[str, tuple[str, str]]) -> bool:
+    """Whether ``replay`` can follow ``before`` in a fold (see ``Fold``)."""
+    for earlier in before:
+        for low, item in earlier.items:
+            if low in replay.reads and snapshot.get(low) != item:
+                return False
+            if any(rx.search(low) for _, rx in replay.patterns):
+                return False
+    return True
+
+
+def _fold(entries: tuple[Entry, ...], run: list[int], replays: dict[int, Replay]) -> Fold:
+    members = [replays[i] for i in run]
+    matched = next((r.matched for r in reversed(members) if r.matched is not None), None)
+    return Fold(tuple(run), frozenset().union(*(r.reads for r in members)),
+                tuple(dict.fromkeys(p for r in members for p in r.patterns)),
+                tuple(item for r in members for item in r.items),
+                tuple(entries[i][0].id for i, r in zip(run, members, strict=True) if r.fired),
+                entries[run[-1]][0], matched, members[-1].matched_vars)
 
 
 class _Writes(set[str]):
@@ -587,5 +661,6 @@ def specialise(waf: WAF) -> Specialised | None:
         phases[phase] = tuple(entries)
     snapshot = VarMap("TX")
     snapshot._data = dict(tx._data)
-    return Specialised(phases, snapshot, tuple(folded),
-                       {p: Layout.of(e) for p, e in phases.items()}, replays, memos)
+    layouts = {p: Layout.of(e) for p, e in phases.items()}
+    folds = {p: _folds(e, layouts[p], replays[p], snapshot._data) for p, e in phases.items()}
+    return Specialised(phases, snapshot, tuple(folded), layouts, replays, memos, folds)

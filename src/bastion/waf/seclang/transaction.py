@@ -31,7 +31,7 @@ from bastion.waf.seclang.rules import Rule, Target, Transformation
 if TYPE_CHECKING:
     from bastion.clock import Clock
     from bastion.waf.seclang.screen import Screen
-    from bastion.waf.seclang.specialise import Entry, Layout, Replay
+    from bastion.waf.seclang.specialise import Entry, Fold, Layout, Replay
     from bastion.waf.seclang.waf import WAF, LinkPlan
 
 __all__ = ["Transaction"]
@@ -819,6 +819,7 @@ class Transaction:
         written = self.tx.written
         replays = spec.replays[phase] if written is not None else {}
         memos = spec.memos.get(phase, {}) if written is not None else {}
+        folds = spec.folds.get(phase, {}) if written is not None else {}
         order = self._visit_order(layout, screen, n)
         pos = 0
         while pos < len(order):
@@ -844,6 +845,14 @@ class Transaction:
                 break
             if jump >= 0:
                 pos = bisect_left(order, jump)
+                continue
+            fold = folds.get(idx)
+            if fold is not None and not (self._target_exclusions or self._removed_ranges
+                                         or self.removed_tags or self.removed_msgs) \
+                    and fold.valid(written):  # type: ignore[arg-type]
+                # the run's members follow in ``order`` (no rule removed: the live order)
+                pos += len(fold.indices) - 1
+                self._apply_fold(fold)
                 continue
             replay = replays.get(idx)
             memo = memos.get(idx) if replay is None else None
@@ -887,6 +896,16 @@ class Transaction:
             dead = screen.dead
             return sorted((*base, *(c for c in cands if c not in dead))) if cands else base
         return sorted((*screen.unscreened, *cands)) if cands else screen.unscreened
+
+    def _apply_fold(self, fold: Fold) -> None:
+        """What replaying the fold's members one by one would do (``specialise.Fold``)."""
+        self._rule = fold.last
+        self.matched_vars = list(fold.matched_vars)
+        if fold.matched is not None:
+            self.matched_var, self.matched_var_name = fold.matched
+        self.tx.put(fold.items)
+        if fold.fired:
+            self.matched_ids.extend(fold.fired)
 
     def _replay(self, rule: Rule, replay: Replay) -> bool:
         """What ``_eval_rule`` would do, from the load-time result (``specialise.Replay``)."""

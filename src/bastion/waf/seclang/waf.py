@@ -165,6 +165,12 @@ class WAF:
         self.screens: dict[int, Screen] = {}
         if self.spec is not None:
             self.screens = build_screens(self, self.spec.phases, self.spec.layouts)
+            # a fold's members must always be visited (they read TX alone, so screening never
+            # judges them): keep that true whatever screening learns to judge
+            for phase, screen in self.screens.items():
+                folds = self.spec.folds.get(phase, {})
+                for start in [i for i, f in folds.items() if screen.screened & set(f.indices)]:
+                    del folds[start]
 
     @classmethod
     def build(
