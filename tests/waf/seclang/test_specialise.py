@@ -447,3 +447,24 @@ def test_folded_replays_never_change_a_crs_regression_stage(crs_test_waf: WAF) -
     assert len(plain) > 2000
     assert [(a, b) for a, b in zip(folded, plain, strict=True) if a != b] == []
 
+
+def test_a_request_cannot_grow_its_transformation_memory_past_the_bound(
+        prims: Primitives, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bastion.waf.seclang import transaction
+
+    monkeypatch.setattr(transaction, "_MAX_TFN_ENTRIES", 30)
+    waf = make_waf(prims, """
+SecRule ARGS "@rx evil" "id:1,phase:1,pass,log,t:lowercase,t:urlDecode"
+SecRule ARGS "@rx worse" "id:2,phase:2,pass,log,t:removeWhitespace"
+""")
+    tx = waf.new_transaction()
+    tx.process_connection("192.0.2.1", 1234)
+    tx.process_uri("GET", "/?" + "&".join(f"a{i}=V{i}" for i in range(40)), "HTTP/1.1")
+
+    def kept() -> int:
+        return sum(map(len, tx._tfn_cache.values())) + sum(map(len, tx._tfn_memo.values()))
+    tx.process_request_headers()
+    after_one = kept()
+    assert after_one == tx._tfn_entries and after_one > 30   # counted as they are added
+    tx.process_request_body(b"")   # over the bound: phase 2 starts from empty memories
+    assert kept() == tx._tfn_entries < after_one

@@ -49,6 +49,9 @@ _MACRO_TARGETS: dict[tuple[str, str | None], Target] = {}
 #: Values up to this length have their scan results kept across transactions (20,000 of
 #: them at most, so ~20 MB).
 _SHARED_VALUE_LEN = 1024
+#: Transformation results a transaction keeps (counted as they are added, cleared between
+#: phases when over): values are capped below 64 KiB, so this bounds a hostile request too.
+_MAX_TFN_ENTRIES = 100_000
 
 _SEVERITY_WEIGHTS = frozenset({"critical_anomaly_score", "error_anomaly_score",
                                "warning_anomaly_score", "notice_anomaly_score"})
@@ -164,6 +167,7 @@ class Transaction:
     _allow_request: bool = False
 
     _unique_id: str | None = None
+    _tfn_entries: int = 0  # results kept in _tfn_cache and _tfn_memo together
 
     @property
     def unique_id(self) -> str:
@@ -276,8 +280,7 @@ class Transaction:
             steps.append((results, impl))
         return steps
 
-    @staticmethod
-    def _through(steps: list[tuple[dict[str, str], Transformation]], value: str) -> str:
+    def _through(self, steps: list[tuple[dict[str, str], Transformation]], value: str) -> str:
         cur = value
         for results, impl in steps:
             nxt = results.get(cur)
@@ -285,6 +288,7 @@ class Transaction:
                 nxt = impl(cur)
                 if len(cur) < 65536:
                     results[cur] = nxt
+                    self._tfn_entries += 1
             cur = nxt
         return cur
 
@@ -730,7 +734,6 @@ class Transaction:
             return self.interruption
         if not self._phases_done and self._fast:
             self._check_specialised()
-        first = not self._phases_done
         self._phases_done.add(phase)
         if self.interruption is not None and not logging:
             return self.interruption
@@ -746,15 +749,12 @@ class Transaction:
         self._joined.clear()
         self._candidates = None
         self._screen_parts = {}
-        # transformation results and scan hits are pure functions of the value: keep them for
-        # the whole transaction, within a bound (empty before the first phase)
-        if not first:
-            if len(self._accel_hits) > 20_000:
-                self._accel_hits.clear()
-            if sum(map(len, self._tfn_cache.values())) > 50_000:
-                self._tfn_cache.clear()
-            if sum(map(len, self._tfn_memo.values())) > 50_000:
-                self._tfn_memo.clear()
+        # transformation results are pure functions of the value: keep them for the whole
+        # transaction, within a bound (scan hits are bounded where they are kept)
+        if self._tfn_entries > _MAX_TFN_ENTRIES:
+            self._tfn_cache.clear()
+            self._tfn_memo.clear()
+            self._tfn_entries = 0
         if self._fast:
             return self._run_program(phase, logging)
         rules = self.waf.phase_rules(phase)
@@ -978,6 +978,7 @@ class Transaction:
                 nxt = impls[i](cur)
                 if small:
                     bucket[value] = nxt
+                    self._tfn_entries += 1
             if multi and nxt != cur:
                 results.append(nxt)
             cur = nxt
