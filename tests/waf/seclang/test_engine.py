@@ -321,6 +321,28 @@ SecRule ARGS:hit "@rx ." "id:3,phase:1,pass,nolog,setvar:ip.seen=+1"
     assert store.saves == saves
 
 
+@pytest.mark.parametrize(("uri", "saves"), [
+    ("/", 0),  # a new record nothing wrote to
+    ("/?same=1", 0),  # a setvar that writes a bookkeeping field with the value it has
+    ("/?hit=1", 1),
+])
+def test_a_new_persistent_record_is_stored_only_when_a_rule_changed_it(
+        prims: Primitives, uri: str, saves: int) -> None:
+    clock = FrozenClock()
+    store = _CountingStore(clock)
+    waf = make_waf(prims, """
+SecAction "id:1,phase:1,pass,nolog,initcol:ip=%{remote_addr}"
+SecRule ARGS:same "@rx ." "id:2,phase:1,pass,nolog,setvar:ip.is_new=1"
+SecRule ARGS:hit "@rx ." "id:3,phase:1,pass,nolog,setvar:ip.seen=+1"
+SecRule IP:KEY "@streq 192.0.2.1" "id:4,phase:2,pass,log"
+""", clock=clock, store=store)
+    tx, _ = run(waf, uri)
+    assert ids(tx) == [4] and store.saves == saves
+    stored = store.load("IP", "192.0.2.1")
+    assert (stored.values.get("seen") if stored is not None else None) == \
+        ("1" if saves else None)
+
+
 def test_unique_ids_are_unique_and_a_forked_worker_draws_its_own_prefix(
         prims: Primitives) -> None:
     import os

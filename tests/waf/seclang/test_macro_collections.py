@@ -82,6 +82,35 @@ def test_memory_store_ttl_and_bound() -> None:
     assert m.get("k") == "v" and m.get("old") is None
 
 
+
+@given(keys=st.lists(st.text(max_size=12), min_size=1, max_size=4),
+       now=st.floats(min_value=0, max_value=4e9), timeout=st.integers(1, 86_400))
+@settings(max_examples=100, deadline=None)
+def test_a_new_record_holds_its_bookkeeping_fields_in_initcols_order(
+        keys: list[str], now: float, timeout: int) -> None:
+    made = [VarMap.new_record("IP", key, now, timeout) for key in keys]
+    for key, m in zip(keys, made, strict=True):
+        stamp = str(int(now))
+        assert m.name == "IP" and m.items() == [
+            ("CREATE_TIME", stamp), ("IS_NEW", "1"), ("KEY", key), ("TIMEOUT", str(timeout)),
+            ("LAST_UPDATE_TIME", stamp), ("UPDATE_COUNTER", "1")]
+    made[0].set("counter", "1")   # records made in the same second share nothing
+    assert all(m.get("counter") is None for m in made[1:])
+    assert VarMap.new_record("IP", "x", now, timeout).get("counter") is None
+
+
+def test_a_loaded_record_is_a_copy_and_a_missing_one_none() -> None:
+    clock = FrozenClock()
+    store = MemoryStore(clock)
+    assert store.load("IP", "nobody") is None
+    store.save("IP", "a", Record({"x": "1"}), ttl=10)
+    loaded = store.load("IP", "a")
+    assert loaded == Record({"x": "1"})
+    assert loaded is not None
+    loaded.values["x"] = "2"   # a copy: the stored record is not changed through it
+    assert store.load("IP", "a") == Record({"x": "1"})
+
+
 _KEY_PATTERNS = ["^header_name_", "paramcounter_.*", "MULTIPART_HEADERS_CONTENT_TYPES_*",
                  r"LEAKAGE\/ERRORS", "ab?c", "a|b", r"^\d+x", "x{2}", "^(?:x)", "-a_b:c"]
 

@@ -156,6 +156,25 @@ class VarMap:
         m._data = {k.lower(): (k, v) for k, v in items}
         return m
 
+    @classmethod
+    def new_record(cls, name: str, key: str, now: float, timeout: int) -> VarMap:
+        """A persistent collection's record as ``initcol`` makes it when the store has none:
+        its bookkeeping fields only. Built from a per-second template (one per client and
+        request otherwise, for the IP collection)."""
+        sec = int(now)
+        template = _NEW_RECORDS.get((name, sec, timeout))
+        if template is None:
+            if len(_NEW_RECORDS) >= 64:
+                _NEW_RECORDS.clear()
+            stamp = str(sec)
+            template = _NEW_RECORDS[(name, sec, timeout)] = {k.lower(): (k, v) for k, v in (
+                ("CREATE_TIME", stamp), ("IS_NEW", "1"), ("KEY", ""), ("TIMEOUT", str(timeout)),
+                ("LAST_UPDATE_TIME", stamp), ("UPDATE_COUNTER", "1"))}
+        m = cls(name)
+        m._data = data = template.copy()
+        data["key"] = ("KEY", key)   # in the template's place: the order stays
+        return m
+
     def copy(self) -> VarMap:
         """An independent copy (the specialised TX snapshot each transaction starts from)."""
         m = VarMap(self.name)
@@ -181,6 +200,10 @@ class VarMap:
             if at is not None:
                 m.expire(k, at)
         return m
+
+
+#: (collection, second, timeout) -> a new record's items (``VarMap.new_record``)
+_NEW_RECORDS: dict[tuple[str, int, int], dict[str, tuple[str, str]]] = {}
 
 
 @dataclass(slots=True)
@@ -209,6 +232,8 @@ class MemoryStore:
         self._lock = threading.Lock()
 
     def load(self, collection: str, key: str) -> Record | None:
+        if (collection.lower(), key) not in self._data:   # the usual answer, without the lock
+            return None
         now = self._clock.time()
         with self._lock:
             item = self._data.get((collection.lower(), key))

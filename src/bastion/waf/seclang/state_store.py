@@ -56,10 +56,11 @@ class StateCollectionStore:
     # -- CollectionStore (sync, called by the rule loop) -----------------------------------
     def load(self, collection: str, key: str) -> Record | None:
         rec = self._local.load(collection, key)
-        if len(self._loaded) >= self._max_loaded:
-            # records loaded but never saved (nothing changed them) would pile up forever
-            self._loaded.clear()
-        self._loaded[(collection.lower(), key)] = rec
+        if rec is not None:   # (no record: ``save`` finds no original either way)
+            if len(self._loaded) >= self._max_loaded:
+                # records loaded but never saved (nothing changed them) would pile up forever
+                self._loaded.clear()
+            self._loaded[(collection.lower(), key)] = rec
         return rec
 
     def save(self, collection: str, key: str, record: Record, ttl: float) -> None:

@@ -198,7 +198,8 @@ class Transaction:
         self._collections: dict[str, VarMap] = {"TX": self.tx}
         self._persist_keys: dict[str, str] = {}
         self._pending_cols: dict[str, str] = {}  # initcol'd, not loaded yet: name -> key
-        self._persist_baseline: dict[str, VarMap] = {}
+        #: each opened record as it was opened (a new one: when it was made)
+        self._persist_baseline: dict[str, VarMap | float] = {}
         self.args_get: MultiMap = MultiMap()
         self.args_post: MultiMap = MultiMap()
         self.request_headers: MultiMap = MultiMap()
@@ -348,11 +349,10 @@ class Transaction:
         key = self._pending_cols.pop(name)
         rec = self.waf.store.load(name, key)
         now = self.clock.time()
+        baseline: VarMap | float
         if rec is None:   # the usual case (CRS writes IP only for DoS and reputation rules)
-            coll = VarMap.of(name, (
-                ("CREATE_TIME", str(int(now))), ("IS_NEW", "1"), ("KEY", key),
-                ("TIMEOUT", str(self.waf.settings.collection_timeout)),
-                ("LAST_UPDATE_TIME", str(int(now))), ("UPDATE_COUNTER", "1")))
+            coll = VarMap.new_record(name, key, now, self.waf.settings.collection_timeout)
+            baseline = now   # made again by ``_persist`` if a rule writes to it (few do)
         else:
             coll = VarMap.from_record(name, rec, now)
             coll.delete("IS_NEW")
@@ -360,9 +360,10 @@ class Transaction:
             coll.set("TIMEOUT", str(self.waf.settings.collection_timeout))
             coll.set("LAST_UPDATE_TIME", str(int(now)))
             coll.set("UPDATE_COUNTER", str(atoi(coll.get("UPDATE_COUNTER")) + 1))
+            baseline = coll.copy()
         self._collections[name] = coll
         self._persist_keys[name] = key
-        self._persist_baseline[name] = coll.copy()
+        self._persist_baseline[name] = baseline
         coll.written = set()
         return coll
 
@@ -375,7 +376,10 @@ class Transaction:
                 continue
             coll.delete("IS_NEW")
             record = coll.to_record()
-            if _comparable(record) == _comparable(self._persist_baseline[name].to_record()):
+            base = self._persist_baseline[name]
+            if not isinstance(base, VarMap):
+                base = VarMap.new_record(name, key, base, self.waf.settings.collection_timeout)
+            if _comparable(record) == _comparable(base.to_record()):
                 continue
             self.waf.store.save(name, key, record, float(self.waf.settings.collection_timeout))
         self._persist_keys.clear()
