@@ -217,8 +217,9 @@ SecRule TX:never "@eq 1" "id:2,phase:2,pass,log,chain"
     tx = waf.new_transaction()
     tx.process_uri("GET", "/?a=evil", "HTTP/1.1")
     tx.add_request_header("Host", "x")
-    # GET matches the starter, but there is no Content-Length for the second link
-    assert screen.candidates(tx) == {1}
+    # GET matches the starter, but there is no Content-Length for the second link; rule 2's
+    # second link matches, but its TX:never gate cannot open while nothing writes that key
+    assert screen.candidates(tx) == set()
     assert _both(waf, "/") == []
     assert _both(waf, "/", headers=[("Host", "x"), ("Content-Length", "5")]) == [1]
     assert _both(waf, "/", method="POST", headers=[("Host", "x"), ("Content-Length", "5")]) \
@@ -300,3 +301,41 @@ def test_unique_values_cannot_grow_the_shared_scan_results_past_their_bound(
         assert len(waf.scan_memory) <= 20_000
     tx.accel_scan(0, "x" * 5000)  # long values are kept for the transaction only
     assert all(len(v) <= 1024 for _, v in waf.scan_memory)
+
+
+# 920360's shape: a TX gate no request opens at PL1, then a screenable link over ARGS_NAMES
+GATED_CHAIN = """
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.limit=1"
+SecRule ARGS "@rx stop" "id:2,phase:1,deny,status:403"
+SecRule ARGS:open "@rx ." "id:3,phase:1,pass,nolog,setvar:tx.name_length=3"
+SecRule ARGS:off "@rx ." "id:4,phase:1,pass,nolog,ctl:ruleRemoveTargetById=11;TX:limit"
+SecRule &TX:NAME_LENGTH "@eq 1" "id:10,phase:2,pass,log,chain"
+    SecRule ARGS_NAMES "@gt 0" "t:length"
+SecRule &TX:LIMIT "@eq 0" "id:11,phase:2,pass,log,chain"
+    SecRule ARGS_NAMES "@rx ^long"
+SecRule ARGS:late "@rx ." "id:5,phase:2,pass,nolog,setvar:tx.late=1"
+SecRule &TX:LATE "@eq 1" "id:12,phase:2,pass,log,chain"
+    SecRule ARGS_NAMES "@rx ."
+"""
+
+
+@pytest.mark.parametrize(("uri", "judged", "fired"), [
+    ("/?longname=1", set(), []),   # the later links match, the gates stay shut
+    ("/?open=1", {10}, [10]),   # 3 wrote the key 10's gate reads
+    # an exclusion emptied &TX:LIMIT, so 11's gate opens: with target exclusions no gate
+    # is trusted (the loop does not replay then either)
+    ("/?off=1&longname=1", {10, 11}, [11]),
+    # 5 opens 12's gate in the phase screening answers for before it runs: not a gate
+    ("/?late=1", set(), [12]),
+])
+def test_a_rule_whose_tx_gate_cannot_open_is_no_candidate(
+        prims: Primitives, tmp_path: Path, uri: str, judged: set[int], fired: list[int]
+        ) -> None:
+    waf = _waf(prims, tmp_path, GATED_CHAIN)
+    assert waf.spec is not None
+    gated = {waf.spec.phases[2][i][0].id for i in waf.screens[2]._gated}
+    assert gated == {10, 11}
+    tx, _ = run(waf, uri)
+    candidates = waf.screens[2].candidates(tx)   # as phase 2 saw it (nothing wrote since)
+    assert {waf.spec.phases[2][i][0].id for i in candidates} & gated == judged
+    assert _both(waf, uri) == fired

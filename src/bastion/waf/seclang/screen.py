@@ -34,7 +34,7 @@ from bastion.waf.seclang.rules import Rule, Target, Transformation
 from bastion.waf.seclang.specialise import may_write, tx_keys_read_by_macros, tx_writes
 
 if TYPE_CHECKING:
-    from bastion.waf.seclang.specialise import Entry, Layout
+    from bastion.waf.seclang.specialise import Entry, Layout, Replay
     from bastion.waf.seclang.transaction import Transaction
     from bastion.waf.seclang.waf import WAF
 
@@ -129,7 +129,8 @@ class Screen:
                  layout: Layout, size: int, owner: dict[int, int] | None = None,
                  needs: dict[int, frozenset[int]] | None = None,
                  tx_reads: dict[int, frozenset[str]] | None = None,
-                 snapshot: VarMap | None = None) -> None:
+                 snapshot: VarMap | None = None, gates: dict[int, Replay] | None = None
+                 ) -> None:
         self.screened = screened  # program indices of screenable rules
         #: Screening answers in *slots*: a rule's starter is its program index, each other
         #: screenable link of its chain has a slot of its own; a chain can only match when
@@ -140,6 +141,13 @@ class Screen:
         #: phase wrote one of those keys the answer does not hold and the rule is a candidate.
         self._tx_reads = tx_reads or {}
         self._snapshot = snapshot if snapshot is not None else VarMap("TX")
+        #: Screened rules whose first link reads TX alone and cannot match while the keys
+        #: it reads hold their snapshot values (``Replay``, not fired), keys no rule of the
+        #: phase writes: 920360's ``&TX:ARG_NAME_LENGTH "@eq 1"`` before its ``ARGS_NAMES``
+        #: link. Whatever the values, such a rule is no candidate unless an earlier phase
+        #: wrote one of those keys.
+        self._gates = gates or {}
+        self._gated = frozenset(self._gates)
         #: The slots that are their own rule, with no other link to check (most).
         self._alone = frozenset(slot for slot, index in self._owner.items()
                                 if slot == index and index not in self._needs)
@@ -211,6 +219,11 @@ class Screen:
             for index, keys in self._tx_reads.items():
                 if not keys.isdisjoint(written):
                     out.add(index)
+        if written is not None and not tx._target_exclusions:
+            # the loop would replay "not matching" for these (the same conditions)
+            for index in self._gated & out:
+                if self._gates[index].valid(written):
+                    out.discard(index)
         return out
 
     def _answer(self, tx: Transaction, si: int, value: str) -> frozenset[int]:
@@ -541,6 +554,11 @@ def build_screens(waf: WAF, phases: dict[int, tuple[Entry, ...]],
                 _Chain.of(names, impls[names], multi, checks)
                 for (names, multi), checks in chains.items()))
             for src, chains in by_source.items())
+        replays = waf.spec.replays.get(phase, {}) if waf.spec is not None else {}
+        # a gate holds for the phase only if no rule of the phase can open it (screening
+        # answers once, before the phase's rules run)
+        gates = {i: r for i, r in replays.items() if i in screened and not r.fired
+                 and not r.patterns and not any(may_write(k, writable) for k in r.reads)}
         out[phase] = Screen(frozenset(screened), plans, layouts[phase], len(entries),
-                            owner, needs, tx_reads, snapshot)
+                            owner, needs, tx_reads, snapshot, gates)
     return out
