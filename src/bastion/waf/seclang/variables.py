@@ -240,7 +240,7 @@ def generate(tx: Transaction, target: Target, exclusions: list[Target]) -> list[
         v = SCALARS[name](tx)
         if target.count:
             return [(f"&{name}", "0" if v is None else "1")]
-        if v is None or any(ex.name == name for ex in exclusions):
+        if v is None or (exclusions and any(ex.name == name for ex in exclusions)):
             return []
         return [(name, v)]
     items: Iterable[tuple[str, str]] | None = None
