@@ -340,53 +340,59 @@ def parse_json(text: str, max_depth: int = 64, max_args: int = 1000) -> list[tup
     except (ValueError, RecursionError) as exc:
         raise BodyError(f"JSON parsing error: {exc}") from exc
     out: list[tuple[str, str]] = []
+    _walk_json(doc, None, None, 0, out, max_depth, max_args)
+    return out
 
-    def scalar(v: Any) -> str:
-        if v is True:
-            return "true"
-        if v is False:
-            return "false"
-        if v is None:
-            return ""
-        if isinstance(v, str):
-            if v.isascii():
-                return v
-            return v.encode("utf-8", errors="surrogateescape").decode("latin-1")
-        if type(v) is int or (type(v) is float and math.isfinite(v)):
-            return repr(v)   # what json.dumps writes for them, without the encoder
-        return json.dumps(v)
 
-    def walk(node: Any, prefix: str | None, key: str | None, depth: int) -> None:
-        if depth > max_depth:
-            raise BodyError(f"JSON nesting too deep (limit {max_depth})")
-        if isinstance(node, dict):
-            new_prefix = prefix if key is None else (f"{prefix}.{key}" if prefix else key)
-            for k, v in node.items():
-                walk(v, new_prefix, scalar(k), depth + 1)
-        elif isinstance(node, list):
-            if key is None and prefix is None:
-                new_prefix, new_key = "array", "array"
-            else:
-                new_prefix = f"{prefix}.{key}" if prefix else (key or "")
-                new_key = key or "array"
-            name = f"{new_prefix}.{new_key}" if new_prefix else new_key
-            for v in node:
-                if isinstance(v, (dict, list)) or depth + 1 > max_depth:
-                    walk(v, new_prefix, new_key, depth + 1)
-                    continue
-                # a scalar element, as walk() would add it
-                if len(out) >= max_args:
-                    raise BodyError(f"too many arguments (limit {max_args})")
-                out.append((name, scalar(v)))
+# Module functions, not closures in parse_json: a recursive closure is a reference cycle
+# (function -> cell -> function) holding the argument list, garbage only the cyclic
+# collector frees; one per JSON request made young collections run often and slowly.
+
+def _json_scalar(v: Any) -> str:
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if v is None:
+        return ""
+    if isinstance(v, str):
+        if v.isascii():
+            return v
+        return v.encode("utf-8", errors="surrogateescape").decode("latin-1")
+    if type(v) is int or (type(v) is float and math.isfinite(v)):
+        return repr(v)   # what json.dumps writes for them, without the encoder
+    return json.dumps(v)
+
+
+def _walk_json(node: Any, prefix: str | None, key: str | None, depth: int,
+               out: list[tuple[str, str]], max_depth: int, max_args: int) -> None:
+    if depth > max_depth:
+        raise BodyError(f"JSON nesting too deep (limit {max_depth})")
+    if isinstance(node, dict):
+        new_prefix = prefix if key is None else (f"{prefix}.{key}" if prefix else key)
+        for k, v in node.items():
+            _walk_json(v, new_prefix, _json_scalar(k), depth + 1, out, max_depth, max_args)
+    elif isinstance(node, list):
+        if key is None and prefix is None:
+            new_prefix, new_key = "array", "array"
         else:
-            if key is None:
-                key = ""  # a top-level scalar: v2 names it with an empty key
+            new_prefix = f"{prefix}.{key}" if prefix else (key or "")
+            new_key = key or "array"
+        name = f"{new_prefix}.{new_key}" if new_prefix else new_key
+        for v in node:
+            if isinstance(v, (dict, list)) or depth + 1 > max_depth:
+                _walk_json(v, new_prefix, new_key, depth + 1, out, max_depth, max_args)
+                continue
+            # a scalar element, as the call above would add it
             if len(out) >= max_args:
                 raise BodyError(f"too many arguments (limit {max_args})")
-            out.append((f"{prefix}.{key}" if prefix else key, scalar(node)))
-
-    walk(doc, None, None, 0)
-    return out
+            out.append((name, _json_scalar(v)))
+    else:
+        if key is None:
+            key = ""  # a top-level scalar: v2 names it with an empty key
+        if len(out) >= max_args:
+            raise BodyError(f"too many arguments (limit {max_args})")
+        out.append((f"{prefix}.{key}" if prefix else key, _json_scalar(node)))
 
 
 # -- XML ------------------------------------------------------------------------------------
