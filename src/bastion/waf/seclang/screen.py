@@ -370,7 +370,7 @@ class _Probe:
 def _items_of(name: str) -> Callable[[Transaction], Iterable[tuple[str, str]]]:
     mm = variables.multimap_of(name)
     assert mm is not None
-    return lambda tx: mm(tx)
+    return mm
 
 
 def _scalar_of(source: Source) -> Callable[[Transaction], str | None] | None:

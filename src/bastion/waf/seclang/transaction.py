@@ -435,9 +435,8 @@ class Transaction:
 
     def args_combined_size(self) -> int:
         # every name and value's length, summed in C (a POST has dozens of arguments)
-        flat = itertools.chain.from_iterable
-        return sum(map(len, flat(self.args_get.pairs))) + sum(
-            map(len, flat(self.args_post.pairs)))
+        return sum(map(len, itertools.chain.from_iterable(
+            self.args_get.pairs + self.args_post.pairs)))
 
     def duration_usec(self) -> int:
         return int((self.clock.monotonic() - self._mono) * 1_000_000)
@@ -570,14 +569,16 @@ class Transaction:
 
     def add_request_header(self, name: str, value: str) -> None:
         """One request header; values are byte strings (other text is taken as UTF-8)."""
-        name, value = as_bytes_str(name), as_bytes_str(value)
+        if not (name.isascii() and value.isascii()):
+            name, value = as_bytes_str(name), as_bytes_str(value)
         if len(self.request_headers) >= self.waf.settings.max_headers:
             self.inbound_data_error = True
             return
         self.request_headers.add(name, value)
-        if name.lower() == "cookie":
+        low = name.lower()
+        if low == "cookie":
             self._parse_cookies(value)
-        elif name.lower() == "host" and not self.server_name:
+        elif low == "host" and not self.server_name:
             self.server_name = value.split(":", 1)[0]
 
     def _parse_cookies(self, header: str) -> None:

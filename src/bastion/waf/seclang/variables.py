@@ -87,7 +87,8 @@ SCALARS: dict[str, Callable[[Transaction], str | None]] = {
     "REQBODY_PROCESSOR_ERROR": lambda tx: "1" if tx.reqbody_error else "0",
     "REQBODY_PROCESSOR_ERROR_MSG": lambda tx: tx.reqbody_error_msg,
     "ARGS_COMBINED_SIZE": lambda tx: str(tx.args_combined_size()),
-    "FILES_COMBINED_SIZE": lambda tx: str(sum(int(v) for _, v in tx.files_sizes)),
+    "FILES_COMBINED_SIZE": lambda tx: str(sum(int(v) for _, v in tx.files_sizes))
+    if tx.files_sizes else "0",
     "MATCHED_VAR": lambda tx: tx.matched_var,
     "MATCHED_VAR_NAME": lambda tx: tx.matched_var_name,
     "UNIQUE_ID": lambda tx: tx.unique_id,
