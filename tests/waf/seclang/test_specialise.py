@@ -229,6 +229,24 @@ def test_header_rules_run_once_per_header_set_then_replay(prims: Primitives) -> 
     assert _memoised(waf) == {50: 2, 51: 2}
 
 
+def test_a_header_set_is_remembered_by_what_the_rule_reads_names_as_sent(
+        prims: Primitives) -> None:
+    waf = make_waf(prims, HEADER_NAMES)
+    plain = _unspecialised(waf)
+    sets = [[("Host", "a"), ("User-Agent", "x")],
+            [("Host", "a"), ("user-agent", "x")],   # another name as sent: both rules miss
+            [("Host", "b"), ("User-Agent", "x")],   # only a value 50 does not read changed
+            [("Host", "b"), ("User-Agent", "y")]]   # 51's header changed
+    seen = []
+    for headers in sets:
+        got, want = run(waf, "/", headers=headers)[0], run(plain, "/", headers=headers)[0]
+        assert got.tx.items() == want.tx.items()
+        assert (got.matched_var, got.matched_var_name) == \
+            (want.matched_var, want.matched_var_name)
+        seen.append(_memoised(waf))
+    assert seen == [{50: 1, 51: 1}, {50: 2, 51: 2}, {50: 2, 51: 2}, {50: 2, 51: 3}]
+
+
 def test_a_header_rule_that_fires_and_logs_runs_every_time(prims: Primitives) -> None:
     waf = make_waf(prims, HEADER_NAMES)
     evil = [("Host", "a"), ("Proxy", "x")]

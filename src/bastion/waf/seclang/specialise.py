@@ -26,10 +26,11 @@ makes those writes visible from the start).
 from __future__ import annotations
 
 import dataclasses
+import operator
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bastion.waf.seclang.collections import VarMap
 from bastion.waf.seclang.macro import compile_template
@@ -240,7 +241,11 @@ class Memo:
 
     reads: frozenset[str]
     patterns: tuple[tuple[str, re.Pattern[str]], ...]
-    results: dict[tuple[tuple[str, str], ...], Replay]
+    results: dict[tuple[Any, ...], Replay]
+    #: The header set as a key, straight from the headers for a lone target (the names as
+    #: sent for REQUEST_HEADERS_NAMES, one header's (name, value) items); None: the rule's
+    #: (name, value) list, built as it reads it.
+    keyer: Callable[[Transaction], tuple[Any, ...]] | None = None
 
     def valid(self, written: set[str]) -> bool:
         return _unwritten(self.reads, self.patterns, written)
@@ -248,11 +253,12 @@ class Memo:
     def run(self, tx: Transaction, rule: Rule) -> bool:
         """``tx._eval_rule(rule)``, replayed when this header set was seen before (call only
         while ``valid`` and with no target exclusion in the transaction)."""
-        key = tuple(tx._values(tx.waf.plans[id(rule)], []))
+        keyer = self.keyer
+        key = keyer(tx) if keyer is not None else tuple(tx._values(tx.waf.plans[id(rule)], []))
         hit = self.results.get(key)
         if hit is not None:   # (a remembered set is within the bound below)
             return tx._replay(rule, hit)
-        if sum(len(v) for _, v in key) > MEMO_MAX_CHARS:
+        if sum(len(v) if type(v) is str else len(v[1]) for v in key) > MEMO_MAX_CHARS:
             return tx._eval_rule(rule)
         vm = tx.tx
         data = vm._data
@@ -525,7 +531,24 @@ def _memo_of(rule: Rule) -> Memo | None:
     if rule.capture:
         reads -= _DIGITS   # the first link's capture sets them before anything reads them
     return Memo(frozenset(reads),
-                tuple((required_literal(p.pattern), p) for p in patterns), {})
+                tuple((required_literal(p.pattern), p) for p in patterns), {},
+                _header_keyer(rule))
+
+
+def _header_keyer(rule: Rule) -> Callable[[Transaction], tuple[Any, ...]] | None:
+    """``Memo.keyer`` for a rule with one plain target; None for any other."""
+    if len(rule.targets) != 1:
+        return None
+    t = rule.targets[0]
+    if t.negated or t.count or t.key_regex is not None:
+        return None
+    if t.name == "REQUEST_HEADERS_NAMES" and t.key is None:
+        first = operator.itemgetter(0)
+        return lambda tx: tuple(map(first, tx.request_headers.pairs))
+    if t.name == "REQUEST_HEADERS" and t.key is not None:
+        key = t.key
+        return lambda tx: tuple(tx.request_headers.get_items(key))
+    return None
 
 
 def _replay_of(scratch: Transaction, rule: Rule) -> Replay | None:
