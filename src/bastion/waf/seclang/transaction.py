@@ -899,7 +899,11 @@ class Transaction:
         if fast:
             base = screen.live_unscreened
             dead = screen.dead
-            return sorted((*base, *(c for c in cands if c not in dead))) if cands else base
+            if not cands:
+                return base
+            order = [*base, *(cands - dead if dead else cands)]
+            order.sort()
+            return order
         return sorted((*screen.unscreened, *cands)) if cands else screen.unscreened
 
     def _apply_fold(self, fold: Fold) -> None:
