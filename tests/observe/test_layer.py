@@ -86,6 +86,37 @@ def test_metrics_endpoints(tmp_path: Path, clock: FrozenClock) -> None:
     assert "4XXError" in flat and "Count" in flat and "AllowedRequests" in flat
 
 
+def test_metrics_without_logs_count_what_metrics_with_logs_count(tmp_path: Path,
+                                                                 clock: FrozenClock) -> None:
+    """Without log lines the request path updates the metrics itself, from the exchange
+    rather than a capture: the same requests must give the same metrics either way."""
+    from tests.waf.webacl.util import byte_match, rule, web_acl
+
+    acl = web_acl(rule("no-evil", byte_match({"UriPath": {}}, "evil"), priority=1),
+                  rule("count-two", byte_match({"UriPath": {}}, "/2"), "Count", priority=2))
+    for d in ("quiet", "logged"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "webacl.json").write_text(json.dumps(acl))
+    waf = {"webacl": {"file": "webacl.json"}}
+    apps = [app_for(tmp_path / "quiet", clock, logging={"enabled": False}, **waf),
+            app_for(tmp_path / "logged", clock, **waf)]
+    texts = []
+    for app in apps:
+        for path in ("/prod/pets/1", "/prod/pets/evil", "/prod/nope", "/prod/pets/2"):
+            asyncio.run(call(app, "GET", path))
+        writer = app.gateway.ctx.resources.get("log_writer")
+        if writer is not None:
+            writer.flush()   # the writer thread updates the metrics with logs on
+        texts.append(asyncio.run(call(app, "GET", "/metrics")).body.decode())
+    # integration latencies are measured, not read from the frozen clock: counts only
+    quiet, logged = ([line for line in t.splitlines() if not line.startswith("#")
+                      and ("duration_seconds" not in line or "_count" in line)]
+                     for t in texts)
+    assert quiet == logged
+    assert any("no-evil" in line and "BLOCK" in line for line in quiet)
+    assert any("count-two" in line and "COUNT" in line for line in quiet)
+
+
 def test_audit_trail_records_the_configuration_load(tmp_path: Path,
                                                     clock: FrozenClock) -> None:
     app = app_for(tmp_path, clock, audit={"dir": "audit", "key_dir": "keys"})

@@ -28,7 +28,8 @@ from bastion.observe.wafencode import WafLineEncoder
 from bastion.observe.waflog import WafLogBuilder
 from bastion.pipeline import Exchange, Headers
 
-__all__ = ["Captured", "RequestRenderer", "access_getters", "capture", "context"]
+__all__ = ["Captured", "RequestRenderer", "access_getters", "capture", "context",
+           "observe_values"]
 
 log = logging.getLogger("bastion.observe")
 
@@ -77,19 +78,25 @@ def capture(ex: Exchange, status: int, total: float, integration_s: float, waf_s
 
 def observe(metrics: GatewayMetrics, c: Captured) -> None:
     """The request's metrics, from its capture (the writer thread calls this in batches)."""
-    waf_log = c[WAF_LOG]
+    observe_values(metrics, c[RESOURCE], c[METHOD], c[STATUS], c[T_TOTAL], c[T_INTEGRATION],
+                   c[T_WAF], c[AUTHORIZER_NAME], c[T_AUTH], c[WAF_LOG], c[LABELS], c[CACHE])
+
+
+def observe_values(metrics: GatewayMetrics, resource: str | None, method: str, status: int,
+                   total: float, integration_s: float, waf_s: float, authorizer: str | None,
+                   auth_s: float, waf_log: Mapping[str, Any] | None, labels: Sequence[str],
+                   cache: str | None) -> None:
+    """``observe`` from the values themselves: metrics without logs need no capture."""
     if waf_log:
         action = str(waf_log.get("action", "ALLOW"))
         rule = str(waf_log.get("terminating_rule_id", "Default_Action"))
         counted: Sequence[str] = [str(r.get("ruleId")) for r in waf_log.get("non_terminating", ())]
     else:
         action, rule, counted = "ALLOW", "Default_Action", ()
-    resource = c[RESOURCE]
-    cache = c[CACHE]
     metrics.observe(
-        resource if resource is not None else "UNMATCHED", c[METHOD], c[STATUS], action,
-        c[T_TOTAL], c[T_INTEGRATION] if resource is not None else None, c[T_WAF] or None,
-        c[AUTHORIZER_NAME], c[T_AUTH] or None, rule, counted, c[LABELS],
+        resource if resource is not None else "UNMATCHED", method, status, action,
+        total, integration_s if resource is not None else None, waf_s or None,
+        authorizer, auth_s or None, rule, counted, labels,
         None if cache is None else cache == "hit")
 
 
@@ -246,6 +253,16 @@ class RequestRenderer:
         if self._observed is not None:
             with self._lock:
                 observe(self._observed, c)
+
+    def observe_values(self, resource: str | None, method: str, status: int, total: float,
+                       integration_s: float, waf_s: float, authorizer: str | None,
+                       auth_s: float, waf_log: Mapping[str, Any] | None,
+                       labels: Sequence[str], cache: str | None) -> None:
+        """``observe`` without a capture: the request path when no log line is written."""
+        if self._observed is not None:
+            with self._lock:
+                observe_values(self._observed, resource, method, status, total, integration_s,
+                               waf_s, authorizer, auth_s, waf_log, labels, cache)
 
     def _failed(self) -> None:
         self._errors += 1

@@ -98,15 +98,24 @@ class LoggingStage:
         auth_s = get("iam", 0.0) + get("authorizer", 0.0) + get("cedar", 0.0) if t else 0.0
         waf_log: dict[str, Any] | None = ex.notes.get("waf_log") if ex.notes else None
         route = ex.route
-        level = self.trace
-        with_trace = level == "info" or (level == "errors" and ex.interruption is not None)
-        c = capture(ex, status, total, integration_s, waf_s, auth_s, waf_log,
-                    with_trace=with_trace)
         writer = self.writer
-        if writer is None or not writer.submit(_KIND, c, ts=ex.started_at) \
-                or self.renderer.metrics is None:
-            if self.metrics is not None:   # metrics count every request, queued or dropped
-                self.renderer.observe(c)
+        if writer is None:   # metrics alone: straight from the exchange, no capture
+            if self.metrics is not None:
+                notes = ex.notes
+                self.renderer.observe_values(
+                    route.resource_path if route is not None else None, ex.request.method,
+                    status, total, integration_s, waf_s,
+                    route.route.authorizer if route is not None else None, auth_s, waf_log,
+                    tuple(ex.labels) if ex.labels else (),
+                    notes.get("cache") if notes else None)
+        else:
+            level = self.trace
+            with_trace = level == "info" or (level == "errors" and ex.interruption is not None)
+            c = capture(ex, status, total, integration_s, waf_s, auth_s, waf_log,
+                        with_trace=with_trace)
+            if not writer.submit(_KIND, c, ts=ex.started_at) or self.renderer.metrics is None:
+                if self.metrics is not None:   # metrics count every request, queued or dropped
+                    self.renderer.observe(c)
         if self.audit is not None and self.audit_data_plane and route is not None:
             ident = ex.identity
             self.audit.event(
