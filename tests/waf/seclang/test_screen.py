@@ -339,3 +339,19 @@ def test_a_rule_whose_tx_gate_cannot_open_is_no_candidate(
     candidates = waf.screens[2].candidates(tx)   # as phase 2 saw it (nothing wrote since)
     assert {waf.spec.phases[2][i][0].id for i in candidates} & gated == judged
     assert _both(waf, uri) == fired
+
+
+def test_collections_screening_passes_over_as_always_empty_are_empty(prims: Primitives,
+                                                               tmp_path: Path) -> None:
+    from bastion.waf.seclang import variables
+
+    waf = _waf(prims, tmp_path, 'SecRequestBodyAccess On\n'
+               'SecRule GEO|ENV|FILES_TMPNAMES "@rx ." "id:1,phase:2,deny"')
+    body = (b'--b\r\nContent-Disposition: form-data; name="f"; filename="a.txt"\r\n\r\n'
+            b'data\r\n--b--\r\n')
+    tx, it = run(waf, "/?a=1", method="POST", body=body, headers=[
+        ("Host", "x"), ("Content-Type", "multipart/form-data; boundary=b"),
+        ("Content-Length", str(len(body)))])
+    assert it is None and tx.files.pairs   # a file was uploaded, and still nothing
+    for name in variables.ALWAYS_EMPTY:
+        assert list(variables.COLLECTIONS[name](tx)) == []

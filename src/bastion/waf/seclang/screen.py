@@ -187,7 +187,8 @@ class Screen:
         #: The other sources: (index, scalar reader or None, values reader), those a ``ctl``
         #: can change apart (never in a family: they are scalars).
         self._single = tuple((si, p.scalar, p.values) for si, p in enumerate(sources)
-                             if si not in in_family and not p.volatile)
+                             if si not in in_family and not p.volatile
+                             and p.source[0] not in variables.ALWAYS_EMPTY)
         self._volatile = tuple((si, p.values) for si, p in enumerate(sources)
                                if si not in in_family and p.volatile)
 
@@ -414,11 +415,14 @@ def _values_of(source: Source) -> Callable[[Transaction], list[str]]:
         xpath = key
         return lambda tx: tx.xml_values(xpath)
     if key is not None:
-        lit = key
+        lit = key   # lower case
         keyed = variables.multimap_of(name)
         if keyed is not None:
             mmk = keyed
-            return lambda tx: [v for _, v in mmk(tx).get_items(lit)]
+            return lambda tx: [v for _, v in mmk(tx).lowered(lit)]
+        if name == "ARGS":
+            return lambda tx: [v for _, v in (*tx.args_get.lowered(lit),
+                                              *tx.args_post.lowered(lit))]
         return lambda tx: [v for _, v in variables.keyed_values(tx, name, lit) or ()]
     if name.endswith("_NAMES"):   # ARGS_NAMES, REQUEST_HEADERS_NAMES...: the keys
         keys_of = variables.COLLECTIONS[name[:-len("_NAMES")]]

@@ -56,6 +56,8 @@ COLLECTIONS: dict[str, Callable[[Transaction], Iterable[tuple[str, str]]]] = {
 }
 
 PERSISTENT = ("TX", "IP", "GLOBAL", "SESSION", "USER", "RESOURCE")
+#: Collections nothing fills here (no GeoIP database, no environment exposed to rules).
+ALWAYS_EMPTY = frozenset({"GEO", "ENV", "FILES_TMPNAMES"})
 
 
 def _str(v: object) -> str | None:
