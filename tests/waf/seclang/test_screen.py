@@ -355,3 +355,16 @@ def test_collections_screening_passes_over_as_always_empty_are_empty(prims: Prim
     assert it is None and tx.files.pairs   # a file was uploaded, and still nothing
     for name in variables.ALWAYS_EMPTY:
         assert list(variables.COLLECTIONS[name](tx)) == []
+
+
+def test_values_that_can_match_nothing_share_one_remembered_answer(prims: Primitives,
+                                                                    tmp_path: Path) -> None:
+    """Remembered answers are kept across requests: a new empty set per new value was a
+    tracked object the cyclic collector had to visit, for nothing (most values hit none)."""
+    waf = _waf(prims, tmp_path, 'SecRule ARGS "@rx evil" "id:1,phase:2,deny,status:403"')
+    tx, _ = run(waf, "/?a=fine")
+    scr = waf.screens[2]
+    si = next(i for i, p in enumerate(scr.sources) if p.source == ("ARGS", None))
+    answers = [scr._answer(tx, si, f"fine-{i}") for i in range(50)]
+    assert all(a is screen._NOTHING for a in answers)
+    assert scr._answer(tx, si, "so evil") == {0}

@@ -330,7 +330,7 @@ class Screen:
                         # a miss is final; a hit of a prefilter pattern is confirmed
                         if ci in made and (c.exact or _confirm(c, tv, probe)):
                             found.append(c.index)
-        return frozenset(found)
+        return frozenset(found) if found else _NOTHING   # shared: nothing new to track
 
 
 def _confirm(c: _Check, value: str, probe: _Probe) -> bool:
