@@ -49,6 +49,8 @@ _MACRO_TARGETS: dict[tuple[str, str | None], Target] = {}
 #: Values up to this length have their scan results kept across transactions (20,000 of
 #: them at most, so ~20 MB).
 _SHARED_VALUE_LEN = 1024
+#: Scan results kept (shared ones over all groups; a transaction's long values apart).
+_MAX_REMEMBERED_SCANS = 20_000
 #: Transformation results a transaction keeps (counted as they are added, cleared between
 #: phases when over): values are capped below 64 KiB, so this bounds a hostile request too.
 _MAX_TFN_ENTRIES = 100_000
@@ -314,13 +316,28 @@ class Transaction:
         """The Hyperscan group's patterns that hit ``value``: a pure function of the value,
         remembered across transactions for short values (``WAF.scan_memory``) and for this
         transaction for longer ones."""
+        if len(value) <= _SHARED_VALUE_LEN:
+            waf = self.waf
+            shared = waf.scan_memory.get(group)
+            if shared is None:
+                shared = waf.scan_memory[group] = {}
+            hits = shared.get(value)
+            if hits is None:
+                hits = waf.accel.scan(group, value)
+                if waf.scan_remembered >= _MAX_REMEMBERED_SCANS:
+                    for m in waf.scan_memory.values():
+                        m.clear()
+                    waf.scan_remembered = 0
+                shared[value] = hits
+                waf.scan_remembered += 1
+            return hits
         key = (group, value)
-        memory = self.waf.scan_memory if len(value) <= _SHARED_VALUE_LEN else self._accel_hits
+        memory = self._accel_hits
         hits = memory.get(key)
         if hits is None:
             hits = self.waf.accel.scan(group, value)
             if len(value) < 65536:
-                if len(memory) >= 20_000:
+                if len(memory) >= _MAX_REMEMBERED_SCANS:
                     memory.clear()
                 memory[key] = hits
         return hits

@@ -152,9 +152,11 @@ class WAF:
         #: Self-check mode (tests, canaries): every accelerated regex decision is also made
         #: by PCRE2 and disagreements are recorded here.
         self.verify_accel = False
-        #: (Hyperscan group, short value) -> the patterns that hit it, shared by transactions
-        #: (a pure function of the value; bounded by ``Transaction.accel_scan``).
-        self.scan_memory: dict[tuple[int, str], frozenset[int]] = {}
+        #: Hyperscan group -> short value -> the patterns that hit it, shared by transactions
+        #: (a pure function of the value; bounded by ``Transaction.accel_scan``). One dict per
+        #: group: no (group, value) key to build per scan, nor for the collector to track.
+        self.scan_memory: dict[int, dict[str, frozenset[int]]] = {}
+        self.scan_remembered = 0   # entries over all groups
         self._snapshot_matches: dict[re.Pattern[str], frozenset[str]] = {}
         self.accel_checks = 0
         self.accel_mismatches: list[tuple[int, str, str]] = []
