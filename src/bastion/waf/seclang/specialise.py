@@ -161,14 +161,14 @@ def _folds(entries: tuple[Entry, ...], layout: Layout, replays: dict[int, Replay
 
     out: dict[int, Fold] = {}
     run: list[int] = []
-    for idx in (*layout.live, -1):
-        if idx >= 0 and foldable(idx) and (not run or _joins(
-                [replays[i] for i in run], replays[idx], snapshot)):
+    for idx in (*layout.live, -1):   # -1: the end, closing the last run
+        ok = idx >= 0 and foldable(idx)
+        if ok and (not run or _joins([replays[i] for i in run], replays[idx], snapshot)):
             run.append(idx)
             continue
         if len(run) > 1:
             out[run[0]] = _fold(entries, run, replays)
-        run = [idx] if idx >= 0 and foldable(idx) else []
+        run = [idx] if ok else []
     return out
 
 
