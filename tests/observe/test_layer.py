@@ -117,6 +117,37 @@ def test_metrics_without_logs_count_what_metrics_with_logs_count(tmp_path: Path,
     assert any("count-two" in line and "COUNT" in line for line in quiet)
 
 
+def test_metrics_only_reads_never_show_a_held_back_count(tmp_path: Path,
+                                                       clock: FrozenClock) -> None:
+    """Without log lines the request path holds observations back and folds them in batches
+    of ``HELD``: /metrics, the CloudWatch view and ``fold()`` must count every request at any
+    point, below a batch, at a batch and past one, and what is held stays bounded."""
+    from bastion.observe.capture import HELD
+
+    app = app_for(tmp_path, clock, logging={"enabled": False})
+    metrics: GatewayMetrics = app.gateway.ctx.resources["metrics"]
+    renderer = next(s for s, _ in app.gateway.chain._logging if s.name == "observe").renderer
+    sent = missed = 0
+    for n in (3, HELD - 3 - 1, 1, 5):   # below a batch, one short, exactly one, past one
+        for i in range(n):
+            asyncio.run(call(app, "GET", "/prod/nope" if i % 4 == 0 else f"/prod/pets/{i}"))
+        sent += n
+        missed += (n + 3) // 4
+        assert len(renderer._held) < HELD
+        prom = asyncio.run(call(app, "GET", "/metrics")).body.decode()
+        counted = sum(float(line.rsplit(" ", 1)[1]) for line in prom.splitlines()
+                      if line.startswith("bastion_http_requests_total{"))
+        assert counted == sent
+        cloudwatch = asyncio.run(call(app, "GET", "/_bastion/metrics")).json()["AWS/ApiGateway"]
+        assert (cloudwatch["Count"], cloudwatch["4XXError"]) == (sent, missed)
+    for _ in range(HELD + 10):   # a whole batch is taken in by the request path itself
+        asyncio.run(call(app, "GET", "/prod/pets/1"))
+    assert len(renderer._held) == 10
+    metrics.fold()
+    assert not renderer._held
+    assert sum(v for _, v in metrics.requests.items()) == sent + HELD + 10
+
+
 def test_audit_trail_records_the_configuration_load(tmp_path: Path,
                                                     clock: FrozenClock) -> None:
     app = app_for(tmp_path, clock, audit={"dir": "audit", "key_dir": "keys"})

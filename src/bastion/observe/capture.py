@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from types import MappingProxyType
@@ -191,6 +192,10 @@ class RequestRenderer:
         self._access = access.bind(access_getters(stage, api_id)) if access else None
         self._waf = WafLineEncoder(waf) if waf is not None else None
         self._errors = 0
+        # ``observe_values`` calls held back, for the metric code to run them in a batch
+        self._held: deque[tuple[Any, ...]] = deque()
+        if self._observed is not None:
+            self._observed.add_source(self.fold_held)
 
     def __call__(self, c: Captured) -> Sequence[bytes | None]:
         out: list[bytes | None] = []
@@ -258,11 +263,34 @@ class RequestRenderer:
                        integration_s: float, waf_s: float, authorizer: str | None,
                        auth_s: float, waf_log: Mapping[str, Any] | None,
                        labels: Sequence[str], cache: str | None) -> None:
-        """``observe`` without a capture: the request path when no log line is written."""
-        if self._observed is not None:
-            with self._lock:
-                observe_values(self._observed, resource, method, status, total, integration_s,
-                               waf_s, authorizer, auth_s, waf_log, labels, cache)
+        """``observe`` without a capture: the request path when no log line is written.
+
+        Held back and taken in ``HELD`` at a time, when the metric code and its series are
+        hot in the CPU's caches: in a loaded server one call per request cost ~8 us where a
+        tight loop measures ~1.5 us, and the batch ~3 us (bench/observe.py, "metrics only").
+        Every read of the metrics folds what is held first (``GatewayMetrics.add_source``).
+        """
+        held = self._held
+        held.append((resource, method, status, total, integration_s, waf_s, authorizer,
+                     auth_s, waf_log, labels, cache))
+        if len(held) >= HELD:
+            self.fold_held()
+
+    def fold_held(self) -> None:
+        """Take the held-back observations into the metrics (any thread; popleft is atomic,
+        so what the request path appends meanwhile is taken now or by the next fold)."""
+        metrics = self._observed
+        held = self._held
+        if metrics is None or not held:
+            return
+        with self._lock:
+            while held:
+                try:
+                    observe_values(metrics, *held.popleft())
+                except IndexError:   # another thread took the last one
+                    break
+                except Exception:
+                    self._failed()
 
     def _failed(self) -> None:
         self._errors += 1
@@ -287,6 +315,8 @@ class RequestRenderer:
             c[WAF_LOG] or _NO_FIELDS, c[LABELS], c[BODY_SIZE], facts)
 
 
+# observations held back before the metric code runs them (RequestRenderer.observe_values)
+HELD = 256
 # the usual ``HTTP/<version>`` strings, not formatted anew per record
 _PROTOCOLS = {v: f"HTTP/{v}" for v in ("1.0", "1.1", "2", "2.0", "3")}
 _NO_FIELDS: Mapping[str, Any] = MappingProxyType({})

@@ -297,6 +297,17 @@ class GatewayMetrics:
         # histogram slots (filled at the route's first integration time, as the series appears)]
         self._plans: dict[tuple[str, str, int, str, str], list[Any]] = {}
         self._max_plans = max_routes * 16
+        self._sources: list[Callable[[], None]] = []
+
+    def add_source(self, fold: Callable[[], None]) -> None:
+        """``fold()`` adds the observations someone holds back to batch them; ``expose`` and
+        ``cloudwatch`` call every source first, so a read never shows a held-back count."""
+        self._sources.append(fold)
+
+    def fold(self) -> None:
+        """Take in every held-back observation now (reads do this themselves)."""
+        for fold in self._sources:
+            fold()
 
     def _plan(self, route: str, method: str, status: int, action: str,
               rule: str) -> list[Any] | None:
@@ -380,6 +391,7 @@ class GatewayMetrics:
             self.cache.inc((route, "hit" if cache_hit else "miss"))
 
     def expose(self) -> str:
+        self.fold()
         return self.registry.expose()
 
     def attach_writer(self, writer: Any) -> None:
@@ -430,6 +442,7 @@ class GatewayMetrics:
         WAF action metrics are per ``Rule`` dimension (rule name, ``Default_Action``) plus
         ``ALL``; latencies are in milliseconds as CloudWatch reports them.
         """
+        self.fold()
         names = {"ALLOW": "AllowedRequests", "BLOCK": "BlockedRequests",
                  "COUNT": "CountedRequests", "CAPTCHA": "CaptchaRequests",
                  "CHALLENGE": "ChallengeRequests"}
