@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -33,7 +34,14 @@ def _fields(rng: random.Random) -> dict[str, Any]:
             ("rule_groups", [[], [{"ruleGroupId": "g", "terminatingRule": None}]]),
             ("rate_based_rules", [[], [{"rateBasedRuleName": "r", "limitKey": "IP",
                                         "maxRateAllowed": 10, "evaluationWindowSec": "60"}]]),
-            ("non_terminating", [[], [{"ruleId": "c1", "action": "COUNT"}]]),
+            ("non_terminating", [[], [{"ruleId": "c1", "action": "COUNT"}],
+                                 [{"ruleId": "OWASP-CRS#920350", "action": "COUNT"},
+                                  {"ruleId": 'q"\u00e9', "action": "COUNT"}],
+                                 ({"ruleId": "c2", "action": "COUNT", "ruleMatchDetails": []},),
+                                 [{"ruleId": "c3", "action": "COUNT", "ruleMatchDetails": None}],
+                                 [{"ruleId": "c4", "action": "COUNT", "ruleMatchDetails": [
+                                     match_detail("XSS", "HEADER", ["s3cr3t"])]}],
+                                 [MappingProxyType({"ruleId": "c5", "action": "COUNT"})]]),
             ("request_headers_inserted", [None, [], [("X-Added", "1")]]),
             ("oversize_fields", [[], ["REQUEST_BODY"]]),
             ("captcha_response", [None, {}, {"responseCode": 405}]),
@@ -102,3 +110,45 @@ def test_secret_header_and_query_values_are_never_cached() -> None:
         assert b"X-Amz-Signature=REDACTED&a=1" in line
     assert not any(b"Bearer" in repr(k).encode() for k in enc._pairs)
     assert not enc._queries
+
+
+class _FastOnly(WafLineEncoder):
+    __slots__ = ()
+
+    def _slow(self, *args: Any) -> bytes:
+        raise AssertionError("took the reference builder")
+
+
+@pytest.mark.parametrize("matches", [
+    [{"ruleId": "OWASP-CRS#920350", "action": "COUNT"}],
+    ({"ruleId": "count-a", "action": "COUNT", "ruleMatchDetails": []},
+     {"ruleId": "count-b", "action": "COUNT", "ruleMatchDetails": None})])
+def test_count_matches_without_details_are_encoded_without_the_builder(
+        matches: Any) -> None:
+    """Requests with COUNT matches (CRS scores below the threshold) are common on real
+    traffic: they stay on the fast path, and their line is still ``build``'s."""
+    builder = WafLogBuilder(webacl_id="w")
+    facts: BastionFacts = ("/", 200, 0.001, 0.0002, 0.0, 0.0005, None, None, None, None, ())
+    fields = {"non_terminating": matches}
+    labels = ["bastion:crs:rule:920350"]
+    got = _FastOnly(builder).encode(1, "ip", "GET", "/", "", [(b"host", b"Host", b"h")],
+                                    "HTTP/1.1", "r", None, "h", fields, labels, 0, facts)
+    info = HttpRequestInfo(client_ip="ip", method="GET", uri="/", args="",
+                           headers=[("Host", "h")], http_version="HTTP/1.1", request_id="r",
+                           host="h")
+    want = orjson.dumps(builder.build(timestamp_ms=1, request=info, labels=labels, body_size=0,
+                                      bastion=bastion_object(*facts), **fields),
+                        option=orjson.OPT_APPEND_NEWLINE)
+    assert got == want
+    assert orjson.loads(got)["nonTerminatingMatchingRules"] == [dict(m) for m in matches]
+
+
+def test_count_matches_with_details_go_through_the_builder() -> None:
+    """Match details carry matched data, which only ``build`` scrubs of secrets."""
+    detail = {"ruleId": "c", "action": "COUNT",
+              "ruleMatchDetails": [match_detail("XSS", "HEADER", ["x"])]}
+    with pytest.raises(AssertionError, match="reference builder"):
+        _FastOnly(WafLogBuilder(webacl_id="w")).encode(
+            1, "ip", "GET", "/", "", [], "HTTP/1.1", "r", None, None,
+            {"non_terminating": [detail]}, [], 0,
+            ("/", 200, 0.0, 0.0, 0.0, 0.0, None, None, None, None, ()))

@@ -11,7 +11,9 @@ details) and falls back to ``build`` for anything else. It is cheaper because:
   secret headers are never cached under their value (only the redacted form under the name);
 * the record is one dict literal with the constants of the web ACL in place, serialised once;
 * no per-record validation beyond two set lookups (action and rule type; anything unknown goes
-  to ``build``, which raises as before).
+  to ``build``, which raises as before);
+* non-terminating matches without match details (COUNT rules, CRS scores below the threshold,
+  common on real traffic) are serialised as given, as ``build`` copies them.
 
 ``tests/observe/test_wafencode.py`` checks the equality against ``build`` over generated inputs.
 """
@@ -62,7 +64,7 @@ _SIMPLE = frozenset({"action", "terminating_rule_id", "terminating_rule_type",
                      "response_code_sent", "body_inspected"})
 # ... and these only when they would add nothing to the record (as ``build`` treats them)
 _NONE_OR_EMPTY = frozenset({"terminating_match_details"})
-_EMPTY = frozenset({"rule_groups", "rate_based_rules", "non_terminating", "oversize_fields"})
+_EMPTY = frozenset({"rule_groups", "rate_based_rules", "oversize_fields"})
 _NONE = frozenset({"request_headers_inserted", "captcha_response", "challenge_response"})
 
 
@@ -74,6 +76,13 @@ def _plain(key: str, value: Any) -> bool:
     if key in _EMPTY:
         return value is not None and not value
     return key in _NONE_OR_EMPTY and not value
+
+
+def _count_only(rules: Any) -> bool:
+    """Non-terminating matches ``build`` would copy unchanged: plain dicts with no match
+    details (details carry matched data, which ``build`` scrubs of secrets)."""
+    return type(rules) in (list, tuple) and all(
+        type(r) is dict and not r.get("ruleMatchDetails") for r in rules)
 _OPT = orjson.OPT_APPEND_NEWLINE
 dumps = orjson.dumps
 
@@ -88,8 +97,8 @@ class WafLineEncoder:
     Not thread-safe (its caches are plain dicts): one encoder per writer thread.
     """
 
-    __slots__ = ("_allow_mid", "_builder", "_cache_max", "_limit", "_pairs", "_queries", "_red",
-                 "_redacted", "_secret", "_small")
+    __slots__ = ("_allow_mid", "_builder", "_cache_max", "_limit", "_mids", "_pairs", "_queries",
+                 "_red", "_redacted", "_secret", "_small")
 
     def __init__(self, builder: WafLogBuilder, *, cache_max: int = 4096) -> None:
         self._builder = builder
@@ -98,7 +107,9 @@ class WafLineEncoder:
         self._limit = self._red.max_value_length
         self._pairs: dict[tuple[Any, Any, Any], bytes] = {}
         self._redacted: dict[str, bytes] = {}
-        self._small: dict[Any, bytes] = {}   # JSON of methods, versions, routes, rule parts
+        self._small: dict[Any, bytes] = {}   # JSON of methods, versions, routes
+        # the record's fixed middle per (rule id, rule type, action, response code)
+        self._mids: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
         self._queries: dict[str, bytes] = {}
         self._cache_max = cache_max
         # the defaults of an allowed request with no WAF details, serialised once
@@ -145,7 +156,7 @@ class WafLineEncoder:
         small = self._small
         status = bastion[1]
         if not fields and type(status) is int:   # allowed, no WAF details: the usual request
-            mid = self._allow_mid
+            mid, counted = self._allow_mid, b"[]"
             inspected = None
         else:
             plan = self._plan(fields, status)
@@ -153,7 +164,7 @@ class WafLineEncoder:
                 return self._slow(timestamp_ms, client_ip, method, uri, args, headers,
                                   http_version, request_id, scheme, host, fields, labels,
                                   body_size, bastion)
-            mid, inspected = plan
+            mid, inspected, counted = plan
         red = self._red
         version = small.get(http_version)
         if version is None:
@@ -170,19 +181,25 @@ class WafLineEncoder:
         if route is None:
             route = self._remember(bastion[0], orjson.dumps(bastion[0]))
         return _LINE % (
-            int(timestamp_ms), mid, dumps(client_ip), self._headers(headers),
+            int(timestamp_ms), mid[0], counted, mid[1], dumps(client_ip), self._headers(headers),
             b'"REDACTED"' if red.uri_path else dumps(uri), self._query(args), version, verb,
             dumps(request_id), tail,
             dumps([{"name": n} for n in labels[:MAX_LABELS]]) if labels else b"[]",
             int(body_size), int(body_size if inspected is None else inspected),
             route, status, self._latency(bastion), self._rest(bastion))
 
-    def _plan(self, fields: Mapping[str, Any], status: Any) -> tuple[bytes, Any] | None:
-        """The record's middle part and ``body_inspected`` from ``fields``, or None when the
-        fast path does not cover them (``build`` must decide)."""
+    def _plan(self, fields: Mapping[str, Any],
+              status: Any) -> tuple[tuple[bytes, bytes], Any, bytes] | None:
+        """The record's middle part, ``body_inspected`` and the non-terminating matches'
+        JSON from ``fields``, or None when the fast path does not cover them (``build``
+        must decide)."""
+        counted = b"[]"
         for key, value in fields.items():
             if key not in _SIMPLE and not _plain(key, value):
-                return None
+                if key != "non_terminating" or not _count_only(value):
+                    return None
+                if value:
+                    counted = dumps(value)
         action = fields.get("action", "ALLOW")
         rule_id = fields.get("terminating_rule_id", "Default_Action")
         rule_type = fields.get("terminating_rule_type", "REGULAR")
@@ -193,11 +210,14 @@ class WafLineEncoder:
         if type(rule_id) is not str or not (code_sent is None or type(code_sent) is int) \
                 or type(status) is not int:
             return None
-        mid = self._small.get((rule_id, rule_type, action, code_sent))
+        parts = (rule_id, rule_type, action, code_sent)
+        mid = self._mids.get(parts)
         if mid is None:
-            mid = self._remember((rule_id, rule_type, action, code_sent),
-                                 self._mid(rule_id, rule_type, action, code_sent))
-        return mid, inspected
+            mid = self._mid(rule_id, rule_type, action, code_sent)
+            if len(self._mids) >= self._cache_max:
+                self._mids.clear()
+            self._mids[parts] = mid
+        return mid, inspected, counted
 
     def _query(self, args: str) -> bytes:
         """JSON of the redacted query string; clean ones (nothing redacted, so no secret in
@@ -240,16 +260,19 @@ class WafLineEncoder:
         small[key] = value
         return value
 
-    def _mid(self, rule_id: str, rule_type: str, action: str, code_sent: int | None) -> bytes:
+    def _mid(self, rule_id: str, rule_type: str, action: str,
+             code_sent: int | None) -> tuple[bytes, bytes]:
+        """The fields between ``timestamp`` and ``httpRequest``, in two parts around the
+        value of ``nonTerminatingMatchingRules``."""
         b = self._builder
-        fixed = dumps({
+        before = dumps({
             "formatVersion": 1, "webaclId": b.webacl_id, "terminatingRuleId": rule_id,
             "terminatingRuleType": rule_type, "action": action,
             "terminatingRuleMatchDetails": [], "httpSourceName": b.http_source_name,
-            "httpSourceId": b.http_source_id, "ruleGroupList": [], "rateBasedRuleList": [],
-            "nonTerminatingMatchingRules": [], "requestHeadersInserted": None,
-            "responseCodeSent": code_sent})
-        return b"," + fixed[1:-1]
+            "httpSourceId": b.http_source_id, "ruleGroupList": [], "rateBasedRuleList": []})
+        after = dumps({"requestHeadersInserted": None, "responseCodeSent": code_sent})
+        return (b"," + before[1:-1] + b',"nonTerminatingMatchingRules":',
+                b"," + after[1:-1])
 
     def _slow(self, timestamp_ms: int, client_ip: str, method: str, uri: str, args: str,
               headers: Sequence[tuple[Any, Any, Any]], http_version: str, request_id: str,
@@ -265,7 +288,7 @@ class WafLineEncoder:
         return orjson.dumps(rec, option=_OPT)
 
 
-_LINE = (b'{"timestamp":%d%s,"httpRequest":{"clientIp":%s,"country":"-","headers":%s,"uri":%s,'
+_LINE = (b'{"timestamp":%d%s%s%s,"httpRequest":{"clientIp":%s,"country":"-","headers":%s,"uri":%s,'
          b'"args":%s,"httpVersion":%s,"httpMethod":%s,"requestId":%s%s},"labels":%s,'
          b'"requestBodySize":%d,"requestBodySizeInspectedByWAF":%d,'
          b'"bastion":{"route":%s,"status":%d,"latencyMs":%s,%s}}\n')
