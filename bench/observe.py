@@ -1,8 +1,11 @@
 """Cost of full logging and metrics: the same Bastion proxy with the LOGGING phase on and off.
 
-    python -m bench.observe [--seconds 16] [--rounds 4] [--calibrate]
+    python -m bench.observe [--seconds 16] [--rounds 4] [--calibrate] [--crs]
 
-Target (issue): full logging + metrics cost at most 10 % of throughput.
+Target (issue): full logging + metrics cost at most 10 % of throughput. A third variant,
+metrics without log lines (``logging: {enabled: false}``, the configuration bench.waf runs),
+shows what /metrics alone costs. ``--crs`` runs every variant behind the OWASP CRS at paranoia
+level 1 (Debian's modsecurity-crs, as bench.waf), the cost on a gateway that inspects requests.
 
 Both figures are noisy on a shared two-core machine (anything else running lands on the
 server's or wrk's CPU); the CPU microseconds per request added by logging (last line) are the
@@ -60,11 +63,19 @@ def main() -> None:
     parser.add_argument("--calibrate", action="store_true",
                         help="run the same config (logging off) as both variants: the "
                              "difference printed is the measurement's own noise")
+    parser.add_argument("--crs", action="store_true",
+                        help="every variant runs the OWASP CRS (PL1, blocking) in front")
     parser.add_argument("--verbose", action="store_true", help="print every round")
     args = parser.parse_args()
     per_round = max(1, round(args.seconds / args.rounds))
     off_cfg = {"logging": {"enabled": False}, "metrics": {"enabled": False}}
     variants = {OFF: off_cfg, ON: off_cfg if args.calibrate else {}}
+    if not args.calibrate:
+        variants[METRICS] = {"logging": {"enabled": False}}
+    if args.crs:
+        variants = {name: {**extra, **CRS} for name, extra in variants.items()}
+    # a name, not the numeric Host wrk sends: CRS 920350 would match every request
+    headers = (*HEADERS, "Host: localhost") if args.crs else HEADERS
     runs: dict[str, list[WrkResult]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory() as d, nginx(NGINX_UPSTREAM) as (up, _), \
             ExitStack() as servers:
@@ -83,20 +94,25 @@ def main() -> None:
             order = list(procs) if rnd % 2 == 0 else list(reversed(procs))
             for name in order:
                 pid, url = procs[name]
-                runs[name].append(measure(pid, url, seconds=per_round, headers=HEADERS))
+                runs[name].append(measure(pid, url, seconds=per_round, headers=headers))
                 if args.verbose:
                     print(runs[name][-1].line(f"  round {rnd + 1}: {name}"), flush=True)
     results = {name: median_result(rs) for name, rs in runs.items()}
     for name, r in results.items():
         print(r.line(name))
-    off, on = results[OFF], results[ON]
-    print(f"\nthroughput cost of logging + metrics: {(1 - on.rps / off.rps) * 100:.1f} % "
-          f"(CPU per request +{(on.cpu_us / off.cpu_us - 1) * 100:.1f} %, "
-          f"+{on.cpu_us - off.cpu_us:.1f} us; medians of {args.rounds} alternating rounds"
-          f"{', calibration: both variants without logging' if args.calibrate else ''})")
-
+    off = results[OFF]
+    for name in (METRICS, ON):
+        if name not in results:
+            continue
+        on = results[name]
+        print(f"\nthroughput cost of {name}: {(1 - on.rps / off.rps) * 100:.1f} % "
+              f"(CPU per request +{(on.cpu_us / off.cpu_us - 1) * 100:.1f} %, "
+              f"+{on.cpu_us - off.cpu_us:.1f} us; medians of {args.rounds} alternating rounds"
+              f"{', calibration: both variants without logging' if args.calibrate else ''})")
 
 OFF, ON = "logging + metrics off", "full logging + metrics"
+METRICS = "metrics only"
+CRS = {"waf": {"crs": {"paranoia": 1, "mode": "blocking"}}}
 
 
 def median_result(results: list[WrkResult]) -> WrkResult:
