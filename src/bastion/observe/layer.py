@@ -77,7 +77,7 @@ class LoggingStage:
         self.audit_data_plane = audit_data_plane
         self.stage = ctx.settings.api.stage
         # with a writer, the metrics are updated there too, in batches (hot caches): they lag
-        # the requests by at most one batch (256 requests or the writer's flush interval)
+        # the requests by at most one batch (64 requests or the writer's flush interval)
         self.renderer = RequestRenderer(access=access, waf=waf, stage=self.stage,
                                         api_id=ctx.settings.api.api_id,
                                         metrics=metrics if writer is not None else None,
@@ -131,10 +131,11 @@ class LoggingStage:
 
 
 _KIND = "request"   # the writer's record kind for captures; rendered into access + waf
-# Captures are rendered 256 at a time, while what they reference is likely still in the CPU
-# caches (bench/observe.py: 2048 cost ~20 us/request more while captures held GC-tracked
-# objects; since they hold none the difference is within the machine's noise).
-_BATCH = 256
+# Captures are rendered 64 at a time: the writer holds the GIL for the whole batch, and 256
+# (~2 ms of rendering) put the event loop's p99 at 5.2-6.3 ms against 3.5-4.1 ms with 64, for
+# the same throughput (bench/observe.py, 10 alternating rounds; 16 and 32 cost 3-5 us a request
+# more: a wake-up and a write per file per batch)
+_BATCH = 64
 
 
 def _sinks(ctx: GatewayContext, sec: Section) -> dict[str, list[Any]]:
