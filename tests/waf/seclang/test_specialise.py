@@ -5,6 +5,7 @@ writes a key a gate reads."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -264,6 +265,60 @@ def test_a_header_rule_runs_when_a_key_it_reads_was_written(prims: Primitives) -
     # 60 added to tx.score, which 50's chain adds to: the memo does not apply, 50 runs
     tx, _ = run(waf, "/?q=bump", headers=headers + [("Proxy", "x")])
     assert ids(tx) == [50] and tx.tx.get("score") == "6"
+
+
+def _evaluated(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Ids of the rules evaluated for real (not replayed) from now on."""
+    seen: list[int] = []
+    real = Transaction._eval_rule
+
+    def spy(self: Transaction, starter: Any) -> bool:
+        seen.append(starter.id)
+        return real(self, starter)
+    monkeypatch.setattr(Transaction, "_eval_rule", spy)
+    return seen
+
+
+def test_a_remembered_miss_is_replayed_after_an_earlier_rule_scored(
+        prims: Primitives, monkeypatch: pytest.MonkeyPatch) -> None:
+    """50 adds to tx.score only when its chain matches: a header set it did not match is
+    replayed even once 60 scored (a request with one CRS warning re-ran 920450, ~30 us)."""
+    waf = make_waf(prims, HEADER_NAMES)
+    plain = _unspecialised(waf)
+    headers = [("Host", "a"), ("User-Agent", "curl/8")]
+    run(waf, "/", headers=headers)
+    evaluated = _evaluated(monkeypatch)
+    got = run(waf, "/?q=bump", headers=headers)[0]
+    assert 50 not in evaluated and 60 in evaluated
+    want = run(plain, "/?q=bump", headers=headers)[0]
+    assert got.tx.items() == want.tx.items() and got.tx.get("score") == "1"
+
+
+# a header rule that fires quietly and adds to a key another rule may have written
+QUIET_FLAGS = """
+SecRule REQUEST_HEADERS_NAMES "@rx ^.*$" "id:70,phase:2,pass,nolog,capture,t:none,t:lowercase,\
+    setvar:'tx.hn_%{tx.0}=1',chain"
+    SecRule TX:/^hn_x-flag$/ "@eq 1" "setvar:tx.flags=+1"
+SecRule ARGS "@rx five" "id:71,phase:1,pass,nolog,setvar:tx.flags=+5"
+"""
+
+
+def test_a_remembered_fire_runs_again_once_a_key_its_actions_read_was_written(
+        prims: Primitives, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A recorded fire replays absolute values: after 71 added to tx.flags, replaying 70's
+    ``flags=1`` would lose 71's five, so 70 is evaluated and the sum is 6."""
+    waf = make_waf(prims, QUIET_FLAGS)
+    plain = _unspecialised(waf)
+    headers = [("Host", "a"), ("X-Flag", "on")]
+    first = run(waf, "/", headers=headers)[0]
+    assert first.tx.get("flags") == "1" and _memoised(waf) == {70: 1}
+    evaluated = _evaluated(monkeypatch)
+    run(waf, "/", headers=headers)
+    assert evaluated == []   # nothing written that 70 reads: replayed
+    got = run(waf, "/?a=five", headers=headers)[0]
+    assert 70 in evaluated
+    want = run(plain, "/?a=five", headers=headers)[0]
+    assert got.tx.items() == want.tx.items() and got.tx.get("flags") == "6"
 
 
 def test_memoised_header_rules_never_change_a_crs_regression_stage(crs_test_waf: WAF) -> None:

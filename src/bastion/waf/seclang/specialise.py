@@ -239,6 +239,7 @@ class Memo:
     after (``run``). Clients repeat their header sets; a new one costs one ordinary
     evaluation and a comparison of TX before and after."""
 
+    #: the TX keys an evaluation reads whether or not the rule fires (``valid``)
     reads: frozenset[str]
     patterns: tuple[tuple[str, re.Pattern[str]], ...]
     results: dict[tuple[Any, ...], Replay]
@@ -246,6 +247,12 @@ class Memo:
     #: sent for REQUEST_HEADERS_NAMES, one header's (name, value) items); None: the rule's
     #: (name, value) list, built as it reads it.
     keyer: Callable[[Transaction], tuple[Any, ...]] | None = None
+    #: ``reads`` and the keys only the last link's actions read (``920450``'s
+    #: ``tx.anomaly_score_pl1=+%{tx.critical_anomaly_score}``): those run only when the rule
+    #: fires, so a remembered miss stays valid after an earlier rule scored (a request with
+    #: one CRS warning kept evaluating 920450 again, ~30 us); a remembered fire is replayed
+    #: only while these are unwritten too
+    fired_reads: frozenset[str] = frozenset()
 
     def valid(self, written: set[str]) -> bool:
         return _unwritten(self.reads, self.patterns, written)
@@ -257,6 +264,8 @@ class Memo:
         key = keyer(tx) if keyer is not None else tuple(tx._values(tx.waf.plans[id(rule)], []))
         hit = self.results.get(key)
         if hit is not None:   # (a remembered set is within the bound below)
+            if hit.fired and not hit.valid(tx.tx.written):  # type: ignore[arg-type]
+                return tx._eval_rule(rule)
             return tx._replay(rule, hit)
         if sum(len(v) if type(v) is str else len(v[1]) for v in key) > MEMO_MAX_CHARS:
             return tx._eval_rule(rule)
@@ -279,7 +288,7 @@ class Memo:
                 self.results.clear()
             # every key the rule wrote, even with the value it already had here: another
             # transaction may hold another value there (an earlier capture's tx.0)
-            self.results[key] = Replay(self.reads, fired, tuple(data[k] for k in keys),
+            self.results[key] = Replay(self.fired_reads, fired, tuple(data[k] for k in keys),
                                        matched, tuple(tx.matched_vars), self.patterns)
         return fired
 
@@ -469,12 +478,13 @@ def _benign_fire(rule: Rule) -> bool:
             and not rule.skip)
 
 
-def _relative_writes(rule: Rule) -> set[str]:
-    """TX keys a ``setvar:tx.k=+n``/``=-n`` updates before any plain assignment of them: the
-    rule reads their earlier value (a key it first sets outright it does not read)."""
+def _relative_writes(links: Iterable[Rule]) -> set[str]:
+    """TX keys a ``setvar:tx.k=+n``/``=-n`` of ``links`` (a rule's, in order) updates before
+    any plain assignment of them: the rule reads their earlier value (a key it first sets
+    outright it does not read)."""
     out: set[str] = set()
     assigned: set[str] = set()
-    for link in rule.links:
+    for link in links:
         for a in link.actions:
             if a.name != "setvar" or a.arg is None:
                 continue
@@ -499,7 +509,9 @@ def _memo_of(rule: Rule) -> Memo | None:
             or any(t.name not in MEMO_INPUTS for t in rule.targets):
         return None
     reads: set[str] = set()
+    fired_reads: set[str] = set()   # read by the last link's actions: only when it fires
     patterns: list[re.Pattern[str]] = []
+    last = rule.links[-1]
     for link in rule.links:
         if link is not rule:
             if link.capture:
@@ -512,9 +524,9 @@ def _memo_of(rule: Rule) -> Memo | None:
                 else:
                     reads.add(t.key.lower())  # type: ignore[union-attr]
         op = link.operator
-        texts: list[str | None] = [op.param if op is not None else None]
         if op is not None and op.name.lower() in _SIDE_EFFECT_OPS:
             return None
+        texts: list[str] = []
         for a in link.actions:
             if a.name != "setvar" or a.arg is None:
                 return None
@@ -522,17 +534,22 @@ def _memo_of(rule: Rule) -> Memo | None:
             if _written_key(name) is None:
                 return None
             texts += (name, value)
-        for text in texts:
+        for text, into in ((op.param if op is not None else None, reads),
+                           *((t, fired_reads if link is last else reads) for t in texts)):
             keys = _macro_tx_keys(text, own_match=True)
             if keys is None:
                 return None
-            reads |= keys
-    reads |= _relative_writes(rule)
+            into |= keys
+    early = _relative_writes(rule.links[:-1])
+    reads |= early
+    fired_reads |= _relative_writes(rule.links) - early
     if rule.capture:
-        reads -= _DIGITS   # the first link's capture sets them before anything reads them
+        # the first link's capture sets them before anything reads them
+        reads -= _DIGITS
+        fired_reads -= _DIGITS
     return Memo(frozenset(reads),
                 tuple((required_literal(p.pattern), p) for p in patterns), {},
-                _header_keyer(rule))
+                _header_keyer(rule), frozenset(reads | fired_reads))
 
 
 def _header_keyer(rule: Rule) -> Callable[[Transaction], tuple[Any, ...]] | None:
@@ -588,8 +605,8 @@ def _replay_of(scratch: Transaction, rule: Rule) -> Replay | None:
         changed = [after[k] for k in written if k in after]
         matched = None if scratch.matched_var is _UNSET else (
             scratch.matched_var, scratch.matched_var_name)
-        result = Replay(frozenset(io[0] | _relative_writes(rule)), fired, tuple(changed), matched,
-                        tuple(scratch.matched_vars), keyed)
+        result = Replay(frozenset(io[0] | _relative_writes(rule.links)), fired, tuple(changed),
+                        matched, tuple(scratch.matched_vars), keyed)
     tx._data = before
     scratch.interruption = None
     scratch._allow_phase = scratch._allow_request = False
