@@ -67,3 +67,26 @@ def test_crs_engine_inspect(prims: Primitives, tmp_path: Path) -> None:
     r = eng.inspect(method="GET", uri="/ok?x=1", headers=HEADERS, paranoia=2)
     assert not r.blocked and r.matched == ()
     assert eng.waf(2) is eng.waf(2) and eng.waf(1) is not eng.waf(2)
+
+
+def test_anomaly_scores_are_scores_only_and_their_name_memory_is_bounded(
+        blocking: WAF, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scores, not the severity weights or thresholds beside them; the kinds of TX key names
+    are remembered, and names come from requests too (``tx.header_name_<name>``): bounded."""
+    from bastion.waf.seclang import transaction
+
+    headers = HEADERS + [(f"X-Odd-{i}", "1") for i in range(8)]
+    tx, _ = run(blocking, "/search?q=1%27%20or%20%271%27=%271", headers=headers)
+    assert any(k.startswith("header_name_x-odd-") for k, _ in tx.tx.lowered_items())
+    monkeypatch.setattr(transaction, "_SCORE_KEYS", {})
+    cold = tx.anomaly_scores()
+    warm = tx.anomaly_scores()
+    monkeypatch.setattr(transaction, "_SCORE_KEYS", {})
+    monkeypatch.setattr(transaction, "_MAX_SCORE_KEYS", 5)
+    bounded = tx.anomaly_scores()
+    assert cold == warm == bounded and len(transaction._SCORE_KEYS) == 5
+    assert {"anomaly_score", "inbound_anomaly_score", "sql_injection_score"} <= set(cold)
+    assert cold["inbound_anomaly_score"] >= 5 and cold["sql_injection_score"] >= 5
+    beside = {"critical_anomaly_score", "inbound_anomaly_score_threshold"}
+    assert beside <= {k for k, _ in tx.tx.lowered_items()} and not beside & set(cold)
+    assert not any(k.startswith("header_name_") for k in cold)

@@ -57,6 +57,9 @@ _MAX_TFN_ENTRIES = 100_000
 
 _SEVERITY_WEIGHTS = frozenset({"critical_anomaly_score", "error_anomaly_score",
                                "warning_anomaly_score", "notice_anomaly_score"})
+# TX key (lower case) -> whether ``anomaly_scores`` reports it, judged once per name
+_SCORE_KEYS: dict[str, bool] = {}
+_MAX_SCORE_KEYS = 4096
 
 
 class _Ids:
@@ -744,10 +747,16 @@ class Transaction:
         the per-paranoia-level sums and the per-class scores (``sql_injection_score``...);
         the severity weights and thresholds are settings, not scores, and are left out."""
         out: dict[str, int] = {}
+        kinds = _SCORE_KEYS
         for lk, (_, v) in self.tx.lowered_items():
-            if (lk.endswith("_score") or "anomaly_score_pl" in lk) \
-                    and "threshold" not in lk and lk not in _SEVERITY_WEIGHTS:
-                out[lk] = atoi(v)
+            score = kinds.get(lk)
+            if score is None:   # a key's kind is judged once (TX has ~50 keys, ~20 scores)
+                score = (lk.endswith("_score") or "anomaly_score_pl" in lk) \
+                    and "threshold" not in lk and lk not in _SEVERITY_WEIGHTS
+                if len(kinds) < _MAX_SCORE_KEYS:   # names can come from requests: bounded
+                    kinds[lk] = score
+            if score:
+                out[lk] = 0 if v == "0" else atoi(v)
         return out
 
     # -- the rule loop --------------------------------------------------------------------------
