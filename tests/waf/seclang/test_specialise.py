@@ -321,6 +321,37 @@ def test_a_remembered_fire_runs_again_once_a_key_its_actions_read_was_written(
     assert got.tx.items() == want.tx.items() and got.tx.get("flags") == "6"
 
 
+# 949061's and 980120's shape: a TX gate whose message and last actions read a score
+SCORED = """
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.pl=1,setvar:tx.score=0"
+SecRule ARGS "@rx bump" "id:20,phase:2,pass,nolog,setvar:tx.score=+5"
+SecRule TX:PL "@ge 2" "id:21,phase:2,pass,log,msg:'score %{tx.score}',setvar:tx.total=+%{tx.score}"
+SecRule ARGS "@rx raise" "id:22,phase:2,pass,nolog,setvar:tx.pl=2"
+SecRule TX:PL "@ge 2" "id:23,phase:2,pass,log,msg:'score %{tx.score}',setvar:tx.total=+%{tx.score}"
+"""
+
+
+@pytest.mark.parametrize(("uri", "runs", "fired"), [
+    ("/?a=bump", [20], []), ("/?a=bump&b=raise", [20, 22, 23], [23]),
+    ("/?b=raise", [22, 23], [23])])
+def test_a_replay_that_did_not_fire_ignores_what_only_firing_reads(
+        prims: Primitives, monkeypatch: pytest.MonkeyPatch, uri: str, runs: list[int],
+        fired: list[int]) -> None:
+    """21 and 23 read tx.score only in their message and last action, which run only when
+    they fire: after 20 scored, their load-time "did not fire" still holds (a CRS warning
+    made 949061-949063 and 980100-980130 run again, ~25 us); once 22 wrote tx.pl, what
+    decides, 23 runs and fires."""
+    waf = make_waf(prims, SCORED)
+    evaluated = _evaluated(monkeypatch)
+    got = run(waf, uri)[0]
+    assert sorted(set(evaluated)) == runs and ids(got) == fired
+    want = run(_unspecialised(waf), uri)[0]
+    assert got.tx.items() == want.tx.items() and ids(want) == fired
+    assert [m.msg for m in got.matched] == [m.msg for m in want.matched]
+    if "bump" in uri and fired:
+        assert got.matched[0].msg == "score 5" and got.tx.get("total") == "5"
+
+
 def test_memoised_header_rules_never_change_a_crs_regression_stage(crs_test_waf: WAF) -> None:
     """The corpus twice with memos (the first run records, the second mostly replays), once
     without: every stage fires the same rules with the same outcome."""

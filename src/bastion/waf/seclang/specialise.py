@@ -400,11 +400,18 @@ def _is_dirty(key: str, dirty: set[str], prefixes: tuple[str, ...]) -> bool:
 
 
 def _constant_io(rule: Rule, patterns: list[re.Pattern[str]] | None = None
-                 ) -> tuple[set[str], set[str]] | None:
-    """(TX keys read, TX keys written) when the whole chain is constant, else None. With
-    ``patterns``, ``TX:/regex/`` targets are allowed too and their regexes collected there."""
+                 ) -> tuple[set[str], set[str], set[str]] | None:
+    """(TX keys read, TX keys written, TX keys read only when the rule fires) when the whole
+    chain is constant, else None. With ``patterns``, ``TX:/regex/`` targets are allowed too
+    and their regexes collected there.
+
+    The last set is what the message, the log data and the last link's actions read: they
+    run only once every link matched (relative ``setvar``s are left to ``_relative_writes``).
+    """
     reads: set[str] = set()
     writes: set[str] = set()
+    fired_reads: set[str] = set()
+    last = rule.links[-1]
     for link in rule.links:
         if link.capture:
             return None
@@ -435,13 +442,13 @@ def _constant_io(rule: Rule, patterns: list[re.Pattern[str]] | None = None
             if keys is None:
                 return None
             writes.add(key)
-            reads |= keys
+            (fired_reads if link is last else reads).update(keys)
     for text in (rule.msg, rule.logdata):
         keys = _macro_tx_keys(text)
         if keys is None:
             return None
-        reads |= keys
-    return reads, writes
+        fired_reads |= keys
+    return reads, writes, fired_reads
 
 
 def _dynamic_io(rule: Rule) -> tuple[set[str], set[str], bool]:
@@ -598,14 +605,19 @@ def _replay_of(scratch: Transaction, rule: Rule) -> Replay | None:
     result: Replay | None = None
     if not whole:
         if not fired and quiet and not written:
-            result = Replay(frozenset(io[0]), False, (), None, (), keyed)
+            result = Replay(frozenset(io[0] | io[2]), False, (), None, (), keyed)
     elif quiet and (not fired or _benign_fire(rule)) and before.keys() <= after.keys():
         # every key written, even with the value it had at load: at run time an earlier
         # rule may have left another value there, which a real run would overwrite
         changed = [after[k] for k in written if k in after]
         matched = None if scratch.matched_var is _UNSET else (
             scratch.matched_var, scratch.matched_var_name)
-        result = Replay(frozenset(io[0] | _relative_writes(rule.links)), fired, tuple(changed),
+        # a rule that did not fire read only what decided that: not its message, nor the
+        # last link's actions (949061's tx.anomaly_score=+%{tx.anomaly_score_pl2}, 980100's
+        # message), so it replays after an earlier rule scored
+        reads = io[0] | io[2] | _relative_writes(rule.links) if fired \
+            else io[0] | _relative_writes(rule.links[:-1])
+        result = Replay(frozenset(reads), fired, tuple(changed),
                         matched, tuple(scratch.matched_vars), keyed)
     tx._data = before
     scratch.interruption = None
@@ -645,8 +657,9 @@ def specialise(waf: WAF) -> Specialised | None:
                 continue
             prefixes = tuple(k[:-1] for k in dirty if k.endswith(_ALL))
             io = _constant_io(rule) if protect == 0 and "" not in prefixes else None
-            if io is not None and not any(_is_dirty(k, dirty, prefixes) for k in io[0]):
-                reads, writes = io
+            if io is not None and not any(_is_dirty(k, dirty, prefixes)
+                                          for k in io[0] | io[2]):
+                writes = io[1]
                 snap = dict(tx._data)
                 scratch.matched_vars = []
                 fired = scratch._eval_rule(rule)
