@@ -21,6 +21,13 @@ ARGS = ["", "id=123&sort=asc", "X-Amz-Signature=abc&x=1", "x-amz-credential=A%2F
         "a+b=c&password=hunter2", "q=%41&r", "Ä=1", "k", "&&", "api_key=1&api_key=2"]
 
 
+# what the CRS stage logs for a block (bastion.waf.crs_layer)
+CRS_BLOCK = {"ruleGroupId": "OWASP#CoreRuleSet#PL1",
+             "terminatingRule": {"ruleId": "949110", "action": "BLOCK"},
+             "nonTerminatingMatchingRules": [{"ruleId": "942100", "action": "COUNT"}],
+             "excludedRules": None}
+
+
 def _fields(rng: random.Random) -> dict[str, Any]:
     f: dict[str, Any] = {}
     for key, choices in (
@@ -31,7 +38,18 @@ def _fields(rng: random.Random) -> dict[str, Any]:
             ("body_inspected", [None, 0, 5]),
             ("terminating_match_details", [None, [], [match_detail("SQL_INJECTION", "HEADER",
                                                                    ["s3cr3t"])]]),
-            ("rule_groups", [[], [{"ruleGroupId": "g", "terminatingRule": None}]]),
+            ("rule_groups", [[], [{"ruleGroupId": "g", "terminatingRule": None}],
+                             [CRS_BLOCK], (CRS_BLOCK, {"ruleGroupId": "h", "excludedRules": [
+                                 {"exclusionType": "EXCLUDED_AS_COUNT", "ruleId": "x"}]}),
+                             [{"ruleGroupId": "g", "terminatingRule": {
+                                 "ruleId": "t", "action": "BLOCK",
+                                 "ruleMatchDetails": [match_detail("XSS", "HEADER", ["s"])]}}],
+                             [{"ruleGroupId": "g", "nonTerminatingMatchingRules": [
+                                 {"ruleId": "c", "action": "COUNT", "ruleMatchDetails": [
+                                     match_detail("XSS", "HEADER", ["s"])]}]}],
+                             [{"ruleGroupId": "g", "terminatingRule": MappingProxyType(
+                                 {"ruleId": "t", "action": "BLOCK"})}],
+                             [MappingProxyType({"ruleGroupId": "g"})]]),
             ("rate_based_rules", [[], [{"rateBasedRuleName": "r", "limitKey": "IP",
                                         "maxRateAllowed": 10, "evaluationWindowSec": "60"}]]),
             ("non_terminating", [[], [{"ruleId": "c1", "action": "COUNT"}],
@@ -119,17 +137,19 @@ class _FastOnly(WafLineEncoder):
         raise AssertionError("took the reference builder")
 
 
-@pytest.mark.parametrize("matches", [
-    [{"ruleId": "OWASP-CRS#920350", "action": "COUNT"}],
-    ({"ruleId": "count-a", "action": "COUNT", "ruleMatchDetails": []},
-     {"ruleId": "count-b", "action": "COUNT", "ruleMatchDetails": None})])
-def test_count_matches_without_details_are_encoded_without_the_builder(
-        matches: Any) -> None:
+@pytest.mark.parametrize("fields", [
+    {"non_terminating": [{"ruleId": "OWASP-CRS#920350", "action": "COUNT"}]},
+    {"non_terminating": ({"ruleId": "count-a", "action": "COUNT", "ruleMatchDetails": []},
+                         {"ruleId": "count-b", "action": "COUNT", "ruleMatchDetails": None})},
+    {"action": "BLOCK", "terminating_rule_id": "OWASP-CRS", "response_code_sent": 403,
+     "terminating_rule_type": "MANAGED_RULE_GROUP", "rule_groups": [CRS_BLOCK]}])
+def test_matches_without_details_are_encoded_without_the_builder(
+        fields: dict[str, Any]) -> None:
     """Requests with COUNT matches (CRS scores below the threshold) are common on real
-    traffic: they stay on the fast path, and their line is still ``build``'s."""
+    traffic, and a CRS block names its rules in a rule group: they stay on the fast path,
+    and their line is still ``build``'s."""
     builder = WafLogBuilder(webacl_id="w")
     facts: BastionFacts = ("/", 200, 0.001, 0.0002, 0.0, 0.0005, None, None, None, None, ())
-    fields = {"non_terminating": matches}
     labels = ["bastion:crs:rule:920350"]
     got = _FastOnly(builder).encode(1, "ip", "GET", "/", "", [(b"host", b"Host", b"h")],
                                     "HTTP/1.1", "r", None, "h", fields, labels, 0, facts)
@@ -140,15 +160,22 @@ def test_count_matches_without_details_are_encoded_without_the_builder(
                                       bastion=bastion_object(*facts), **fields),
                         option=orjson.OPT_APPEND_NEWLINE)
     assert got == want
-    assert orjson.loads(got)["nonTerminatingMatchingRules"] == [dict(m) for m in matches]
+    record = orjson.loads(got)
+    assert record["nonTerminatingMatchingRules"] == list(fields.get("non_terminating", []))
+    assert record["ruleGroupList"] == fields.get("rule_groups", [])
 
 
-def test_count_matches_with_details_go_through_the_builder() -> None:
+_DETAIL = {"ruleId": "c", "action": "COUNT",
+           "ruleMatchDetails": [match_detail("XSS", "HEADER", ["x"])]}
+
+
+@pytest.mark.parametrize("fields", [
+    {"non_terminating": [_DETAIL]},
+    {"rule_groups": [{**CRS_BLOCK, "nonTerminatingMatchingRules": [_DETAIL]}]},
+    {"rule_groups": [{**CRS_BLOCK, "terminatingRule": {**_DETAIL, "action": "BLOCK"}}]}])
+def test_matches_with_details_go_through_the_builder(fields: dict[str, Any]) -> None:
     """Match details carry matched data, which only ``build`` scrubs of secrets."""
-    detail = {"ruleId": "c", "action": "COUNT",
-              "ruleMatchDetails": [match_detail("XSS", "HEADER", ["x"])]}
     with pytest.raises(AssertionError, match="reference builder"):
         _FastOnly(WafLogBuilder(webacl_id="w")).encode(
-            1, "ip", "GET", "/", "", [], "HTTP/1.1", "r", None, None,
-            {"non_terminating": [detail]}, [], 0,
+            1, "ip", "GET", "/", "", [], "HTTP/1.1", "r", None, None, fields, [], 0,
             ("/", 200, 0.0, 0.0, 0.0, 0.0, None, None, None, None, ()))

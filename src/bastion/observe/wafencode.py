@@ -12,8 +12,8 @@ details) and falls back to ``build`` for anything else. It is cheaper because:
 * the record is one dict literal with the constants of the web ACL in place, serialised once;
 * no per-record validation beyond two set lookups (action and rule type; anything unknown goes
   to ``build``, which raises as before);
-* non-terminating matches without match details (COUNT rules, CRS scores below the threshold,
-  common on real traffic) are serialised as given, as ``build`` copies them.
+* non-terminating matches and rule groups without match details (COUNT rules, CRS scores
+  below the threshold, a CRS block) are serialised as given, as ``build`` copies them.
 
 ``tests/observe/test_wafencode.py`` checks the equality against ``build`` over generated inputs.
 """
@@ -64,7 +64,7 @@ _SIMPLE = frozenset({"action", "terminating_rule_id", "terminating_rule_type",
                      "response_code_sent", "body_inspected"})
 # ... and these only when they would add nothing to the record (as ``build`` treats them)
 _NONE_OR_EMPTY = frozenset({"terminating_match_details"})
-_EMPTY = frozenset({"rule_groups", "rate_based_rules", "oversize_fields"})
+_EMPTY = frozenset({"rate_based_rules", "oversize_fields"})
 _NONE = frozenset({"request_headers_inserted", "captcha_response", "challenge_response"})
 
 
@@ -83,6 +83,22 @@ def _count_only(rules: Any) -> bool:
     details (details carry matched data, which ``build`` scrubs of secrets)."""
     return type(rules) in (list, tuple) and all(
         type(r) is dict and not r.get("ruleMatchDetails") for r in rules)
+
+
+def _plain_groups(groups: Any) -> bool:
+    """Rule groups ``build`` would copy unchanged: plain dicts whose terminating and
+    non-terminating rules carry no match details (the CRS stage's block entry)."""
+    if type(groups) not in (list, tuple):
+        return False
+    for g in groups:
+        if type(g) is not dict:
+            return False
+        rule = g.get("terminatingRule")
+        if rule is not None and (type(rule) is not dict or rule.get("ruleMatchDetails")):
+            return False
+        if not _count_only(g.get("nonTerminatingMatchingRules") or ()):
+            return False
+    return True
 _OPT = orjson.OPT_APPEND_NEWLINE
 dumps = orjson.dumps
 
@@ -109,7 +125,7 @@ class WafLineEncoder:
         self._redacted: dict[str, bytes] = {}
         self._small: dict[Any, bytes] = {}   # JSON of methods, versions, routes
         # the record's fixed middle per (rule id, rule type, action, response code)
-        self._mids: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
+        self._mids: dict[tuple[Any, ...], tuple[bytes, bytes, bytes]] = {}
         self._queries: dict[str, bytes] = {}
         self._cache_max = cache_max
         # the defaults of an allowed request with no WAF details, serialised once
@@ -156,7 +172,7 @@ class WafLineEncoder:
         small = self._small
         status = bastion[1]
         if not fields and type(status) is int:   # allowed, no WAF details: the usual request
-            mid, counted = self._allow_mid, b"[]"
+            mid, groups, counted = self._allow_mid, b"[]", b"[]"
             inspected = None
         else:
             plan = self._plan(fields, status)
@@ -164,7 +180,7 @@ class WafLineEncoder:
                 return self._slow(timestamp_ms, client_ip, method, uri, args, headers,
                                   http_version, request_id, scheme, host, fields, labels,
                                   body_size, bastion)
-            mid, inspected, counted = plan
+            mid, inspected, groups, counted = plan
         red = self._red
         version = small.get(http_version)
         if version is None:
@@ -181,7 +197,8 @@ class WafLineEncoder:
         if route is None:
             route = self._remember(bastion[0], orjson.dumps(bastion[0]))
         return _LINE % (
-            int(timestamp_ms), mid[0], counted, mid[1], dumps(client_ip), self._headers(headers),
+            int(timestamp_ms), mid[0], groups, mid[1], counted, mid[2], dumps(client_ip),
+            self._headers(headers),
             b'"REDACTED"' if red.uri_path else dumps(uri), self._query(args), version, verb,
             dumps(request_id), tail,
             dumps([{"name": n} for n in labels[:MAX_LABELS]]) if labels else b"[]",
@@ -189,17 +206,20 @@ class WafLineEncoder:
             route, status, self._latency(bastion), self._rest(bastion))
 
     def _plan(self, fields: Mapping[str, Any],
-              status: Any) -> tuple[tuple[bytes, bytes], Any, bytes] | None:
-        """The record's middle part, ``body_inspected`` and the non-terminating matches'
-        JSON from ``fields``, or None when the fast path does not cover them (``build``
-        must decide)."""
-        counted = b"[]"
+              status: Any) -> tuple[tuple[bytes, bytes, bytes], Any, bytes, bytes] | None:
+        """The record's middle parts, ``body_inspected`` and the JSON of the rule groups and
+        of the non-terminating matches from ``fields``, or None when the fast path does not
+        cover them (``build`` must decide)."""
+        groups = counted = b"[]"
         for key, value in fields.items():
-            if key not in _SIMPLE and not _plain(key, value):
-                if key != "non_terminating" or not _count_only(value):
-                    return None
-                if value:
-                    counted = dumps(value)
+            if key in _SIMPLE or _plain(key, value):
+                continue
+            if key == "non_terminating" and _count_only(value):
+                counted = dumps(value) if value else counted
+            elif key == "rule_groups" and _plain_groups(value):
+                groups = dumps(value) if value else groups
+            else:
+                return None
         action = fields.get("action", "ALLOW")
         rule_id = fields.get("terminating_rule_id", "Default_Action")
         rule_type = fields.get("terminating_rule_type", "REGULAR")
@@ -217,7 +237,7 @@ class WafLineEncoder:
             if len(self._mids) >= self._cache_max:
                 self._mids.clear()
             self._mids[parts] = mid
-        return mid, inspected, counted
+        return mid, inspected, groups, counted
 
     def _query(self, args: str) -> bytes:
         """JSON of the redacted query string; clean ones (nothing redacted, so no secret in
@@ -261,17 +281,18 @@ class WafLineEncoder:
         return value
 
     def _mid(self, rule_id: str, rule_type: str, action: str,
-             code_sent: int | None) -> tuple[bytes, bytes]:
-        """The fields between ``timestamp`` and ``httpRequest``, in two parts around the
-        value of ``nonTerminatingMatchingRules``."""
+             code_sent: int | None) -> tuple[bytes, bytes, bytes]:
+        """The fields between ``timestamp`` and ``httpRequest``, in three parts around the
+        values of ``ruleGroupList`` and ``nonTerminatingMatchingRules``."""
         b = self._builder
         before = dumps({
             "formatVersion": 1, "webaclId": b.webacl_id, "terminatingRuleId": rule_id,
             "terminatingRuleType": rule_type, "action": action,
             "terminatingRuleMatchDetails": [], "httpSourceName": b.http_source_name,
-            "httpSourceId": b.http_source_id, "ruleGroupList": [], "rateBasedRuleList": []})
+            "httpSourceId": b.http_source_id})
         after = dumps({"requestHeadersInserted": None, "responseCodeSent": code_sent})
-        return (b"," + before[1:-1] + b',"nonTerminatingMatchingRules":',
+        return (b"," + before[1:-1] + b',"ruleGroupList":',
+                b',"rateBasedRuleList":[],"nonTerminatingMatchingRules":',
                 b"," + after[1:-1])
 
     def _slow(self, timestamp_ms: int, client_ip: str, method: str, uri: str, args: str,
@@ -288,8 +309,9 @@ class WafLineEncoder:
         return orjson.dumps(rec, option=_OPT)
 
 
-_LINE = (b'{"timestamp":%d%s%s%s,"httpRequest":{"clientIp":%s,"country":"-","headers":%s,"uri":%s,'
-         b'"args":%s,"httpVersion":%s,"httpMethod":%s,"requestId":%s%s},"labels":%s,'
+_LINE = (b'{"timestamp":%d%s%s%s%s%s,'
+         b'"httpRequest":{"clientIp":%s,"country":"-","headers":%s,"uri":%s,"args":%s,'
+         b'"httpVersion":%s,"httpMethod":%s,"requestId":%s%s},"labels":%s,'
          b'"requestBodySize":%d,"requestBodySizeInspectedByWAF":%d,'
          b'"bastion":{"route":%s,"status":%d,"latencyMs":%s,%s}}\n')
 _REST_NONE = (b'"principal":null,"authorizer":null,"reason":null,"responseType":null,'
