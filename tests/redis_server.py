@@ -33,9 +33,14 @@ def free_port() -> int:
 class RedisServer:
     """One redis-server process; ``start`` again after ``kill`` to restart on the same port."""
 
-    def __init__(self, binary: str, port: int | None = None) -> None:
+    def __init__(self, binary: str, port: int | None = None, *, args: tuple[str, ...] = (),
+                 tls_port: int | None = None) -> None:
+        """``args``: more redis-server options (``--requirepass``, ``--tls-cert-file``...);
+        with ``tls_port`` the server also listens for TLS there."""
         self.binary = binary
         self.port = port or free_port()
+        self.tls_port = tls_port
+        self.args = args
         self._dir = tempfile.TemporaryDirectory(prefix="bastion-redis-")
         self.proc: subprocess.Popen[bytes] | None = None
         self._drainer: threading.Thread | None = None
@@ -61,6 +66,8 @@ class RedisServer:
                 "--loglevel", "notice",
                 "--logfile", "",
                 "--dir", self._dir.name,
+                *(("--tls-port", str(self.tls_port)) if self.tls_port else ()),
+                *self.args,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

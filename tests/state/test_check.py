@@ -30,4 +30,4 @@ async def test_check_reports_a_dead_redis(fresh_redis: RedisServer, clock: Froze
     fresh_redis.kill()
     out = io.StringIO()
     assert await state_check(uri, clock, out) == 1
-    assert "ping FAILED: redis: ConnectionError" in out.getvalue()
+    assert "ping FAILED: redis: ConnectionRefusedError" in out.getvalue()

@@ -45,6 +45,13 @@ async def test_redis_uris_do_not_connect_and_do_not_leak(clock: FrozenClock, uri
         "redis://h/0?timeout=-1",
         "redis://h/0?timeout=abc",
         "redis://h/0?socket_timeout=60",
+        "redis://h/0?max_connections=16",   # gone: one pipelined connection per process
+        "redis://h/0?max_pending=0",
+        "redis://h/0?timout=1",             # a typo never loosens a bound silently
+        "redis://h/0?ssl_cert_reqs=none",   # TLS options without rediss://
+        "rediss://h/0?ssl_cert_reqs=optional",
+        "redis://h/zero",
+        "redis://h:99999/0",
         "memory://?max_keys=0",
     ],
 )

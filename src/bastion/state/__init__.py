@@ -68,7 +68,7 @@ def open_storage(uri: str, clock: Clock) -> Storage:
             try:
                 from bastion.state.redis import RedisStorage  # the driver loads only when used
             except ImportError as exc:
-                raise ConfigError("redis:// needs the 'redis' package", key="state") from exc
+                raise ConfigError("redis:// needs the 'hiredis' package", key="state") from exc
 
             return RedisStorage.from_uri(uri, clock)
     except ValueError as exc:

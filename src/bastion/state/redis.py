@@ -14,35 +14,38 @@ lives in the data (scores, a deadline field) and the Redis key TTL is only a mem
 add ``?time=server`` to the URI; the scripts then read Redis ``TIME``, the one authority every
 process shares, and the guarantee no longer depends on host clocks at all.
 
-Bounded: connect and read timeouts on the socket plus an overall deadline on every call
-(``asyncio.timeout``), at most one immediate retry on a dropped connection (which is what makes
-reconnection after a Redis restart invisible to callers), and a bounded connection pool. Every
-failure, whatever the driver raised, leaves as ``bastion.errors.StorageError``.
-Memory on the Redis side is bounded by the TTL on every key; run Redis with ``maxmemory`` and
-``maxmemory-policy volatile-lru`` to bound it absolutely.
+Transport: one pipelined connection per process (``bastion.state.resp``: every concurrent call
+shares the socket, replies come back in order; hiredis encodes and parses). A script is sent by
+SHA (``EVALSHA``) and, after a restart wiped the server's script cache, once in full (``EVAL``).
 
-URI: ``redis://[user:password@]host:port/db`` or ``rediss://`` for TLS. Bastion's own query
-parameters (removed before the driver sees the URI): ``prefix`` (key prefix, default
-``bastion:``), ``time`` (``client`` or ``server``), ``timeout`` (seconds per call, default 0.5),
-``connect_timeout`` (default 0.5), ``max_connections`` (default 16: Redis runs one command at
-a time, so more connections per process add connect storms, not throughput), ``window_slots``
-(default 600, see ``base.py``; every process sharing a Redis must use the same value).
+Bounded: ``connect_timeout`` for connecting (TCP, TLS, AUTH, SELECT), ``timeout`` for a reply
+(the connection is closed when its oldest call is overdue, so a hung server fails every waiting
+call within ~1.25 x ``timeout``), ``max_pending`` calls waiting at once, and at most one
+immediate retry when the connection dropped under a call (which is what makes reconnection
+after a Redis restart invisible to callers). A call therefore ends within
+``2 x (connect_timeout + 1.25 x timeout)``. Every failure leaves as
+``bastion.errors.StorageError`` naming only the failure's class. Memory on the Redis side is
+bounded by the TTL on every key; run Redis with ``maxmemory`` and ``maxmemory-policy
+volatile-lru`` to bound it absolutely.
+
+URI: ``redis://[user:password@]host:port/db`` or ``rediss://`` for TLS. Query parameters:
+``prefix`` (key prefix, default ``bastion:``), ``time`` (``client`` or ``server``), ``timeout``
+(seconds, default 0.5), ``connect_timeout`` (default 0.5), ``max_pending`` (default 10000),
+``window_slots`` (default 600, see ``base.py``; every process sharing a Redis must use the same
+value); for ``rediss://``: ``ssl_ca_certs`` (a CA bundle path), ``ssl_certfile`` and
+``ssl_keyfile`` (a client certificate), ``ssl_cert_reqs=none`` (no verification: tests only).
+Anything else is refused, so a typo never loosens a bound silently.
 """
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import math
-from collections.abc import Awaitable, Callable
+import ssl
+from dataclasses import dataclass
 from importlib import resources
-from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-import redis.asyncio as aioredis
-from redis.asyncio import BlockingConnectionPool
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from bastion.clock import Clock
 from bastion.errors import StorageError
@@ -57,22 +60,32 @@ from bastion.state.base import (
     check_window,
     slot_width,
 )
+from bastion.state.resp import ConnectionLost, Endpoint, RespConnection, RespError
 
 __all__ = ["RedisStorage"]
 
-_T = TypeVar("_T")
 _GRACE_MS = 1000  # physical TTL = logical TTL + grace: the data, not Redis, decides expiry
 # driver query parameters that would loosen the bounds this module guarantees
 _BOUNDS = frozenset(
     {"socket_timeout", "socket_connect_timeout", "retry", "retry_on_timeout"}
 )
 _OWN_PARAMS = frozenset(
-    {"prefix", "time", "timeout", "connect_timeout", "max_connections", "window_slots"}
+    {"prefix", "time", "timeout", "connect_timeout", "max_pending", "window_slots",
+     "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs"}
 )
 
 
-def _lua(name: str) -> str:
-    return resources.files("bastion.state").joinpath("lua", f"{name}.lua").read_text("utf-8")
+@dataclass(frozen=True, slots=True)
+class _Script:
+    """A Lua script and its SHA-1, the name ``EVALSHA`` calls it by."""
+
+    body: bytes
+    sha: str
+
+    @classmethod
+    def load(cls, name: str) -> _Script:
+        body = resources.files("bastion.state").joinpath("lua", f"{name}.lua").read_bytes()
+        return cls(body, hashlib.sha1(body, usedforsecurity=False).hexdigest())
 
 
 def _f(x: float) -> str:
@@ -89,68 +102,71 @@ class RedisStorage:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        connection: RespConnection,
         clock: Clock,
         *,
         prefix: str = "bastion:",
         server_time: bool = False,
-        timeout: float = 0.5,
         window_slots: int = WINDOW_SLOTS,
     ) -> None:
         if window_slots < 1:
             raise ValueError("window_slots must be >= 1")
         self._slots = window_slots
-        self._r = client
+        self._conn = connection
         self._clock = clock
         self._prefix = prefix
         self._server_time = server_time
-        self._timeout = timeout
-        self._window = client.register_script(_lua("window"))
-        self._fixed = client.register_script(_lua("fixed"))
-        self._bucket = client.register_script(_lua("bucket"))
-        self._kv = client.register_script(_lua("kv"))
-        self._hash = client.register_script(_lua("hash"))
-        self._set = client.register_script(_lua("set"))
+        self._window = _Script.load("window")
+        self._fixed = _Script.load("fixed")
+        self._bucket = _Script.load("bucket")
+        self._kv = _Script.load("kv")
+        self._hash = _Script.load("hash")
+        self._set = _Script.load("set")
 
     @classmethod
     def from_uri(cls, uri: str, clock: Clock) -> RedisStorage:
-        """Build from ``redis://`` / ``rediss://`` (see the module docstring for parameters)."""
+        """Build from ``redis://`` / ``rediss://`` (see the module docstring for parameters).
+        Does not connect: the first call does."""
         parts = urlsplit(uri)
         if parts.scheme not in ("redis", "rediss"):
             raise ValueError(f"not a redis URI scheme: {parts.scheme!r}")
         query = parse_qsl(parts.query, keep_blank_values=True)
-        own = {k: v for k, v in query if k in _OWN_PARAMS}
-        rest = [(k, v) for k, v in query if k not in _OWN_PARAMS]
-        if any(k in _BOUNDS for k, _ in rest):
-            raise ValueError("set timeouts with timeout= and connect_timeout= in the state URI")
+        own = dict(query)
+        for name, _ in query:
+            if name in _BOUNDS:
+                raise ValueError("set timeouts with timeout= and connect_timeout= in the state URI")
+            if name == "max_connections":
+                raise ValueError("max_connections is gone: one pipelined connection serves "
+                                 "every call (bound the waiting calls with max_pending=)")
+            if name not in _OWN_PARAMS:
+                raise ValueError(f"unknown state URI parameter {name!r}")
         time_source = own.get("time", "client")
         if time_source not in ("client", "server"):
             raise ValueError("time must be 'client' or 'server'")
-        timeout = _positive(own.get("timeout", "0.5"), "timeout")
-        connect_timeout = _positive(own.get("connect_timeout", "0.5"), "connect_timeout")
-        max_connections = int(_positive(own.get("max_connections", "16"), "max_connections"))
-        driver_uri = urlunsplit(parts._replace(query=urlencode(rest)))
-        pool = BlockingConnectionPool.from_url(
-            driver_uri,
-            socket_timeout=timeout,
-            socket_connect_timeout=connect_timeout,
-            # one immediate retry on a dropped connection: after a Redis restart the pooled
-            # connection is dead, the retry opens a fresh one; a refused connect fails fast
-            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-            max_connections=max_connections,
-            # a burst above max_connections waits for a free connection (bounded) instead of
-            # failing at once
-            timeout=timeout,
-            health_check_interval=0,
-        )
-        client = aioredis.Redis.from_pool(pool)
+        if parts.scheme == "redis" and any(k.startswith("ssl_") for k in own):
+            raise ValueError("ssl_* parameters need a rediss:// URI")
+        path = parts.path.lstrip("/")
+        if path and not path.isdigit():
+            raise ValueError("the database in a redis URI is a number: redis://host:port/0")
+        try:
+            port = parts.port or 6379
+        except ValueError as exc:   # urllib's message names the port, never the password
+            raise ValueError("bad port in the redis URI") from exc
+        endpoint = Endpoint(
+            host=parts.hostname or "127.0.0.1", port=port, db=int(path or 0),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password is not None else None,
+            tls=_tls(own) if parts.scheme == "rediss" else None)
+        connection = RespConnection(
+            endpoint,
+            connect_timeout=_positive(own.get("connect_timeout", "0.5"), "connect_timeout"),
+            timeout=_positive(own.get("timeout", "0.5"), "timeout"),
+            max_pending=int(_positive(own.get("max_pending", "10000"), "max_pending")))
         return cls(
-            client,
+            connection,
             clock,
             prefix=own.get("prefix", "bastion:"),
             server_time=time_source == "server",
-            # overall deadline: connect + read, for the call and its one retry
-            timeout=2 * (timeout + connect_timeout),
             window_slots=int(_positive(own.get("window_slots", str(WINDOW_SLOTS)), "window_slots")),
         )
 
@@ -166,16 +182,27 @@ class RedisStorage:
     def _k(self, family: str, key: str) -> str:
         return f"{self._prefix}{family}:{key}"
 
-    async def _call(self, fn: Callable[[], Awaitable[_T]]) -> _T:
+    async def _eval(self, script: _Script, keys: list[str], args: list[Any]) -> Any:
+        call = self._conn.call
         try:
-            async with asyncio.timeout(self._timeout):
-                return await fn()
-        except Exception as exc:  # every driver failure, whatever its class, is a StorageError
-            # the message names the failure class only: driver messages may echo the URI
-            raise StorageError(f"redis: {type(exc).__name__}", exc) from exc
+            return await call("EVALSHA", script.sha, len(keys), *keys, *args)
+        except RespError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+            # a restarted server forgot its scripts: EVAL sends the body and caches it again
+            return await call("EVAL", script.body, len(keys), *keys, *args)
 
-    async def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
-        return await self._call(lambda: script(keys=keys, args=args))
+    async def _run(self, script: _Script, keys: list[str], args: list[Any]) -> Any:
+        try:
+            try:
+                return await self._eval(script, keys, args)
+            except ConnectionLost:
+                # one immediate retry: the connection died under the call (a Redis restart);
+                # the retry reconnects. A stalled server (``Stalled``) is not retried.
+                return await self._eval(script, keys, args)
+        except Exception as exc:  # every failure, whatever its class, is a StorageError
+            # the message names the failure class only: server messages may echo arguments
+            raise StorageError(f"redis: {type(exc).__name__}", exc) from exc
 
     # -- rate strategies ---------------------------------------------------------------------
 
@@ -295,13 +322,31 @@ class RedisStorage:
 
     async def ping(self) -> None:
         """Round-trip to the server (health checks); raises ``StorageError`` when down."""
-        await self._call(self._r.ping)
-
-    async def close(self) -> None:
         try:
-            await self._r.aclose()
+            try:
+                await self._conn.call("PING")
+            except ConnectionLost:
+                await self._conn.call("PING")
         except Exception as exc:
             raise StorageError(f"redis: {type(exc).__name__}", exc) from exc
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+
+def _tls(params: dict[str, str]) -> ssl.SSLContext:
+    """The client TLS context of a ``rediss://`` URI: verified against the system's CAs (or
+    ``ssl_ca_certs``) and the host name, unless ``ssl_cert_reqs=none``."""
+    ctx = ssl.create_default_context(cafile=params.get("ssl_ca_certs") or None)
+    if params.get("ssl_certfile"):
+        ctx.load_cert_chain(params["ssl_certfile"], params.get("ssl_keyfile") or None)
+    reqs = params.get("ssl_cert_reqs", "required")
+    if reqs not in ("required", "none"):
+        raise ValueError("ssl_cert_reqs must be 'required' or 'none'")
+    if reqs == "none":
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 def _positive(raw: str, name: str) -> float:
