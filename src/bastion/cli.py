@@ -29,6 +29,7 @@ _LAYER_COMMANDS: tuple[str, ...] = (
     "bastion.observe.audit.cli",  # audit verify
     "bastion.observe.logs_cli",  # logs compact|query|retain
     "bastion.waf.cli",  # waf test|import
+    "bastion.gateway.trial",  # try
 )
 
 Handler = Callable[[argparse.Namespace], int]
@@ -118,6 +119,9 @@ Cognito user-pool route (a demo ID token for 'alice', valid one hour):
 API key + usage plan route (5 req/s, burst 10, 1000 a day):
   curl -s {base}/partner/pets -H 'x-api-key: {info.api_key}'
   curl -si {base}/partner/pets         # 403 {{"message":"Forbidden"}}
+
+Without a server (the response, the decision and the log lines; README: bastion try):
+  bastion try -c {info.config} GET "/prod/pets?id=1' OR 1=1--"
 
 Config: {info.config}
 Press Ctrl-C to stop.""", flush=True)
