@@ -225,3 +225,4 @@ async def test_rediss_verifies_the_server_and_presents_a_client_certificate(
             await unverified.ping()
     finally:
         await unverified.close()
+
