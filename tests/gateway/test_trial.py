@@ -91,6 +91,11 @@ def test_cases_pass_and_a_wrong_expectation_fails(
          "headers": {"Content-Type": "application/json"}, "body": '{"type": "cat", "price": 3}',
          "sign": {"access_key": "AKIAPETSTOREADMIN001", "secret_key_env": "TRY_ADMIN_SECRET"},
          "expect": {"status": 201}},
+        {"name": "rate limit reached", "request": "GET /prod/pets/1", "ip": "203.0.113.20",
+         "repeat": 1001, "expect": {"status": 429, "waf_action": "BLOCK",
+                                    "terminating_rule": "RateLimitPerIP"}},
+        {"name": "per IP", "request": "GET /prod/pets/1", "ip": "203.0.113.21",
+         "expect": {"status": 200}},
         {"name": "wrong on purpose", "request": "GET /prod/nothing", "repeat": 2,
          "expect": {"status": 404, "labels": ["awswaf:nope"]}},
     ]}))
@@ -99,11 +104,12 @@ def test_cases_pass_and_a_wrong_expectation_fails(
         code = main(["try", "-c", str(demo), "--cases", str(cases)])
     out = capsys.readouterr().out.splitlines()
     assert code == 1
-    assert out[:6] == ["PASS public pet", "PASS sqli", "PASS cognito", "PASS no token",
-                       "PASS partner key", "PASS admin may create"]
-    assert out[6].startswith("FAIL wrong on purpose: status 403, expected 404; labels "
+    assert out[:8] == ["PASS public pet", "PASS sqli", "PASS cognito", "PASS no token",
+                       "PASS partner key", "PASS admin may create", "PASS rate limit reached",
+                       "PASS per IP"]
+    assert out[8].startswith("FAIL wrong on purpose: status 403, expected 404; labels "
                              "['awswaf:nope'] missing")
-    assert out[7] == "6 passed, 1 failed"
+    assert out[9] == "8 passed, 1 failed"
 
 
 def test_try_writes_nothing_where_serve_would_and_never_touches_redis(
