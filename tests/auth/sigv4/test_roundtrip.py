@@ -76,3 +76,15 @@ def test_botocore_agrees_with_our_signer(method: str, path: str, query: str,
     creq = auth.canonical_request(req)
     sig = auth.signature(auth.string_to_sign(req, creq), req)
     assert ours["Authorization"].endswith(f"Signature={sig}")
+
+
+def test_the_signing_key_memory_is_bounded_and_keyed_by_the_secret() -> None:
+    from bastion.auth.sigv4._canonical import derive_signing_key
+
+    raw = derive_signing_key.__wrapped__
+    keys = {derive_signing_key(f"secret-{i}", "20260101", "us-east-1", "execute-api")
+            for i in range(1000)}
+    assert len(keys) == 1000   # a rotated secret never signs with the old one's key
+    assert derive_signing_key.cache_info().currsize <= 256
+    assert derive_signing_key("secret-7", "20260101", "us-east-1", "execute-api") == raw(
+        "secret-7", "20260101", "us-east-1", "execute-api")

@@ -14,6 +14,7 @@ raw query string, header pairs), so the two can never disagree about encoding:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -152,8 +153,13 @@ def _hmac(key: bytes, msg: str) -> bytes:
     return hmac.digest(key, msg.encode("utf-8"), "sha256")
 
 
+@functools.lru_cache(maxsize=256)
 def derive_signing_key(secret: str, date: str, region: str, service: str) -> bytes:
-    """kSigning = HMAC(HMAC(HMAC(HMAC("AWS4"+secret, date), region), service), "aws4_request")."""
+    """kSigning = HMAC(HMAC(HMAC(HMAC("AWS4"+secret, date), region), service), "aws4_request").
+
+    Remembered (256 entries, least recently used out): a key serves every request of its day
+    with the same credentials, and deriving it is four HMACs (~6 us of a ~60 us verify). The
+    secrets it is keyed by are the key store's own; nothing prints a cache's keys."""
     k_date = _hmac(("AWS4" + secret).encode("utf-8"), date)
     return _hmac(_hmac(_hmac(k_date, region), service), TERMINATOR)
 
