@@ -184,7 +184,8 @@ async def test_auth_and_database_from_the_uri(
 async def test_a_wrong_password_is_a_storage_error_that_does_not_leak_it(
     password_redis: RedisServer, clock: FrozenClock
 ) -> None:
-    storage = open_storage(f"redis://:wrong-pw@127.0.0.1:{password_redis.port}/0", clock)
+    # with a database too: Redis answers the SELECT after the failed AUTH, and both are read
+    storage = open_storage(f"redis://:wrong-pw@127.0.0.1:{password_redis.port}/3", clock)
     try:
         with pytest.raises(StorageError) as info:
             await storage.get("k")

@@ -222,8 +222,12 @@ class RespConnection:
                                  else ("AUTH", e.password))
                 if e.db:
                     hello.append(("SELECT", e.db))
-                for fut in [self._enqueue(proto, args) for args in hello]:
-                    await fut
+                # every reply is read (Redis answers SELECT with NOAUTH after a failed AUTH)
+                replies = await asyncio.gather(*(self._enqueue(proto, args) for args in hello),
+                                               return_exceptions=True)
+                for reply in replies:
+                    if isinstance(reply, BaseException):
+                        raise reply
             except BaseException:
                 proto.abort(ConnectionLost("handshake failed"))
                 raise
