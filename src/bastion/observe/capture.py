@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from bastion.observe.accesslog import AccessLogFormatter, clf_time
+from bastion.observe.logfilter import LoggingFilter
 from bastion.observe.metrics import GatewayMetrics
 from bastion.observe.wafencode import WafLineEncoder
 from bastion.observe.waflog import WafLogBuilder
@@ -181,9 +182,13 @@ class RequestRenderer:
 
     def __init__(self, *, access: AccessLogFormatter | None, waf: WafLogBuilder | None,
                  stage: str, api_id: str, metrics: GatewayMetrics | None = None,
-                 observed: GatewayMetrics | None = None) -> None:
+                 observed: GatewayMetrics | None = None,
+                 waf_filter: LoggingFilter | None = None) -> None:
         """``metrics``: updated from each rendered capture; ``observe`` (the request path's
-        fallback) updates ``metrics`` or ``observed``, under one lock with the writer."""
+        fallback) updates ``metrics`` or ``observed``, under one lock with the writer.
+        ``waf_filter``: AWS WAF's logging filter; a WAF record it drops renders as ``b""``
+        (the writer counts it as filtered, not written)."""
+        self._filter = waf_filter
         self.metrics = metrics
         self._observed = metrics if metrics is not None else observed
         self._lock = threading.Lock()
@@ -214,7 +219,7 @@ class RequestRenderer:
                 out.append(None)
         if self._waf is not None:
             try:
-                out.append(self.waf_line(c))
+                out.append(self.waf_line(c) if self._kept(c) else b"")
             except Exception:
                 self._failed()
                 out.append(None)
@@ -229,6 +234,7 @@ class RequestRenderer:
         third pass over the batch would miss again."""
         metrics, access, waf = self.metrics, self._access, self._waf
         waf_line = self.waf_line
+        kept = self._filter.keeps if self._filter is not None else None
         access_lines: list[bytes | None] = []
         waf_lines: list[bytes | None] = []
         with self._lock:   # taken by the request path only when the writer refuses a capture
@@ -246,7 +252,8 @@ class RequestRenderer:
                         access_lines.append(None)
                 if waf is not None:
                     try:
-                        waf_lines.append(waf_line(c))
+                        waf_lines.append(waf_line(c) if kept is None
+                                         or kept(c[WAF_LOG], c[LABELS]) else b"")
                     except Exception:
                         self._failed()
                         waf_lines.append(None)
@@ -291,6 +298,9 @@ class RequestRenderer:
                     break
                 except Exception:
                     self._failed()
+
+    def _kept(self, c: Captured) -> bool:
+        return self._filter is None or self._filter.keeps(c[WAF_LOG], c[LABELS])
 
     def _failed(self) -> None:
         self._errors += 1

@@ -5,6 +5,8 @@
       access_format: JSON             # CLF | JSON | XML | CSV | a $context template | off
       waf: true                       # one AWS WAF log record per request
       redact_headers: [x-session]     # beyond Authorization, Cookie, API keys, SigV4 params
+      waf_logging_configuration: waf-logging.json  # `aws wafv2 get-logging-configuration`:
+                                      # its RedactedFields and LoggingFilter (logfilter.py)
       trace: errors                   # decision trace in the WAF log: off | errors | info
     metrics: {enabled: true}          # /metrics (Prometheus), /_bastion/metrics (CloudWatch view)
     audit:
@@ -42,6 +44,7 @@ from bastion.observe.alarms import Alarm, AlarmEvaluator, MetricStore
 from bastion.observe.audit import AuditTrail, UserIdentity
 from bastion.observe.audit.signing import Signer, generate_signing_key
 from bastion.observe.capture import RequestRenderer, capture
+from bastion.observe.logfilter import LoggingFilter, WafLoggingConfiguration
 from bastion.observe.metrics import GatewayMetrics
 from bastion.observe.notify import EmailSink, Notifier, SlackSink, WebhookSink
 from bastion.observe.redact import Redactor
@@ -68,7 +71,8 @@ class LoggingStage:
     def __init__(self, ctx: GatewayContext, *, writer: LogWriter | None,
                  access: AccessLogFormatter | None, waf: WafLogBuilder | None,
                  metrics: GatewayMetrics | None, audit: AuditTrail | None,
-                 audit_data_plane: bool, trace: str = "errors") -> None:
+                 audit_data_plane: bool, trace: str = "errors",
+                 waf_filter: LoggingFilter | None = None) -> None:
         self.ctx = ctx
         self.trace = trace
         self.clock = ctx.clock
@@ -81,7 +85,7 @@ class LoggingStage:
         self.renderer = RequestRenderer(access=access, waf=waf, stage=self.stage,
                                         api_id=ctx.settings.api.api_id,
                                         metrics=metrics if writer is not None else None,
-                                        observed=metrics)
+                                        observed=metrics, waf_filter=waf_filter)
         self.writer = writer if self.renderer.outputs else None
         if self.writer is not None:
             self.writer.add_renderer(_KIND, self.renderer.outputs, self.renderer,
@@ -197,6 +201,15 @@ def observe_layer(ctx: GatewayContext) -> list[Stage]:
     fmt = lsec.get("access_format", str, "JSON")
     waf_on = lsec.get("waf", bool, True)
     redact = [str(h) for h in lsec.get("redact_headers", list, [])]
+    aws_logging = lsec.get("waf_logging_configuration", str, "")
+    waf_config: WafLoggingConfiguration | None = None
+    if aws_logging:
+        path = Path(aws_logging)
+        try:
+            waf_config = WafLoggingConfiguration.load(
+                path if path.is_absolute() else settings.base_dir / path)
+        except ValueError as exc:
+            lsec.error(str(exc), "waf_logging_configuration")
     enabled = lsec.get("enabled", bool, True)
     # the decision trace in the WAF log's bastion object: off, on refusals only, or always
     trace = lsec.get("trace", str, "errors", choices=("off", "errors", "info"))
@@ -230,7 +243,9 @@ def observe_layer(ctx: GatewayContext) -> list[Stage]:
     api = settings.api
     waf = WafLogBuilder(webacl_id=f"arn:aws:wafv2:{api.region}:{api.account_id}:regional/"
                                   f"webacl/{api.api_id}", http_source_id=f"{api.api_id}:"
-                                  f"{api.stage}", redactor=Redactor(headers=redact)) \
+                                  f"{api.stage}", redactor=Redactor.from_aws(
+                                      waf_config.redacted_fields, headers=redact)
+                                  if waf_config is not None else Redactor(headers=redact)) \
         if enabled and waf_on else None
     metrics = GatewayMetrics(version="1") if metrics_on else None
     if metrics is not None:
@@ -290,7 +305,8 @@ def observe_layer(ctx: GatewayContext) -> list[Stage]:
     if writer is None and metrics is None and not (audit is not None and data_plane):
         return []
     return [LoggingStage(ctx, writer=writer, access=access, waf=waf, metrics=metrics,
-                         audit=audit, audit_data_plane=data_plane, trace=trace)]
+                         audit=audit, audit_data_plane=data_plane, trace=trace,
+                         waf_filter=waf_config.filter if waf_config is not None else None)]
 
 
 WORKERS_ENV = "BASTION_WORKERS"  # set by `bastion serve --workers N` for its worker processes

@@ -17,7 +17,8 @@ take idle files safely; ``close()`` drains the queue, flushes and closes every f
 
 Rendering can be deferred too: ``add_renderer(kind, outputs, render)`` makes records of ``kind``
 raw captures that the writer thread turns into one line per output kind (``render(record)``
-returns a sequence aligned with ``outputs``, ``None`` for a line it failed to make). The request
+returns a sequence aligned with ``outputs``, ``None`` for a line it failed to make, ``b""``
+for one it chose not to write). The request
 path then only appends a tuple of references; the JSON is built off it, in batches. Counters
 are per output line (one such record submitted is ``len(outputs)`` submitted or dropped), and a
 batch's lines for one file go out in one write (rendered lines after any plain records of the
@@ -59,6 +60,7 @@ class WriterStats:
     failed: int
     queued: int
     dropped_by_kind: dict[str, int]
+    filtered: int = 0   # lines a renderer chose not to write (AWS WAF's logging filter)
 
 
 class LogWriter:
@@ -84,7 +86,7 @@ class LogWriter:
         self._fsync = fsync
         self._wake = threading.Event()
         self._stop = False
-        self._submitted = self._written = self._dropped = self._failed = 0
+        self._submitted = self._written = self._dropped = self._failed = self._filtered = 0
         self._dropped_by_kind: dict[str, int] = {}
         self._files: dict[tuple[str, str], tuple[IO[bytes], int, float]] = {}
         self._idle_close = idle_close_seconds
@@ -129,7 +131,7 @@ class LogWriter:
 
     def stats(self) -> WriterStats:
         return WriterStats(self._submitted, self._written, self._dropped, self._failed,
-                           len(self._q), dict(self._dropped_by_kind))
+                           len(self._q), dict(self._dropped_by_kind), self._filtered)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -209,8 +211,10 @@ class LogWriter:
                 outs, render, many = renderers[kind]
                 for k, lines in zip(outs, self._render(records, outs, render, many),
                                     strict=True):
-                    good = [x for x in lines if x is not None]
-                    failed += len(lines) - len(good)
+                    good = [x for x in lines if x]   # b"": a line the renderer filtered out
+                    bad = lines.count(None)
+                    failed += bad
+                    self._filtered += len(lines) - len(good) - bad
                     batch = batches.get((k, day))
                     if batch is None:
                         batches[(k, day)] = good
