@@ -143,3 +143,22 @@ def test_a_bad_cases_file_names_file_line_and_key(
     assert f"{cases}:3: cases[0].expect.colour: unknown key" in err
     assert f"{cases}:5: cases[1].repeat: must be between 1 and 10000" in err
     assert "Traceback" not in err
+
+
+def test_a_record_the_logging_filter_drops_is_said_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = prepare(tmp_path / "demo").config
+    (config.parent / "waf-logging.json").write_text(json.dumps({"LoggingConfiguration": {
+        "LoggingFilter": {"DefaultBehavior": "DROP", "Filters": [{
+            "Behavior": "KEEP", "Requirement": "MEETS_ANY",
+            "Conditions": [{"ActionCondition": {"Action": "BLOCK"}}]}]}}}))
+    data = yaml.safe_load(config.read_text())
+    data["logging"] = {"waf_logging_configuration": "waf-logging.json"}
+    config.write_text(yaml.safe_dump(data))
+    assert main(["try", "-c", str(config), "GET", "/prod/pets/1"]) == 0
+    out = capsys.readouterr().out
+    assert "waf log: none (the web ACL's LoggingFilter drops this record)" in out
+    assert "access log: " in out
+    assert main(["try", "-c", str(config), "GET", "/prod/pets?id=1' OR 1=1--"]) == 0
+    assert '"action":"BLOCK"' in capsys.readouterr().out

@@ -88,6 +88,7 @@ class Outcome:
     exchange: Exchange
     waf_log: dict[str, Any] | None
     access_log: str | None
+    waf_filtered: bool = False   # the web ACL's LoggingFilter dropped the WAF record
 
     @property
     def error_type(self) -> str | None:
@@ -155,8 +156,11 @@ class Trial:
             response = dataclasses.replace(response, body=b"".join(chunks), stream=None)
         ex.response_bytes = len(response.body)
         await gw.finish(ex)
+        writer = gw.ctx.resources.get("log_writer")
+        filtered = writer.stats().filtered if writer is not None else 0
         waf, access = self._new_line("waf"), self._new_line("access")
-        return Outcome(response, sent, ex, json.loads(waf) if waf else None, access)
+        dropped = writer is not None and writer.stats().filtered > filtered
+        return Outcome(response, sent, ex, json.loads(waf) if waf else None, access, dropped)
 
     def _new_line(self, kind: str) -> str | None:
         """The line the request just logged in ``kind`` (None when that log is off): only what
@@ -261,6 +265,8 @@ def _show(outcome: Outcome, out: Any) -> None:
         print(f"trace: {t.stage}: {t.event}", file=out)
     if waf is not None:
         print(f"waf log: {json.dumps(waf, separators=(',', ':'))}", file=out)
+    elif outcome.waf_filtered:
+        print("waf log: none (the web ACL's LoggingFilter drops this record)", file=out)
     if outcome.access_log is not None:
         print(f"access log: {outcome.access_log}", file=out)
 
