@@ -122,6 +122,7 @@ API key + usage plan route (5 req/s, burst 10, 1000 a day):
 
 Without a server (the response, the decision and the log lines; README: bastion try):
   bastion try -c {info.config} GET "/prod/pets?id=1' OR 1=1--"
+  bastion try -c {info.config} --cases {info.config.parent / "cases.yaml"}   # 15 checks, for CI
 
 Config: {info.config}
 Press Ctrl-C to stop.""", flush=True)

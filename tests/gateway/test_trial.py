@@ -27,6 +27,13 @@ def _files(root: Path) -> set[Path]:
     return {p for p in root.rglob("*") if p.is_file()}
 
 
+def test_the_demo_cases_pass(demo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["try", "-c", str(demo), "--cases", str(demo.parent / "cases.yaml")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == "15 passed, 0 failed"
+    assert all(line.startswith("PASS ") for line in out[:-1])
+
+
 def test_a_blocked_request_shows_response_decision_and_log_lines(
     demo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

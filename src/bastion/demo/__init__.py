@@ -17,7 +17,7 @@ __all__ = ["DEMO_CONFIG", "DEMO_DIR", "DemoInfo", "prepare"]
 DEMO_DIR = Path(__file__).parent
 DEMO_CONFIG = DEMO_DIR / "bastion.yaml"
 _FILES = ("bastion.yaml", "openapi.yaml", "credentials.yaml", "jwks.json", "plans.json",
-          "webacl.json", "ip-reputation.netset")
+          "webacl.json", "ip-reputation.netset", "cases.yaml")
 ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_DEMOPOOL"
 CLIENT_ID = "demo-app-client"
 DEMO_API_KEY = "DemoPartnerKey0000000000000000000001"
