@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import defusedxml.ElementTree as DefusedET
 import jsonschema
 import pytest
 import yaml
@@ -108,7 +109,8 @@ def test_cases_pass_and_a_wrong_expectation_fails(
     ]}))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TRY_ADMIN_SECRET", "demo-admin-secret")
-        code = main(["try", "-c", str(demo), "--cases", str(cases)])
+        code = main(["try", "-c", str(demo), "--cases", str(cases),
+                     "--junit", str(tmp_path / "report.xml")])
     out = capsys.readouterr().out.splitlines()
     assert code == 1
     assert out[:8] == ["PASS public pet", "PASS sqli", "PASS cognito", "PASS no token",
@@ -117,6 +119,11 @@ def test_cases_pass_and_a_wrong_expectation_fails(
     assert out[8].startswith("FAIL wrong on purpose: status 403, expected 404; labels "
                              "['awswaf:nope'] missing")
     assert out[9] == "8 passed, 1 failed"
+    suite = DefusedET.parse(tmp_path / "report.xml").getroot()
+    assert (suite.tag, suite.get("tests"), suite.get("failures")) == ("testsuite", "9", "1")
+    failed = [tc for tc in suite.iter("testcase") if tc.find("failure") is not None]
+    assert [tc.get("name") for tc in failed] == ["wrong on purpose"]
+    assert failed[0].find("failure").get("message") == "status 403, expected 404"  # type: ignore[union-attr]
 
 
 def test_try_writes_nothing_where_serve_would_and_never_touches_redis(

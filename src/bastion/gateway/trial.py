@@ -8,6 +8,7 @@ terminating rule and labels) and the two log lines ``serve`` would write::
 
     bastion try GET "/prod/pets?id=1' OR 1=1--" -H "User-Agent: curl/8" --ip 203.0.113.9
     bastion try --cases cases.yaml      # expectations per request: exit 1 on any mismatch
+    bastion try --cases cases.yaml --junit report.xml   # and a JUnit report for CI
 
 A cases file, for CI::
 
@@ -42,6 +43,8 @@ import json
 import os
 import sys
 import tempfile
+import time
+import xml.etree.ElementTree as ET  # writing only: nothing here parses untrusted XML
 from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -301,8 +304,10 @@ async def _run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="bastion-try-") as tmp:
         trial = Trial(Path(args.config), Path(tmp))
         failed = 0
+        results: list[tuple[Case, list[str], float]] = []
         try:
             for case in cases:
+                started = time.perf_counter()
                 for _ in range(case.repeat):
                     outcome = await trial.send(case)
                 if not args.cases:
@@ -315,6 +320,7 @@ async def _run(args: argparse.Namespace) -> int:
                         _show(outcome, sys.stdout)
                     continue
                 problems = outcome.mismatches(case.expect)
+                results.append((case, problems, time.perf_counter() - started))
                 failed += bool(problems)
                 print(f"{'FAIL' if problems else 'PASS'} {case.name}"
                       + (f": {'; '.join(problems)}" if problems else ""), flush=True)
@@ -322,7 +328,22 @@ async def _run(args: argparse.Namespace) -> int:
             await trial.close()
     if args.cases:
         print(f"{len(cases) - failed} passed, {failed} failed")
+        if args.junit:
+            _junit(Path(args.junit), Path(args.cases), results)
     return 1 if failed else 0
+
+
+def _junit(path: Path, source: Path, results: Sequence[tuple[Case, list[str], float]]) -> None:
+    """The cases' results as JUnit XML, the report format CI systems read."""
+    suite = ET.Element("testsuite", name=f"bastion try {source.name}", tests=str(len(results)),
+                       failures=str(sum(1 for _, p, _ in results if p)), errors="0",
+                       time=f"{sum(t for _, _, t in results):.3f}")
+    for case, problems, seconds in results:
+        tc = ET.SubElement(suite, "testcase", classname=source.stem, name=case.name,
+                           time=f"{seconds:.3f}")
+        if problems:
+            ET.SubElement(tc, "failure", message=problems[0]).text = "\n".join(problems)
+    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
 
 
 def _cmd(args: argparse.Namespace) -> int:
@@ -347,5 +368,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--access-key", help="SigV4-sign the request with this access key")
     p.add_argument("--secret-key", help="its secret (default: $AWS_SECRET_ACCESS_KEY)")
     p.add_argument("--json", action="store_true", help="print the outcome as one JSON object")
+    p.add_argument("--junit", metavar="FILE.xml", help="with --cases: also write a JUnit report")
     p.set_defaults(func=_cmd)
     return p
