@@ -47,6 +47,9 @@ def test_a_blocked_request_shows_response_decision_and_log_lines(
     assert "x-amzn-ErrorType: WafFilteredException" in lines
     assert '{"message":"Forbidden"}' in lines
     assert "waf: BLOCK by OWASP-CoreRuleSet (MANAGED_RULE_GROUP); labels: " in out
+    # every block explained: the CRS rule, its variable and what it matched
+    assert "crs: 942100 SQL Injection Attack Detected via libinjection [ARGS:id]" in lines
+    assert "     Matched Data: s&1c found within ARGS:id: 1' OR 1=1--" in lines
     waf = json.loads(next(x for x in lines if x.startswith("waf log: "))[9:])
     assert list(WAF_SCHEMA.iter_errors(waf)) == []
     assert waf["httpRequest"]["clientIp"] == "203.0.113.9"

@@ -94,6 +94,19 @@ class Outcome:
     waf_filtered: bool = False   # the web ACL's LoggingFilter dropped the WAF record
 
     @property
+    def crs(self) -> list[dict[str, str]]:
+        """The OWASP CRS rules that matched (in the Web ACL's group or the CRS stage): id,
+        message, variable and the engine's log data. Shown, never logged."""
+        ex = self.exchange
+        records = getattr(ex.notes.get("waf"), "crs_records", None) or ()
+        out = [{"id": str(m.id), "msg": m.msg or "", "variable": m.matched_var_name or "",
+                "data": m.logdata or ""} for m in records]
+        crs = ex.notes.get("crs") or {}
+        out += [{"id": str(d["id"]), "msg": d["msg"] or "", "variable": d["variable"] or "",
+                 "data": d["data"] or ""} for d in crs.get("matched", ())]
+        return out
+
+    @property
     def error_type(self) -> str | None:
         return next((v for k, v in self.headers if k.lower() == "x-amzn-errortype"), None)
 
@@ -265,6 +278,11 @@ def _show(outcome: Outcome, out: Any) -> None:
               f"({waf['terminatingRuleType']}); labels: {labels}", file=out)
         for rule in waf.get("nonTerminatingMatchingRules") or ():
             print(f"waf: counted {rule.get('ruleId')} ({rule.get('action')})", file=out)
+    for m in outcome.crs:
+        print(f"crs: {m['id']} {m['msg']}".rstrip()
+              + (f" [{m['variable']}]" if m["variable"] else ""), file=out)
+        if m["data"]:
+            print(f"     {m['data'][:200]}", file=out)
     for t in ex.trace:
         print(f"trace: {t.stage}: {t.event}", file=out)
     if waf is not None:
@@ -315,7 +333,8 @@ async def _run(args: argparse.Namespace) -> int:
                         print(json.dumps({
                             "status": outcome.response.status, "headers": outcome.headers,
                             "body": outcome.response.body.decode("utf-8", "replace"),
-                            "waf_log": outcome.waf_log, "access_log": outcome.access_log}))
+                            "waf_log": outcome.waf_log, "access_log": outcome.access_log,
+                            "crs": outcome.crs}))
                     else:
                         _show(outcome, sys.stdout)
                     continue

@@ -161,7 +161,8 @@ def crs_layer(ctx: GatewayContext) -> list[Stage]:
     def inspector(req: WafRequest, level: int, excluded: frozenset[str]) -> CrsVerdict:
         result = _inspect_waf(engine, req, level, excluded)
         return CrsVerdict(matched=tuple(str(i) for i in result.matched), block=result.blocked,
-                          terminating=str(result.terminating) if result.terminating else None)
+                          terminating=str(result.terminating) if result.terminating else None,
+                          records=tuple(result.records))
 
     ctx.resources["crs_inspector"] = inspector
     ctx.resources["crs_engine"] = engine

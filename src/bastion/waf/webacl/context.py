@@ -102,6 +102,7 @@ class EvalContext:
     label_set: set[str] = field(default_factory=set)
     oversize_fields: set[str] = field(default_factory=set)
     details: list[dict[str, Any]] = field(default_factory=list)
+    crs_records: list[Any] = field(default_factory=list)   # CrsVerdict.records, as matched
     _cache: dict[tuple[Any, ...], Extracted] = field(default_factory=dict)
     _client: tuple[tuple[int, int] | None] | None = None
 

@@ -113,6 +113,7 @@ class WebAclEvaluator:
             self.counters.add(acl.metric, "", "Default_Action", d.kind)
         ev.labels = list(ctx.labels)
         ev.oversize_fields = sorted(ctx.oversize_fields)
+        ev.crs_records = ctx.crs_records
         self.counters.add(acl.metric, "", "ALL", ev.action)
         return ev
 
@@ -260,6 +261,7 @@ class WebAclEvaluator:
         excluded = frozenset(n.removeprefix("CRS-") for n in ref.excluded)
         got = ref.crs(ctx.request, ref.paranoia, excluded)
         verdict = await got if inspect.isawaitable(got) else got
+        ctx.crs_records.extend(verdict.records)
         out: list[_Hit] = []
         ns = ref.group.namespace
         for rid in verdict.matched:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bastion.waf.webacl.statements import ForwardedIP, Statement
 
@@ -92,6 +92,9 @@ class CrsVerdict:
     matched: tuple[str, ...] = ()
     block: bool = False
     terminating: str | None = None
+    # the engine's match records (id, msg, logdata, matched_var_name...), as it made them: what
+    # explains a block (``bastion try``); never logged, since matched values may be secrets
+    records: tuple[Any, ...] = ()
 
 
 # The SecLang engine plugs in here: inspect a request at a paranoia level, skipping ids.

@@ -40,6 +40,7 @@ class Evaluation:
     oversize_fields: list[str] = field(default_factory=list)
     captcha_response: dict[str, Any] | None = None
     challenge_response: dict[str, Any] | None = None
+    crs_records: list[Any] = field(default_factory=list)   # the CRS group's match records
 
     @property
     def blocked(self) -> bool:
