@@ -4,7 +4,8 @@ What an AWS user cannot do before deploying: see what the Web ACL, the CRS, IAM 
 resource policy, the authorizers, API keys and request validation do to one request. ``try``
 builds the gateway from ``bastion.yaml`` as ``bastion serve`` does, answers requests without a
 server, and shows the response, the decision (the refusing stage and why, the WAF's
-terminating rule and labels) and the two log lines ``serve`` would write::
+terminating rule and labels, the CRS rules that matched and on what) and the two log lines
+``serve`` would write::
 
     bastion try GET "/prod/pets?id=1' OR 1=1--" -H "User-Agent: curl/8" --ip 203.0.113.9
     bastion try --cases cases.yaml      # expectations per request: exit 1 on any mismatch
