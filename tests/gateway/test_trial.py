@@ -179,3 +179,10 @@ def test_a_record_the_logging_filter_drops_is_said_so(
     assert "access log: " in out
     assert main(["try", "-c", str(config), "GET", "/prod/pets?id=1' OR 1=1--"]) == 0
     assert '"action":"BLOCK"' in capsys.readouterr().out
+    # expectations judge the decision, written or not
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(yaml.safe_dump({"cases": [{
+        "name": "allowed, not logged", "request": "GET /prod/pets/1",
+        "expect": {"waf_action": "ALLOW", "terminating_rule": "Default_Action"}}]}))
+    assert main(["try", "-c", str(config), "--cases", str(cases)]) == 0
+    assert capsys.readouterr().out.startswith("PASS allowed, not logged")
