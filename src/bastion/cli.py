@@ -29,7 +29,7 @@ _LAYER_COMMANDS: tuple[str, ...] = (
     "bastion.observe.audit.cli",  # audit verify
     "bastion.observe.logs_cli",  # logs compact|query|retain
     "bastion.waf.cli",  # waf test|import
-    "bastion.gateway.trial",  # try
+    "bastion.gateway.trial_cli",  # try
 )
 
 Handler = Callable[[argparse.Namespace], int]
