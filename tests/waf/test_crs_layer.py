@@ -68,6 +68,12 @@ def test_blocking_mode_blocks_sqli_and_explains_why(tmp_path: Path, clock: Froze
     assert any(m["variable"].startswith("ARGS") for m in crs["matched"])
     assert crs["scores"]
     assert ex.notes["waf_log"]["action"] == "BLOCK"
+    # the logged reason names the total and the categories that scored, not twenty counters
+    reason = ex.interruption.reason
+    assert reason.startswith(f"OWASP CRS anomaly_score={crs['scores']['anomaly_score']} "
+                             f"(sql_injection_score={crs['scores']['sql_injection_score']}): ")
+    assert "942100 SQL Injection Attack Detected via libinjection" in reason
+    assert "rfi_score" not in reason and "pl1" not in reason
 
 
 def test_detection_mode_scores_but_never_blocks(tmp_path: Path, clock: FrozenClock) -> None:

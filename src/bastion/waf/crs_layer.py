@@ -54,6 +54,17 @@ def _inspect_waf(engine: CrsEngine, req: WafRequest, paranoia: int,
                           excluded_ids=excluded)
 
 
+def _scores(scores: dict[str, int]) -> str:
+    """``anomaly_score=15 (xss_score=15)``: the total and the categories that scored, not the
+    twenty TX counters (most of them zero) a block reason would otherwise carry into the log."""
+    total = scores.get("anomaly_score", 0)
+    parts = [f"{k}={v}" for k, v in scores.items()
+             if v and k.endswith("_score") and not k.startswith(("anomaly_score",
+                                                                   "inbound_", "outbound_",
+                                                                   "executing_"))]
+    return f"anomaly_score={total}" + (f" ({', '.join(parts)})" if parts else "")
+
+
 def _details(result: CrsResult) -> list[dict[str, Any]]:
     return [{"id": m.id, "msg": m.msg, "data": m.logdata, "variable": m.matched_var_name,
              "value": m.matched_var_value, "severity": m.severity}
@@ -98,7 +109,7 @@ class CrsStage:
             return Interruption("WAF_FILTERED", status=403, message="Forbidden",
                                 error_type="WafFilteredException", source=self.name,
                                 rule_id=str(result.terminating),
-                                reason=f"OWASP CRS anomaly score {result.scores}: {top}")
+                                reason=f"OWASP CRS {_scores(result.scores)}: {top}")
         ex.notes.setdefault("waf_log", {"non_terminating": [
             {"ruleId": f"OWASP-CRS#{i}", "action": "COUNT"} for i in result.matched]})
         return None
