@@ -1,6 +1,6 @@
 """Cost of full logging and metrics: the same Bastion proxy with the LOGGING phase on and off.
 
-    python -m bench.observe [--seconds 16] [--rounds 4] [--calibrate] [--crs]
+    python -m bench.observe [--seconds 16] [--rounds 4] [--calibrate] [--crs] [--waf-filter]
 
 Target (issue): full logging + metrics cost at most 10 % of throughput. A third variant,
 metrics without log lines (``logging: {enabled: false}``, the configuration bench.waf runs),
@@ -17,6 +17,7 @@ much of a difference the measurement itself makes.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 from contextlib import ExitStack
@@ -65,6 +66,9 @@ def main() -> None:
                              "difference printed is the measurement's own noise")
     parser.add_argument("--crs", action="store_true",
                         help="every variant runs the OWASP CRS (PL1, blocking) in front")
+    parser.add_argument("--waf-filter", action="store_true",
+                        help="a fourth variant: full logging with a LoggingFilter that keeps "
+                             "only BLOCK and COUNT WAF records (none here: all are allowed)")
     parser.add_argument("--verbose", action="store_true", help="print every round")
     args = parser.parse_args()
     per_round = max(1, round(args.seconds / args.rounds))
@@ -72,6 +76,8 @@ def main() -> None:
     variants = {OFF: off_cfg, ON: off_cfg if args.calibrate else {}}
     if not args.calibrate:
         variants[METRICS] = {"logging": {"enabled": False}}
+    if args.waf_filter and not args.calibrate:
+        variants[FILTERED] = {"logging": {"waf_logging_configuration": "waf-logging.json"}}
     if args.crs:
         variants = {name: {**extra, **CRS} for name, extra in variants.items()}
     # a name, not the numeric Host wrk sends: CRS 920350 would match every request
@@ -80,6 +86,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d, nginx(NGINX_UPSTREAM) as (up, _), \
             ExitStack() as servers:
         procs: dict[str, tuple[int, str]] = {}
+        (Path(d) / "waf-logging.json").write_text(json.dumps(WAF_FILTER))
         for i, (name, extra) in enumerate(variants.items()):
             cfg = config(Path(d), up, extra, f"bastion-{i}.yaml")
             port = free_port()
@@ -101,7 +108,7 @@ def main() -> None:
     for name, r in results.items():
         print(r.line(name))
     off = results[OFF]
-    for name in (METRICS, ON):
+    for name in (METRICS, ON, FILTERED):
         if name not in results:
             continue
         on = results[name]
@@ -112,6 +119,12 @@ def main() -> None:
 
 OFF, ON = "logging + metrics off", "full logging + metrics"
 METRICS = "metrics only"
+FILTERED = "logging, WAF records filtered"
+# AWS WAF's LoggingFilter keeping what a security team reads: blocks and counts
+WAF_FILTER = {"LoggingConfiguration": {"LoggingFilter": {"DefaultBehavior": "DROP", "Filters": [
+    {"Behavior": "KEEP", "Requirement": "MEETS_ANY",
+     "Conditions": [{"ActionCondition": {"Action": "BLOCK"}},
+                    {"ActionCondition": {"Action": "COUNT"}}]}]}}}
 CRS = {"waf": {"crs": {"paranoia": 1, "mode": "blocking"}}}
 
 
