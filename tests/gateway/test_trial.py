@@ -79,6 +79,7 @@ def test_signed_requests_reach_the_iam_decision(
     out = capsys.readouterr().out
     assert out.startswith("HTTP/1.1 403 Forbidden")
     assert "x-amzn-ErrorType: AccessDeniedException" in out
+    assert "crs: 920180" not in out   # a body goes with its Content-Length, as clients send it
 
 
 def test_cases_pass_and_a_wrong_expectation_fails(

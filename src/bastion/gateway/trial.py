@@ -153,6 +153,9 @@ class Trial:
         api = gw.settings.api
         if not any(n.lower() == "host" for n, _ in headers):   # the name API Gateway answers to
             headers.insert(0, ("Host", f"{api.api_id}.execute-api.{api.region}.amazonaws.com"))
+        names = {n.lower() for n, _ in headers}
+        if case.body and not names & {"content-length", "transfer-encoding"}:
+            headers.append(("Content-Length", str(len(case.body))))   # as any client sends
         if case.credentials is not None:
             host = next(v for n, v in headers if n.lower() == "host")
             headers = sign_request(case.method, f"http://{host}{path}{'?' if query else ''}"
