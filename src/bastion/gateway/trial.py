@@ -28,13 +28,15 @@ A cases file, for CI::
 ``terminating_rule``, ``labels`` (each present), ``body`` (exact), ``body_contains``.
 
 The request goes as written, plus what HTTP requires of a client: ``Host`` (the API's
-``execute-api`` name unless given) and ``Content-Length`` for a body; nothing else is invented
-(no User-Agent: rules about missing headers see what you send). Side effects, on purpose few: log lines go to a temporary directory, the audit trail is off and
-the state backend is in-process memory (a configured Redis is never touched: its quotas and
-rate counters are not spent). Integrations run for real: Python handlers in this process, HTTP
-upstreams over the network. Cases run in order against one gateway, so rate-based rules and
-quotas accumulate across them (``repeat: N`` sends a request N times; ``expect`` judges the
-last answer).
+``execute-api`` name unless given) and ``Content-Length`` for a body. Nothing else is invented
+(no User-Agent: rules about missing headers see what you send).
+
+Side effects, on purpose few: log lines go to a temporary directory, the audit trail is off
+and the state backend is in-process memory (a configured Redis is never touched: its quotas
+and rate counters are not spent). Integrations run for real: Python handlers in this process,
+HTTP upstreams over the network. Cases run in order against one gateway, so rate-based rules
+and quotas accumulate across them (``repeat: N`` sends a request N times; ``expect`` judges
+the last answer).
 """
 
 from __future__ import annotations
