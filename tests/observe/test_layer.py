@@ -226,3 +226,38 @@ def test_decision_trace_levels(tmp_path: Path, clock: FrozenClock, level: str,
     assert bool(refused["bastion"]["trace"]) is refused_has_trace
     if refused_has_trace:
         assert {"stage": "route", "event": "interrupted"} in refused["bastion"]["trace"]
+
+
+def test_access_log_variables_for_the_waf_latencies_account_and_errors(
+        tmp_path: Path, clock: FrozenClock) -> None:
+    from tests.waf.webacl.util import byte_match, rule, web_acl
+
+    template = ('{"id":"$context.requestId","waf":"$context.wafResponseCode",'
+                '"acl":"$context.webaclArn","wafms":"$context.waf.latency",'
+                '"intms":"$context.integration.latency","authms":"$context.authorizer.latency",'
+                '"account":"$context.accountId","prefix":"$context.domainPrefix",'
+                '"err":"$context.error.messageString","key":"$context.identity.apiKey"}')
+    for d, waf in (("acl", {"webacl": {"file": "webacl.json"}}), ("none", {})):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "webacl.json").write_text(json.dumps(web_acl(
+            rule("no-evil", byte_match({"UriPath": {}}, "evil"), priority=1))))
+        app = app_for(tmp_path / d, clock, logging={"access_format": template}, **waf)
+        host = [("Host", "petstore.execute-api.us-east-1.amazonaws.com"),
+                ("x-api-key", "KeyValue0123456789abcdef")]
+        asyncio.run(call(app, "GET", "/prod/pets/1", headers=host))
+        asyncio.run(call(app, "GET", "/prod/pets/evil", headers=host))
+        asyncio.run(app.gateway.close())
+        ok, bad = records(tmp_path / d, "access")
+        assert ok["account"] == bad["account"] == "123456789012"
+        assert ok["prefix"] == "petstore"
+        assert ok["key"] == bad["key"] == "-"   # an API key never reaches a log
+        assert ok["authms"] == "-"               # no authorizer on the route
+        assert ok["intms"].isdigit() and bad["intms"] == "0"
+        if waf:
+            assert (ok["waf"], bad["waf"]) == ("WAF_ALLOW", "WAF_BLOCK")
+            assert ok["acl"] == "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/bastion"
+            assert ok["wafms"].isdigit()
+            assert bad["err"] == '"Forbidden"'    # error.message, quoted
+        else:
+            assert ok["waf"] == ok["acl"] == ok["wafms"] == "-"
+        assert ok["err"] == "-"

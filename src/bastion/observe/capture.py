@@ -131,9 +131,17 @@ class _ClfTime:
         return self._text
 
 
-def access_getters(stage: str, api_id: str) -> dict[str, Callable[[Captured], Any]]:
-    """The ``$context`` variables the gateway fills, as getters over a capture."""
+def access_getters(stage: str, api_id: str, *, account_id: str = "",
+                   region: str = "") -> dict[str, Callable[[Captured], Any]]:
+    """The ``$context`` variables the gateway fills, as getters over a capture. The others
+    print ``-``; ``identity.apiKey`` always does: an API key never reaches a log."""
     clf = _ClfTime()
+    # the web ACL variables are set only when a WAF judged the request, as API Gateway does
+    # for a stage with a web ACL; the ARN is the one the WAF log's webaclId carries
+    webacl_arn = f"arn:aws:wafv2:{region}:{account_id}:regional/webacl/{api_id}"
+
+    def ms(field: int) -> Callable[[Captured], Any]:
+        return lambda c: int(c[field] * 1000) if c[field] else None
 
     def ident(key: str) -> Callable[[Captured], Any]:
         return lambda c: c[IDENTITY].get(key) if c[IDENTITY] else None
@@ -169,12 +177,22 @@ def access_getters(stage: str, api_id: str) -> dict[str, Callable[[Captured], An
         "authorizer.principalId": itemgetter(PRINCIPAL),
         "authorizer": lambda c: c[AUTHORIZER] or {},
         "waf.status": lambda c: (c[WAF_LOG] or {}).get("response_code_sent"),
+        "waf.latency": ms(T_WAF),
+        "wafResponseCode": lambda c: None if c[WAF_LOG] is None else
+        "WAF_ALLOW" if c[WAF_LOG].get("action", "ALLOW") == "ALLOW" else "WAF_BLOCK",
+        "webaclArn": lambda c: webacl_arn if c[WAF_LOG] is not None else None,
+        "authorizer.latency": ms(T_AUTH),
+        "integration.latency": lambda c: int(c[T_INTEGRATION] * 1000),
+        "accountId": lambda c: account_id or None,
+        "domainPrefix": lambda c: (_header(c, "host", b"host") or "").split(".", 1)[0] or None,
+        "error.messageString": lambda c: f'"{c[WHY][2]}"' if c[WHY] is not None
+        and c[WHY][2] is not None else None,
     }
 
 
-def context(c: Captured, stage: str, api_id: str) -> dict[str, Any]:
+def context(c: Captured, stage: str, api_id: str, **kw: str) -> dict[str, Any]:
     """The whole ``$context`` dict of a capture (what ``AccessLogFormatter.format`` takes)."""
-    return {k: g(c) for k, g in access_getters(stage, api_id).items()}
+    return {k: g(c) for k, g in access_getters(stage, api_id, **kw).items()}
 
 
 class RequestRenderer:
@@ -183,7 +201,8 @@ class RequestRenderer:
     def __init__(self, *, access: AccessLogFormatter | None, waf: WafLogBuilder | None,
                  stage: str, api_id: str, metrics: GatewayMetrics | None = None,
                  observed: GatewayMetrics | None = None,
-                 waf_filter: LoggingFilter | None = None) -> None:
+                 waf_filter: LoggingFilter | None = None, account_id: str = "",
+                 region: str = "") -> None:
         """``metrics``: updated from each rendered capture; ``observe`` (the request path's
         fallback) updates ``metrics`` or ``observed``, under one lock with the writer.
         ``waf_filter``: AWS WAF's logging filter; a WAF record it drops renders as ``b""``
@@ -194,7 +213,8 @@ class RequestRenderer:
         self._lock = threading.Lock()
         self.outputs: tuple[str, ...] = tuple(
             kind for kind, on in (("access", access), ("waf", waf)) if on is not None)
-        self._access = access.bind(access_getters(stage, api_id)) if access else None
+        self._access = access.bind(access_getters(
+            stage, api_id, account_id=account_id, region=region)) if access else None
         self._waf = WafLineEncoder(waf) if waf is not None else None
         self._errors = 0
         # ``observe_values`` calls held back, for the metric code to run them in a batch

@@ -85,7 +85,9 @@ class LoggingStage:
         self.renderer = RequestRenderer(access=access, waf=waf, stage=self.stage,
                                         api_id=ctx.settings.api.api_id,
                                         metrics=metrics if writer is not None else None,
-                                        observed=metrics, waf_filter=waf_filter)
+                                        observed=metrics, waf_filter=waf_filter,
+                                        account_id=ctx.settings.api.account_id,
+                                        region=ctx.settings.api.region)
         self.writer = writer if self.renderer.outputs else None
         if self.writer is not None:
             self.writer.add_renderer(_KIND, self.renderer.outputs, self.renderer,
