@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from bastion.clock import FrozenClock
@@ -123,6 +125,9 @@ def test_captcha_and_challenge_token_flow() -> None:
     # a challenge token does not satisfy a CAPTCHA
     r = run(ev, req(path="/admin", headers=cookie))
     assert r.action == "CAPTCHA" and r.response is not None and r.response.status == 405
+    page = run(ev, dataclasses.replace(req(path="/admin"), request_id="9f1c<b>"))
+    assert page.response is not None
+    assert b"<p>Request ID: 9f1c&lt;b&gt;</p>" in page.response.body   # escaped, as sent
     cap_token = ev.tokens.issue(captcha=clock.time())
     cookie2 = (("Host", "h"), ("Cookie", f"{TOKEN_COOKIE}={cap_token}"))
     assert run(ev, req(path="/admin", headers=cookie2)).action == "ALLOW"

@@ -92,7 +92,7 @@ class WebAclEvaluator:
         acl = self.acl
         ctx = EvalContext(request=req, body_limit=acl.body_limit, detectors=self.detectors,
                           geo=self.geo, geo_header=self.geo_header, now=self.clock.time())
-        ev = Evaluation()
+        ev = Evaluation(request_id=req.request_id)
         token = req.cookie(TOKEN_COOKIE)
         terminated = False
         for rule in acl.rules:
@@ -224,7 +224,7 @@ class WebAclEvaluator:
             if self.tokens is not None and token and self.tokens.read(token) is None:
                 reason = "TOKEN_INVALID"
             if self.tokens is not None:
-                status, headers, body = self.tokens.page(kind)
+                status, headers, body = self.tokens.page(kind, ev.request_id)
             else:
                 status, headers, body = (405 if kind == "CAPTCHA" else 202), (), b""
             ev.response = CustomResponse(status, headers, body, "text/html")

@@ -41,6 +41,7 @@ class Evaluation:
     captcha_response: dict[str, Any] | None = None
     challenge_response: dict[str, Any] | None = None
     crs_records: list[Any] = field(default_factory=list)   # the CRS group's match records
+    request_id: str = ""   # the request's (shown on the CAPTCHA/Challenge interstitial)
 
     @property
     def blocked(self) -> bool:

@@ -72,8 +72,10 @@ class TokenService:
         ok = [t for t in times if t > 0 and 0 <= now - t <= immunity]
         return max(ok) if ok else None
 
-    def page(self, kind: str) -> tuple[int, tuple[tuple[str, str], ...], bytes]:
-        """The interstitial: status, headers and an HTML body that sets a fresh token."""
+    def page(self, kind: str, request_id: str = "") -> tuple[int, tuple[tuple[str, str], ...],
+                                                               bytes]:
+        """The interstitial: status, headers and an HTML body that sets a fresh token and shows
+        the request id (the one in ``x-amzn-RequestId``, for a user reporting a problem)."""
         now = self._clock.time()
         if kind == "CAPTCHA":
             token = self.issue(captcha=now, challenge=now)
@@ -89,6 +91,7 @@ class TokenService:
         body = (
             "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Checking your browser"
             "</title></head><body>" + trigger +
+            (f"<p>Request ID: {html.escape(request_id)}</p>" if request_id else "") +
             f"<script>function pass(){{document.cookie=\"{TOKEN_COOKIE}=\"+{tok}"
             "+\"; path=/; SameSite=Lax\";location.reload();}" + auto + "</script></body></html>"
         ).encode()
