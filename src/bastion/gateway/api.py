@@ -13,6 +13,7 @@ from bastion.errors import ConfigError, ConfigErrors
 from bastion.gateway.integrations.events import EventContext
 from bastion.gateway.integrations.http_proxy import HttpProxy
 from bastion.gateway.integrations.mapping import Getter, compile_source
+from bastion.gateway.integrations.mock import MockIntegration
 from bastion.gateway.integrations.python_handler import PythonHandler, load_handler
 from bastion.gateway.routing import Router
 from bastion.http.upstream import Origin, UpstreamPool
@@ -155,8 +156,11 @@ def _integration(op: Operation, settings: Settings, api: ApiDefinition,
                          pool_size=settings.upstream.pool_size,
                          connect_timeout=settings.upstream.connect_timeout_ms / 1000,
                          read_timeout=read_ms / 1000, source=src, key=f"{key}.uri")
+    if kind == "mock":
+        return MockIntegration(spec, ctx, source=src, key=key)
     raise ConfigError(f"integration type {spec.get('type')!r} is not supported; use aws_proxy "
-                      "(Python handler) or http_proxy", file=src, line=op.line, key=f"{key}.type")
+                      "(Python handler), http_proxy or mock", file=src, line=op.line,
+                      key=f"{key}.type")
 
 
 def compile_api(settings: Settings, api: ApiDefinition) -> CompiledApi:
