@@ -16,9 +16,10 @@ its home page from one, so exported REST APIs are full of them::
 As on AWS:
 
 * the request template for the request's ``Content-Type`` (``application/json`` when there is
-  none) names the integration status, ``{"statusCode": N}``; without a template the request
-  passes through (status 200) under ``when_no_match``, and under ``never``, or
-  ``when_no_templates`` with templates defined, the answer is 415 Unsupported Media Type;
+  none) names the integration status, ``{"statusCode": N}``; under ``never``, or
+  ``when_no_templates`` with templates defined, a media type without a template is answered
+  415 Unsupported Media Type, and passed through under ``when_no_match``: as status 200, which
+  is Bastion's reading (AWS does not document what a mock makes of a passed-through body);
 * the integration response is the one whose selection pattern (the ``responses`` key, a regex
   matched against the whole status) fits, else ``default``; none at all is a 500;
 * its ``statusCode`` is the method status, ``responseParameters`` set headers (``'static'``,
