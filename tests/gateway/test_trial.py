@@ -187,3 +187,20 @@ def test_a_record_the_logging_filter_drops_is_said_so(
         "expect": {"waf_action": "ALLOW", "terminating_rule": "Default_Action"}}]}))
     assert main(["try", "-c", str(config), "--cases", str(cases)]) == 0
     assert capsys.readouterr().out.startswith("PASS allowed, not logged")
+
+
+def test_unreadable_inputs_and_unwritable_reports_are_errors_not_tracebacks(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = str(tmp_path / "missing")
+    assert main(["try", "-c", str(demo), "POST", "/prod/pets", "--data-file", missing]) == 2
+    assert f"error: --data-file {missing}: No such file or directory" in capsys.readouterr().err
+    cases = tmp_path / "one.yaml"
+    cases.write_text("cases:\n  - {request: GET /prod/pets/1, expect: {status: 200}}\n")
+    report = str(tmp_path / "no-such-dir" / "r.xml")
+    assert main(["try", "-c", str(demo), "--cases", str(cases), "--junit", report]) == 2
+    captured = capsys.readouterr()
+    assert "1 passed, 0 failed" in captured.out
+    assert f"error: --junit {report}: No such file or directory" in captured.err
+    assert "Traceback" not in captured.err
+

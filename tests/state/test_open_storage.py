@@ -50,6 +50,8 @@ async def test_redis_uris_do_not_connect_and_do_not_leak(clock: FrozenClock, uri
         "redis://h/0?timout=1",             # a typo never loosens a bound silently
         "redis://h/0?ssl_cert_reqs=none",   # TLS options without rediss://
         "rediss://h/0?ssl_cert_reqs=optional",
+        "rediss://h/0?ssl_ca_certs=/nonexistent/ca.pem",       # a config error, no traceback
+        "rediss://h/0?ssl_certfile=/nonexistent/client.pem",
         "redis://h/zero",
         "redis://h:99999/0",
         "memory://?max_keys=0",

@@ -82,8 +82,12 @@ async def _run(args: argparse.Namespace) -> int:
                 print(f"error: bad header {h!r}: expected 'Name: value'", file=sys.stderr)
                 return 2
             headers.append((name.strip(), value.strip()))
-        body = Path(args.data_file).read_bytes() if args.data_file else \
-            (args.data or "").encode()
+        try:
+            body = Path(args.data_file).read_bytes() if args.data_file else \
+                (args.data or "").encode()
+        except OSError as exc:
+            print(f"error: --data-file {args.data_file}: {exc.strerror}", file=sys.stderr)
+            return 2
         cases = [Case("request", args.request[0].upper(), args.request[1], tuple(headers),
                       body, args.ip, creds)]
     with tempfile.TemporaryDirectory(prefix="bastion-try-") as tmp:
@@ -115,7 +119,11 @@ async def _run(args: argparse.Namespace) -> int:
     if args.cases:
         print(f"{len(cases) - failed} passed, {failed} failed")
         if args.junit:
-            _junit(Path(args.junit), Path(args.cases), results)
+            try:
+                _junit(Path(args.junit), Path(args.cases), results)
+            except OSError as exc:
+                print(f"error: --junit {args.junit}: {exc.strerror}", file=sys.stderr)
+                return 2
     return 1 if failed else 0
 
 

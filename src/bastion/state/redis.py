@@ -337,9 +337,17 @@ class RedisStorage:
 def _tls(params: dict[str, str]) -> ssl.SSLContext:
     """The client TLS context of a ``rediss://`` URI: verified against the system's CAs (or
     ``ssl_ca_certs``) and the host name, unless ``ssl_cert_reqs=none``."""
-    ctx = ssl.create_default_context(cafile=params.get("ssl_ca_certs") or None)
+    try:
+        ctx = ssl.create_default_context(cafile=params.get("ssl_ca_certs") or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"ssl_ca_certs: cannot load {params.get('ssl_ca_certs')}: "
+                         f"{type(exc).__name__}") from None
     if params.get("ssl_certfile"):
-        ctx.load_cert_chain(params["ssl_certfile"], params.get("ssl_keyfile") or None)
+        try:
+            ctx.load_cert_chain(params["ssl_certfile"], params.get("ssl_keyfile") or None)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"ssl_certfile/ssl_keyfile: cannot load {params['ssl_certfile']}: "
+                             f"{type(exc).__name__}") from None
     reqs = params.get("ssl_cert_reqs", "required")
     if reqs not in ("required", "none"):
         raise ValueError("ssl_cert_reqs must be 'required' or 'none'")
