@@ -213,10 +213,8 @@ def load_cases(path: Path) -> list[Case]:
     cases: list[Case] = []
     for i, (line, item) in enumerate(root.items("cases")):
         sec = Section(item, file=str(path), path=f"cases[{i}]", problems=problems, anchor=line)
-        case = _case(sec, i)
+        cases.append(_case(sec, i))
         sec.done()
-        if case is not None:
-            cases.append(case)
     root.done()
     if not cases and not problems.errors:
         root.error("holds no cases", "cases")
@@ -224,7 +222,7 @@ def load_cases(path: Path) -> list[Case]:
     return cases
 
 
-def _case(sec: Section, i: int) -> Case | None:
+def _case(sec: Section, i: int) -> Case:
     request = sec.require("request", str, "")
     method, _, target = request.strip().partition(" ")
     target = target.strip()
