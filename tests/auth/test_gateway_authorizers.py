@@ -168,9 +168,9 @@ def test_custom_authorizer_cache_pitfall_is_reproduced_and_explained(
         ex_holder: dict[str, Any] = {}
         original = gw.finish
 
-        async def capture(ex: Any) -> None:
+        def capture(ex: Any) -> Any:
             ex_holder["ex"] = ex
-            await original(ex)
+            return original(ex)
         gw.finish = capture  # type: ignore[method-assign]
         try:
             reply = await call(app, "POST", "/prod/pets", headers=[("Authorization", "good")])

@@ -26,6 +26,7 @@ from bastion.clock import FrozenClock
 from bastion.config import settings_from_data
 from bastion.gateway.gateway import Gateway, build_gateway
 from bastion.layers import builtin_layers
+from bastion.observe import native
 from bastion.pipeline import Exchange, Headers, Interruption, Request, Response, RouteMatch
 
 GOLDEN = Path(__file__).parent / "golden" / "render.json"
@@ -148,10 +149,12 @@ def _exchange(gw: Gateway, clock: FrozenClock, i: int, case: dict[str, Any]) -> 
     return ex
 
 
-def _render(tmp_path: Path, name: str) -> dict[str, str]:
+def _render(tmp_path: Path, name: str, c_part: bool) -> dict[str, str]:
     clock = FrozenClock()
     gw = _gateway(tmp_path, clock, CONFIGS[name])
     stage = next(s for s, _ in gw.chain._logging if s.name == "observe")
+    # the C renderer takes every configuration but the template with authorizer.claims.sub
+    assert (stage.native is not None) == (c_part and name != "template")
     for rep in range(2):   # the writer's caches are warm in the second round
         for i, case in enumerate(_cases(long=rep == 0 and name == "default")):
             stage.run(_exchange(gw, clock, rep * 100 + i, case))
@@ -170,10 +173,18 @@ def _render(tmp_path: Path, name: str) -> dict[str, str]:
     return out
 
 
+@pytest.mark.parametrize("c_part", [
+    pytest.param(True, id="c", marks=pytest.mark.skipif(
+        native.Lines is None and not os.environ.get("CI"), reason="built without the C part")),
+    pytest.param(False, id="python")])
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_rendered_output_is_byte_identical_to_the_golden_copy(tmp_path: Path,
-                                                              name: str) -> None:
-    got = _render(tmp_path, name)
+def test_rendered_output_is_byte_identical_to_the_golden_copy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, c_part: bool) -> None:
+    """Both renderers: the C part for the usual request (``bastion.observe.native``) and the
+    Python one for everything (``BASTION_NATIVE_LOGS=0``, or a build without a compiler)."""
+    if not c_part:
+        monkeypatch.setenv("BASTION_NATIVE_LOGS", "0")
+    got = _render(tmp_path, name, c_part)
     for line in got["waf"].splitlines():
         SCHEMA.validate(json.loads(line))
     secrets = ["very-secret-token", "s3cr3t", "KeyValue0123", "hunter2", "abcdef", "pw"]

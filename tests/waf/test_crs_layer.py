@@ -39,9 +39,9 @@ def send(app: BastionApp, query: str) -> tuple[Reply, Exchange]:
     seen: dict[str, Exchange] = {}
     original = gw.finish
 
-    async def capture(ex: Exchange) -> None:
+    def capture(ex: Exchange) -> Any:
         seen["ex"] = ex
-        await original(ex)
+        return original(ex)
     gw.finish = capture  # type: ignore[method-assign]
     try:
         reply = asyncio.run(call(app, "GET", "/prod/pets", query=query, headers=HEADERS))

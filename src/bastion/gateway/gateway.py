@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,9 +61,10 @@ class Gateway:
     async def handle(self, ex: Exchange) -> Response:
         return await self.chain.handle(ex)
 
-    async def finish(self, ex: Exchange) -> None:
-        if self.chain.logs:
-            await self.chain.log(ex)
+    def finish(self, ex: Exchange) -> Awaitable[None] | None:
+        """The LOGGING phase: run now, or an awaitable when a logging stage is async
+        (``pending = gateway.finish(ex); if pending is not None: await pending``)."""
+        return self.chain.log_now(ex) if self.chain.logs else None
 
     async def close(self) -> None:
         for closer in reversed(self.ctx.closers):

@@ -179,7 +179,9 @@ class Trial:
         writer = gw.ctx.resources.get("log_writer")
         # read before the capture is queued: the writer thread may render it at any moment
         filtered = writer.stats().filtered if writer is not None else 0
-        await gw.finish(ex)
+        pending = gw.finish(ex)
+        if pending is not None:
+            await pending
         waf, access = self._new_line("waf"), self._new_line("access")
         dropped = writer is not None and writer.stats().filtered > filtered
         return Outcome(response, sent, ex, json.loads(waf) if waf else None, access, dropped)

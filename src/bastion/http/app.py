@@ -210,7 +210,9 @@ class BastionApp:
             response = await gateway.handle(ex)
             ex.response_bytes = await self._send(send, response, ex.request_id)
         finally:
-            await gateway.finish(ex)
+            pending = gateway.finish(ex)
+            if pending is not None:
+                await pending
 
     def request(self, *, method: str, path: str, query: str, headers: Headers, body: bytes,
                 client: tuple[str, int] | None, server: tuple[str, int | None] | None,

@@ -299,7 +299,9 @@ class GatewayProtocol(asyncio.Protocol):
         finally:
             self._done(keep_alive)
             if ex is not None:
-                await gateway.finish(ex)
+                pending = gateway.finish(ex)
+                if pending is not None:
+                    await pending
 
     def _done(self, keep_alive: bool) -> None:
         """The answer is written: the next pipelined request, or wait for one, or close."""

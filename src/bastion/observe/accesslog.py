@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from bastion.errors import ConfigError
 
-__all__ = ["PRESETS", "AccessLogFormatter", "clf_time", "compile_template"]
+__all__ = ["PRESETS", "AccessLogFormatter", "clf_time", "compile_template", "escape_code"]
 
 T = TypeVar("T")
 
@@ -128,6 +128,11 @@ def _syntax(template: str) -> Callable[[str], str]:
     return _clf
 
 
+def escape_code(formatter: AccessLogFormatter) -> int:
+    """The template's syntax as ``_lines.c`` numbers it: JSON, XML, CSV, CLF."""
+    return (_json, _xml, _csv, _clf).index(formatter._escape)
+
+
 def _text(value: Any) -> str:
     if value is None or value == "":
         return "-"
@@ -145,7 +150,7 @@ class AccessLogFormatter:
     and one escape per variable plus a single C-level string build.
     """
 
-    __slots__ = ("_escape", "_fmt", "_vars", "template", "variables")
+    __slots__ = ("_escape", "_fmt", "_literals", "_vars", "template", "variables")
 
     def __init__(self, template: str, parts: list[str | tuple[str, tuple[str, ...]]],
                  escape: Callable[[str], str]) -> None:
@@ -154,6 +159,22 @@ class AccessLogFormatter:
         self._vars = tuple(p for p in parts if isinstance(p, tuple))
         self._fmt = "".join(p.replace("%", "%%") if isinstance(p, str) else "%s" for p in parts)
         self.variables = tuple(p[0] for p in self._vars)
+        # the text before each variable and after the last (for the C renderer)
+        literals = [""]
+        for p in parts:
+            if isinstance(p, str):
+                literals[-1] += p
+            else:
+                literals.append("")
+        self._literals = tuple(literals)
+
+    def parts(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """The variables in order: ``(name, name split at dots)``."""
+        return self._vars
+
+    def literals(self) -> tuple[str, ...]:
+        """The text around the variables: one more than ``parts()``, literal ``%`` as is."""
+        return self._literals
 
     def format(self, ctx: Mapping[str, Any]) -> str:
         esc = self._escape

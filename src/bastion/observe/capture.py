@@ -31,7 +31,7 @@ from bastion.observe.waflog import WafLogBuilder
 from bastion.pipeline import Exchange, Headers
 
 __all__ = ["Captured", "RequestRenderer", "access_getters", "capture", "context",
-           "observe_values"]
+           "observe_values", "webacl_arn"]
 
 log = logging.getLogger("bastion.observe")
 
@@ -131,14 +131,19 @@ class _ClfTime:
         return self._text
 
 
+def webacl_arn(region: str, account_id: str, api_id: str) -> str:
+    """The web ACL ARN of ``$context.webaclArn``, the one the WAF log's webaclId carries."""
+    return f"arn:aws:wafv2:{region}:{account_id}:regional/webacl/{api_id}"
+
+
 def access_getters(stage: str, api_id: str, *, account_id: str = "",
                    region: str = "") -> dict[str, Callable[[Captured], Any]]:
     """The ``$context`` variables the gateway fills, as getters over a capture. The others
     print ``-``; ``identity.apiKey`` always does: an API key never reaches a log."""
     clf = _ClfTime()
     # the web ACL variables are set only when a WAF judged the request, as API Gateway does
-    # for a stage with a web ACL; the ARN is the one the WAF log's webaclId carries
-    webacl_arn = f"arn:aws:wafv2:{region}:{account_id}:regional/webacl/{api_id}"
+    # for a stage with a web ACL
+    arn = webacl_arn(region, account_id, api_id)
 
     def ms(field: int) -> Callable[[Captured], Any]:
         return lambda c: int(c[field] * 1000) if c[field] else None
@@ -180,7 +185,7 @@ def access_getters(stage: str, api_id: str, *, account_id: str = "",
         "waf.latency": ms(T_WAF),
         "wafResponseCode": lambda c: None if c[WAF_LOG] is None else
         "WAF_ALLOW" if c[WAF_LOG].get("action", "ALLOW") == "ALLOW" else "WAF_BLOCK",
-        "webaclArn": lambda c: webacl_arn if c[WAF_LOG] is not None else None,
+        "webaclArn": lambda c: arn if c[WAF_LOG] is not None else None,
         "authorizer.latency": ms(T_AUTH),
         "integration.latency": lambda c: int(c[T_INTEGRATION] * 1000),
         "accountId": lambda c: account_id or None,
@@ -213,14 +218,18 @@ class RequestRenderer:
         self._lock = threading.Lock()
         self.outputs: tuple[str, ...] = tuple(
             kind for kind, on in (("access", access), ("waf", waf)) if on is not None)
-        self._access = access.bind(access_getters(
-            stage, api_id, account_id=account_id, region=region)) if access else None
+        self.getters = access_getters(stage, api_id, account_id=account_id, region=region)
+        self._access = access.bind(self.getters) if access else None
         self._waf = WafLineEncoder(waf) if waf is not None else None
         self._errors = 0
         # ``observe_values`` calls held back, for the metric code to run them in a batch
         self._held: deque[tuple[Any, ...]] = deque()
         if self._observed is not None:
             self._observed.add_source(self.fold_held)
+
+    @property
+    def waf_encoder(self) -> WafLineEncoder | None:
+        return self._waf
 
     def __call__(self, c: Captured) -> Sequence[bytes | None]:
         out: list[bytes | None] = []
@@ -302,6 +311,14 @@ class RequestRenderer:
                      auth_s, waf_log, labels, cache))
         if len(held) >= HELD:
             self.fold_held()
+
+    def observe_now(self, *values: Any) -> None:
+        """``observe_values`` without holding back: beside the C renderer, which counts the
+        usual request at once, so the series take their values in request order (their float
+        sums then match the Python path's to the bit)."""
+        if self._observed is not None:
+            with self._lock:
+                observe_values(self._observed, *values)
 
     def fold_held(self) -> None:
         """Take the held-back observations into the metrics (any thread; popleft is atomic,

@@ -37,6 +37,7 @@ from typing import Any
 
 import orjson
 
+from bastion.clock import SystemClock
 from bastion.config import Problems, Section, Settings
 from bastion.gateway.gateway import GatewayContext
 from bastion.observe.accesslog import AccessLogFormatter, compile_template
@@ -46,6 +47,7 @@ from bastion.observe.audit.signing import Signer, generate_signing_key
 from bastion.observe.capture import RequestRenderer, capture
 from bastion.observe.logfilter import LoggingFilter, WafLoggingConfiguration
 from bastion.observe.metrics import GatewayMetrics
+from bastion.observe.native import LINES_AND_METRICS, native_lines
 from bastion.observe.notify import EmailSink, Notifier, SlackSink, WebhookSink
 from bastion.observe.redact import Redactor
 from bastion.observe.waflog import WafLogBuilder
@@ -89,11 +91,27 @@ class LoggingStage:
                                         account_id=ctx.settings.api.account_id,
                                         region=ctx.settings.api.region)
         self.writer = writer if self.renderer.outputs else None
+        # the usual request's lines rendered in C right here (None: not built, or the
+        # template needs the Python path); other requests take the capture path below
+        self.native: Any = None
         if self.writer is not None:
             self.writer.add_renderer(_KIND, self.renderer.outputs, self.renderer,
                                      batch=self.renderer.many)
+            self.native = native_lines(
+                access=access, waf=self.renderer.waf_encoder, getters=self.renderer.getters,
+                stage=self.stage, api_id=ctx.settings.api.api_id,
+                account_id=ctx.settings.api.account_id, region=ctx.settings.api.region,
+                waf_filter=waf_filter, wake=self.writer.wake, metrics=metrics)
+            if self.native is not None:
+                self.writer.add_source(self.renderer.outputs, self.native)
+                if isinstance(self.clock, SystemClock) and not (audit and audit_data_plane):
+                    # the whole stage in C (it reads time.monotonic's clock itself); the
+                    # Python run stays for values of other types, finish for the rest
+                    self.native.bind_stage(_TRACE_LEVELS[trace], self.finish, self.run)
+                    self.run = self.native.run  # type: ignore[method-assign]
 
     def run(self, ex: Exchange) -> None:
+        """The Python stage (``native.run`` replaces it where it can: see ``__init__``)."""
         resp = ex.response
         status = resp.status if resp is not None else 0
         total = self.clock.monotonic() - ex.started_mono
@@ -103,26 +121,15 @@ class LoggingStage:
         waf_s = get("webacl", 0.0) + get("waf", 0.0) + get("crs", 0.0) if t else 0.0
         auth_s = get("iam", 0.0) + get("authorizer", 0.0) + get("cedar", 0.0) if t else 0.0
         waf_log: dict[str, Any] | None = ex.notes.get("waf_log") if ex.notes else None
-        route = ex.route
-        writer = self.writer
-        if writer is None:   # metrics alone: straight from the exchange, no capture
-            if self.metrics is not None:
-                notes = ex.notes
-                self.renderer.observe_values(
-                    route.resource_path if route is not None else None, ex.request.method,
-                    status, total, integration_s, waf_s,
-                    route.route.authorizer if route is not None else None, auth_s, waf_log,
-                    tuple(ex.labels) if ex.labels else (),
-                    notes.get("cache") if notes else None)
-        else:
-            level = self.trace
-            with_trace = level == "info" or (level == "errors" and ex.interruption is not None)
-            c = capture(ex, status, total, integration_s, waf_s, auth_s, waf_log,
-                        with_trace=with_trace)
-            if not writer.submit(_KIND, c, ts=ex.started_at) or self.renderer.metrics is None:
-                if self.metrics is not None:   # metrics count every request, queued or dropped
-                    self.renderer.observe(c)
-        if self.audit is not None and self.audit_data_plane and route is not None:
+        level = self.trace
+        with_trace = level == "info" or (level == "errors" and ex.interruption is not None)
+        native = self.native
+        done = native.render(ex, status, total, integration_s, waf_s, auth_s, waf_log,
+                             with_trace) if native is not None else 0
+        if done != LINES_AND_METRICS:
+            self.finish(ex, status, total, integration_s, waf_s, auth_s, waf_log, with_trace,
+                        done)
+        if self.audit is not None and self.audit_data_plane and ex.route is not None:
             ident = ex.identity
             self.audit.event(
                 "Invoke", UserIdentity(
@@ -132,10 +139,41 @@ class LoggingStage:
                 event_source="execute-api.bastion.local", source_ip_address=ex.request.client_ip,
                 user_agent=ex.request.headers.get("user-agent"), request_id=ex.request_id,
                 request_parameters={"method": ex.request.method,
-                                    "resource": route.resource_path},
+                                    "resource": ex.route.resource_path},
                 response_elements={"status": status})
 
+    def finish(self, ex: Exchange, status: int, total: float, integration_s: float,
+               waf_s: float, auth_s: float, waf_log: dict[str, Any] | None, with_trace: bool,
+               done: int) -> None:
+        """What the C renderer left: the metrics (``done``: lines written), or the lines and
+        metrics (0) through a capture."""
+        writer = self.writer
+        native = self.native
+        route = ex.route
+        # metrics alone, or lines already rendered in C: metrics straight from the exchange
+        if writer is None or done:
+            if self.metrics is not None:
+                notes = ex.notes
+                observe = self.renderer.observe_values if native is None \
+                    else self.renderer.observe_now
+                observe(
+                    route.resource_path if route is not None else None, ex.request.method,
+                    status, total, integration_s, waf_s,
+                    route.route.authorizer if route is not None else None, auth_s, waf_log,
+                    tuple(ex.labels) if ex.labels else (),
+                    notes.get("cache") if notes else None)
+        else:
+            c = capture(ex, status, total, integration_s, waf_s, auth_s, waf_log,
+                        with_trace=with_trace)
+            if native is not None and not native.closed:
+                # rendered here, in order with the C path's lines (metrics updated too)
+                native.add(ex.started_at, self.renderer(c))
+            elif not writer.submit(_KIND, c, ts=ex.started_at) or self.renderer.metrics is None:
+                if self.metrics is not None:   # metrics count every request, queued or dropped
+                    self.renderer.observe(c)
 
+
+_TRACE_LEVELS = {"off": 0, "errors": 1, "info": 2}
 _KIND = "request"   # the writer's record kind for captures; rendered into access + waf
 # Captures are rendered 64 at a time: the writer holds the GIL for the whole batch, and 256
 # (~2 ms of rendering) put the event loop's p99 at 5.2-6.3 ms against 3.5-4.1 ms with 64, for

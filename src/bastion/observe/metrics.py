@@ -390,6 +390,21 @@ class GatewayMetrics:
         if cache_hit is not None:
             self.cache.inc((route, "hit" if cache_hit else "miss"))
 
+    def native(self) -> tuple[Any, ...]:
+        """What the C log renderer needs to count the usual request itself (an allowed
+        request with no WAF, authorizer, label or cache detail) exactly as ``observe`` does,
+        into the same series: ``(plan, request counts, rule counts, duration buckets,
+        upstream buckets)``, where ``plan(route, method, status)`` gives the series' keys and
+        slot lists, or None where a series cap or the plan cache's bound says ``observe``
+        must decide. Called on the event loop thread, as ``observe`` is."""
+        def plan(route: str | None, method: str, status: int) -> tuple[Any, ...] | None:
+            key = (route if route is not None else "UNMATCHED", method, status, "ALLOW",
+                   "Default_Action")
+            got = self._plans.get(key) or self._plan(*key)
+            return None if got is None else tuple(got)
+        return (plan, self.requests._values, self.rule_matches._values, self.duration.buckets,
+                self.upstream.buckets)
+
     def expose(self) -> str:
         self.fold()
         return self.registry.expose()

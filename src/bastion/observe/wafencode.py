@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from bastion.observe.redact import REDACTED
+from bastion.observe.redact import REDACTED, Redactor
 from bastion.observe.waflog import (
     ACTIONS,
     MAX_LABELS,
@@ -204,6 +204,21 @@ class WafLineEncoder:
             dumps([{"name": n} for n in labels[:MAX_LABELS]]) if labels else b"[]",
             int(body_size), int(body_size if inspected is None else inspected),
             route, status, self._latency(bastion), self._rest(bastion))
+
+    @property
+    def redactor(self) -> Redactor:
+        return self._red
+
+    def allow_prefix(self) -> bytes:
+        """The line of an allowed request with no WAF details from after the timestamp to the
+        client address's value (for the C renderer)."""
+        mid = self._allow_mid
+        return mid[0] + b"[]" + mid[1] + b"[]" + mid[2] + b',"httpRequest":{"clientIp":'
+
+    def plan(self, fields: Mapping[str, Any],
+             status: Any) -> tuple[tuple[bytes, bytes, bytes], Any, bytes, bytes] | None:
+        """``_plan`` for the C renderer: the parts of a line with WAF fields, or None."""
+        return self._plan(fields, status)
 
     def _plan(self, fields: Mapping[str, Any],
               status: Any) -> tuple[tuple[bytes, bytes, bytes], Any, bytes, bytes] | None:

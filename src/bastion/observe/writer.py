@@ -23,6 +23,11 @@ path then only appends a tuple of references; the JSON is built off it, in batch
 are per output line (one such record submitted is ``len(outputs)`` submitted or dropped), and a
 batch's lines for one file go out in one write (rendered lines after any plain records of the
 same kind and day in that batch). A renderer may also take a whole batch (``batch=``).
+
+Lines rendered elsewhere come in through ``add_source``: an object whose ``take()`` hands over
+what it buffered as ``(output index, day, lines, count)`` chunks (``bastion.observe.native``,
+the C renderer of the request path). The writer drains it with its queue and counts its lines
+in the same stats.
 """
 
 from __future__ import annotations
@@ -96,6 +101,7 @@ class LogWriter:
         self._thread: threading.Thread | None = None
         self._renderers: dict[str, tuple[tuple[str, ...], Renderer, BatchRenderer | None]] = {}
         self._render_errors = 0
+        self._sources: list[tuple[tuple[str, ...], Any]] = []
         if start:
             self.start()
 
@@ -110,6 +116,12 @@ class LogWriter:
         if not outputs:
             raise ValueError("a renderer needs at least one output kind")
         self._renderers[kind] = (tuple(outputs), render, batch)
+
+    def add_source(self, outputs: Sequence[str], source: Any) -> None:
+        """Also drain ``source`` (a ``bastion.observe.native.LineSource``): its chunks are
+        whole lines of ``outputs[index]``, written with the queue's lines of that kind and
+        day; its counters join ``stats()``."""
+        self._sources.append((tuple(outputs), source))
 
     # -- request path ---------------------------------------------------------------------
 
@@ -129,9 +141,25 @@ class LogWriter:
             self._wake.set()
         return True
 
+    def wake(self) -> None:
+        """Have the writer thread drain now rather than at its next interval."""
+        self._wake.set()
+
     def stats(self) -> WriterStats:
-        return WriterStats(self._submitted, self._written, self._dropped, self._failed,
-                           len(self._q), dict(self._dropped_by_kind), self._filtered)
+        submitted, dropped, queued = self._submitted, self._dropped, len(self._q)
+        by_kind, filtered, failed = dict(self._dropped_by_kind), self._filtered, self._failed
+        for outs, source in self._sources:
+            rendered, *lost, skipped, bad, buffered = source.stats()
+            submitted += rendered + sum(lost) + skipped + bad
+            dropped += sum(lost)
+            queued += buffered
+            filtered += skipped
+            failed += bad
+            for kind, n in zip(outs, lost, strict=False):
+                if n:
+                    by_kind[kind] = by_kind.get(kind, 0) + n
+        return WriterStats(submitted, self._written, dropped, failed, queued, by_kind,
+                           filtered)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -148,6 +176,8 @@ class LogWriter:
     def close(self) -> None:
         """Stop accepting, drain the queue, close every file. Idempotent."""
         self._stop = True
+        for _, source in self._sources:   # refuse from now on, as submit does
+            source.close()
         self._wake.set()
         if self._thread is not None:
             self._thread.join()
@@ -207,6 +237,19 @@ class LogWriter:
                 if batch is None:
                     batch = batches[(kind, day)] = []
                 batch.append(line)
+            # lines rendered on the request path, in chunks; counted per line
+            chunked: dict[tuple[str, str], int] = {}
+            for outs, source in self._sources:
+                for index, d, chunk, count in source.take():
+                    day = days.get(d)
+                    if day is None:
+                        day = days[d] = time.strftime("%Y-%m-%d", time.gmtime(d * 86400))
+                    key = (outs[index], day)
+                    batch = batches.get(key)
+                    if batch is None:
+                        batch = batches[key] = []
+                    batch.append(chunk)
+                    chunked[key] = chunked.get(key, 0) + count - 1
             for (kind, day), records in pending.items():
                 outs, render, many = renderers[kind]
                 for k, lines in zip(outs, self._render(records, outs, render, many),
@@ -222,9 +265,10 @@ class LogWriter:
                         batch.extend(good)
             written = 0
             for key, lines_ in batches.items():
-                done = self._write_lines(key, lines_)
+                count = len(lines_) + chunked.get(key, 0)
+                done = self._write_lines(key, lines_, count)
                 written += done
-                failed += len(lines_) - done
+                failed += count - done
             self._written += written
             self._failed += failed
             now = time.monotonic()
@@ -270,9 +314,10 @@ class LogWriter:
         if self._render_errors == 1:   # counted always; the traceback once, not per record
             log.exception("log renderer failed (further failures are only counted)")
 
-    def _write_lines(self, key: tuple[str, str], lines: list[bytes]) -> int:
-        """Append ``lines`` to the current file of ``key``: one write when it fits the file,
-        else line by line (rotation). Returns how many were written."""
+    def _write_lines(self, key: tuple[str, str], lines: list[bytes], count: int) -> int:
+        """Append ``lines`` (``count`` lines in all: an item may hold several) to the current
+        file of ``key``: one write when it fits the file, else line by line (rotation).
+        Returns how many lines were written."""
         entry = self._files.get(key)
         chunk = b"".join(lines)
         if entry is not None and entry[1] + len(chunk) <= self._max_bytes:
@@ -281,7 +326,9 @@ class LogWriter:
             except OSError:
                 return 0
             self._files[key] = (entry[0], entry[1] + len(chunk), entry[2])
-            return len(lines)
+            return count
+        if count != len(lines):
+            lines = chunk.splitlines(keepends=True)
         done = 0
         for line in lines:
             try:

@@ -49,7 +49,7 @@ _Pending = Awaitable[StageResult]
 class Chain:
     """An ordered, immutable list of stages split into request, response and logging parts."""
 
-    __slots__ = ("_logging", "_render", "_request", "_response", "order")
+    __slots__ = ("_async_logging", "_logging", "_render", "_request", "_response", "order")
 
     def __init__(self, stages: Sequence[Stage], render: Renderer) -> None:
         ordered = sorted(stages, key=lambda s: (int(s.phase), -s.priority, s.name))
@@ -58,6 +58,7 @@ class Chain:
         self._request = tuple(st for st in steps if st[0].phase < Phase.RESPONSE)
         self._response = tuple(st for st in steps if st[0].phase == Phase.RESPONSE)
         self._logging = tuple(st for st in steps if st[0].phase == Phase.LOGGING)
+        self._async_logging = any(is_async for _, is_async in self._logging)
         self._render = render
 
     async def handle(self, ex: Exchange) -> Response:
@@ -101,6 +102,19 @@ class Chain:
     def logs(self) -> bool:
         """Whether there is a LOGGING phase to run at all."""
         return bool(self._logging)
+
+    def log_now(self, ex: Exchange) -> Awaitable[None] | None:
+        """``log`` without a coroutine when every logging stage is synchronous (the usual
+        case: a coroutine per request is measurable on the bare proxy); else the coroutine to
+        await."""
+        if self._async_logging:
+            return self.log(ex)
+        for stage, _ in self._logging:
+            try:
+                stage.run(ex)
+            except Exception:
+                log.exception("logging stage %s failed on request %s", stage.name, ex.request_id)
+        return None
 
     async def log(self, ex: Exchange) -> None:
         """The LOGGING phase: every stage runs, whatever happened; failures never propagate."""
