@@ -422,7 +422,7 @@ static PyObject *S_request, *S_request_id, *S_started_at, *S_route, *S_resource_
     *S_response_type, *S_message, *S_caller, *S_user, *S_userArn, *S_accountId, *S_apiKeyId,
     *S_response_code_sent, *S_action, *S_ALLOW, *S_notes, *S_cache, *S_response, *S_status,
     *S_started_mono, *S_timings, *S_integration, *S_webacl, *S_waf, *S_crs, *S_iam, *S_cedar,
-    *S_waf_log;
+    *S_waf_log, *S__pairs;
 
 /* what render() reads of an exchange; references owned, released by facts_clear */
 typedef struct {
@@ -502,7 +502,13 @@ static int facts_read(Facts *f, PyObject *ex) {
     if (f->body_size < 0) return -1;
     PyObject *headers;
     GET(headers, req, S_headers);
-    f->pairs = PyObject_CallMethodNoArgs(headers, S_raw_pairs);
+    /* Headers._pairs once built (the proxy builds it), else Headers.raw_pairs() */
+    f->pairs = getattr_fast(headers, S__pairs);
+    if (f->pairs == NULL) PyErr_Clear();
+    if (f->pairs == Py_None || f->pairs == NULL) {
+        Py_XDECREF(f->pairs);
+        f->pairs = PyObject_CallMethodNoArgs(headers, S_raw_pairs);
+    }
     Py_DECREF(headers);
     if (f->pairs == NULL) {
         if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) return -1;
@@ -1639,7 +1645,7 @@ PyMODINIT_FUNC PyInit__lines(void) {
     INTERN(S_started_mono, "started_mono"); INTERN(S_timings, "timings");
     INTERN(S_integration, "integration"); INTERN(S_webacl, "webacl"); INTERN(S_waf, "waf");
     INTERN(S_crs, "crs"); INTERN(S_iam, "iam"); INTERN(S_cedar, "cedar");
-    INTERN(S_waf_log, "waf_log");
+    INTERN(S_waf_log, "waf_log"); INTERN(S__pairs, "_pairs");
     for (int c = 0; c < 256; c++) {
         JSON_ESC[c] = c < 0x20 || c == '"' || c == '\\';
         LATIN1_ESC[c] = JSON_ESC[c] || c >= 0x80;
