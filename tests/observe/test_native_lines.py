@@ -51,6 +51,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "$context.integration.latency $context.xrayTraceId "
         "$context.identity.clientCert.subjectDN")}},
     "waf-only": {"logging": {"access_format": "off"}},
+    "metrics-only": {"logging": {"enabled": False}},
 }
 
 
@@ -84,6 +85,8 @@ class Pair:
 
     def new_lines(self, side: str) -> dict[str, str]:
         gw = self.c if side == "c" else self.py
+        if "log_writer" not in gw.ctx.resources:
+            return {}
         gw.ctx.resources["log_writer"].flush()
         out = {}
         for kind in ("access", "waf"):
@@ -188,13 +191,14 @@ def test_native_and_python_renderers_write_the_same_bytes(
         assert (cm.expose() if cm else "") == (pm.expose() if pm else "")
 
     check()
-    c_writer = pair.c.ctx.resources["log_writer"].stats()
-    py_writer = pair.py.ctx.resources["log_writer"].stats()
-    assert (c_writer.submitted, c_writer.written, c_writer.failed) == \
-        (py_writer.submitted, py_writer.written, py_writer.failed)
-    # the C part did render most of them (not a test of Python against itself)
-    rendered = c_stage.native.stats()[0]
-    assert rendered > c_writer.written / 3
+    if "log_writer" in pair.c.ctx.resources:
+        c_writer = pair.c.ctx.resources["log_writer"].stats()
+        py_writer = pair.py.ctx.resources["log_writer"].stats()
+        assert (c_writer.submitted, c_writer.written, c_writer.failed) == \
+            (py_writer.submitted, py_writer.written, py_writer.failed)
+        # the C part did render most of them (not a test of Python against itself)
+        rendered = c_stage.native.stats()[0]
+        assert rendered > c_writer.written / 3
     pair.close()
 
 

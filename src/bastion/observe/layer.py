@@ -91,24 +91,28 @@ class LoggingStage:
                                         account_id=ctx.settings.api.account_id,
                                         region=ctx.settings.api.region)
         self.writer = writer if self.renderer.outputs else None
-        # the usual request's lines rendered in C right here (None: not built, or the
+        # the usual request's lines (and metrics) in C right here (None: not built, or the
         # template needs the Python path); other requests take the capture path below
         self.native: Any = None
         if self.writer is not None:
             self.writer.add_renderer(_KIND, self.renderer.outputs, self.renderer,
                                      batch=self.renderer.many)
+        if self.writer is not None or metrics is not None:
             self.native = native_lines(
-                access=access, waf=self.renderer.waf_encoder, getters=self.renderer.getters,
-                stage=self.stage, api_id=ctx.settings.api.api_id,
-                account_id=ctx.settings.api.account_id, region=ctx.settings.api.region,
-                waf_filter=waf_filter, wake=self.writer.wake, metrics=metrics)
-            if self.native is not None:
+                access=access if self.writer is not None else None,
+                waf=self.renderer.waf_encoder if self.writer is not None else None,
+                getters=self.renderer.getters, stage=self.stage,
+                api_id=ctx.settings.api.api_id, account_id=ctx.settings.api.account_id,
+                region=ctx.settings.api.region, waf_filter=waf_filter,
+                wake=self.writer.wake if self.writer is not None else None, metrics=metrics)
+        if self.native is not None:
+            if self.writer is not None:
                 self.writer.add_source(self.renderer.outputs, self.native)
-                if isinstance(self.clock, SystemClock) and not (audit and audit_data_plane):
-                    # the whole stage in C (it reads time.monotonic's clock itself); the
-                    # Python run stays for values of other types, finish for the rest
-                    self.native.bind_stage(_TRACE_LEVELS[trace], self.finish, self.run)
-                    self.run = self.native.run  # type: ignore[method-assign]
+            if isinstance(self.clock, SystemClock) and not (audit and audit_data_plane):
+                # the whole stage in C (it reads time.monotonic's clock itself); the Python
+                # run stays for values of other types, finish for the rest
+                self.native.bind_stage(_TRACE_LEVELS[trace], self.finish, self.run)
+                self.run = self.native.run  # type: ignore[method-assign]
 
     def run(self, ex: Exchange) -> None:
         """The Python stage (``native.run`` replaces it where it can: see ``__init__``)."""

@@ -100,12 +100,13 @@ def native_lines(*, access: AccessLogFormatter | None, waf: WafLineEncoder | Non
                  region: str, waf_filter: LoggingFilter | None,
                  wake: Callable[[], None] | None,
                  metrics: GatewayMetrics | None = None) -> Any | None:
-    """A ``Lines`` renderer for this configuration, or None when the C part is missing or
-    does not cover the access-log template. ``getters``: the Python ``$context`` getters
-    (``capture.access_getters``), to tell unfilled variables from uncomputed ones.
+    """A ``Lines`` renderer for this configuration (lines, metrics or both), or None when
+    the C part is missing or does not cover the access-log template. ``getters``: the
+    Python ``$context`` getters (``capture.access_getters``), to tell unfilled variables from
+    uncomputed ones.
     ``metrics``: count the usual request's metrics too (``render`` returns 2 for those),
     into the same series ``GatewayMetrics.observe`` updates."""
-    if not available() or (access is None and waf is None):
+    if not available() or (access is None and waf is None and metrics is None):
         return None
     assert VARIABLE_COUNT == max(VARIABLES.values()) + 1, "_lines.c and VARIABLES disagree"
     codes: tuple[int, ...] | None = None
