@@ -1143,11 +1143,40 @@ static int settle(Lines *self, const Py_ssize_t mark[2], int access, int waf) {
     return 0;
 }
 
+/* Metrics without log lines need only the route, the method and the labels. */
+static int metrics_only(Lines *self, PyObject *ex, long long status, double total,
+                        double integration, double waf_s, PyObject *waf_log) {
+    Facts f;
+    memset(&f, 0, sizeof f);
+    int rc = -1;
+    if ((f.route = getattr_fast(ex, S_route)) == NULL
+            || (f.labels = getattr_fast(ex, S_labels)) == NULL
+            || (f.req = getattr_fast(ex, S_request)) == NULL
+            || (f.method = getattr_fast(f.req, S_method)) == NULL)
+        goto done;
+    rc = 0;
+    if (!PyList_CheckExact(f.labels) || !PyUnicode_CheckExact(f.method)) goto done;
+    if (f.route != Py_None) {
+        if ((f.resource = getattr_fast(f.route, S_resource_path)) == NULL) {
+            rc = -1;
+            goto done;
+        }
+        if (!PyUnicode_CheckExact(f.resource)) goto done;
+    }
+    rc = count_metrics(self, ex, &f, status, total, integration, waf_s, waf_log);
+    if (rc == 1) rc = 2;
+done:
+    facts_clear(&f);
+    return rc;
+}
+
 /* 0, 1 or 2 as render() returns them; -1 on error */
 static int render_core(Lines *self, PyObject *ex, long long status, double total,
                        double integration, double waf_s, double auth_s, PyObject *waf_log,
                        int with_trace) {
     if (self->closed || (waf_log != Py_None && !PyDict_CheckExact(waf_log))) return 0;
+    if (!self->access && !self->waf)
+        return metrics_only(self, ex, status, total, integration, waf_s, waf_log);
     Facts f;
     memset(&f, 0, sizeof f);
     int rc = facts_read(&f, ex);
