@@ -12,6 +12,9 @@ server's or wrk's CPU); the CPU microseconds per request added by logging (last 
 steadier one. Both servers run side by side and the variants alternate over several rounds;
 the medians are printed. ``--calibrate`` gives both variants the same config, which shows how
 much of a difference the measurement itself makes.
+
+The servers use the C log renderer (``bastion.observe._lines``) when the install built it;
+``BASTION_NATIVE_LOGS=0 python -m bench.observe`` measures the Python renderer instead.
 """
 
 from __future__ import annotations

@@ -1358,11 +1358,12 @@ PyDoc_STRVAR(render_doc,
 "they are appended, 2 when its metrics are counted here too.");
 
 static PyObject *Lines_add(Lines *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 2 || !PyFloat_CheckExact(args[0])) {
+    if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "add(wall: float, lines)");
         return NULL;
     }
-    double wall = PyFloat_AS_DOUBLE(args[0]);
+    double wall = PyFloat_AsDouble(args[0]);
+    if (wall == -1.0 && PyErr_Occurred()) return NULL;
     if (self->closed || !(wall >= 0.0 && wall < 253402300800.0)) Py_RETURN_FALSE;
     PyObject *seq = PySequence_Fast(args[1], "lines must be a sequence");
     if (seq == NULL) return NULL;

@@ -61,9 +61,11 @@ log = logging.getLogger("bastion.observe")
 class LoggingStage:
     """LOGGING phase: one access-log line and one WAF record per request, and metrics.
 
-    On the request path this queues one ``capture`` tuple; the writer thread updates the
-    metrics and renders the lines (``RequestRenderer``), in batches. Without a writer, or when
-    its queue is full, the metrics are updated here.
+    With the C part (``bastion.observe.native``) the usual request's lines and metrics are
+    made here in one C call, and ``finish`` renders the rest in Python, in order. Without it,
+    the request path queues one ``capture`` tuple and the writer thread updates the metrics and
+    renders the lines (``RequestRenderer``) in batches; without a writer, or when its queue is
+    full, the metrics are updated here.
     """
 
     name = "observe"
