@@ -1,16 +1,18 @@
-/* The access-log and WAF-log lines of the usual request, rendered in C on the request path.
+/* The LOGGING phase of the usual request in C: its access-log and WAF-log lines, and its
+ * metrics, made on the request path.
  *
  * Python renders a request's two lines in ~9 us of CPU on a loaded server (a capture tuple,
  * a queue, the writer thread's drain and two encoders); the bare proxy costs ~50-60 us, so
- * full logging was ~20 % of its throughput. This module reads the exchange once and appends
- * both lines to in-memory buffers that the writer thread takes and writes: one C call a
- * request, no tuple, no queue entry.
+ * full logging was ~20 % of its throughput. This module reads the exchange once, appends
+ * both lines to buffers that the writer thread takes and writes, and adds the metrics to
+ * GatewayMetrics' own series: one C call a request (Lines.run), no tuple, no queue entry.
  *
- * It covers the common shape only and says so: render() returns False for anything else (an
+ * It covers the common shape only and says so: render() returns 0 for anything else (an
  * authorizer context, WAF match details the plan callback refuses, header names that are not
- * ASCII, text that is not valid Unicode, an access-log variable it does not know...) and the
- * caller takes the Python path, which stays the reference. tests/observe/test_native_lines.py
- * checks the bytes against that path over generated exchanges.
+ * ASCII, text that is not valid Unicode...) and the caller takes the Python path, which stays
+ * the reference; 1 means the lines are made but the metrics are Python's to count.
+ * tests/observe/test_native_lines.py checks the bytes and the metrics against that path over
+ * generated exchanges.
  *
  * Everything runs with the GIL held (render from the event loop, take from the writer), so
  * the buffers need no lock of their own.
@@ -960,6 +962,8 @@ static int seal(Lines *self) {
     }
     return 0;
 }
+
+/* ---- metrics ----------------------------------------------------------------------- */
 
 /* bisect.bisect_left(bounds, v) */
 static Py_ssize_t bucket(const double *bounds, Py_ssize_t n, double v) {
