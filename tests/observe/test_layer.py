@@ -271,3 +271,27 @@ def test_access_log_variables_for_the_waf_latencies_account_and_errors(
         else:
             assert ok["waf"] == ok["acl"] == ok["wafms"] == "-"
         assert ok["err"] == "-"
+
+
+@pytest.mark.parametrize(("logging_cfg", "expected"), [
+    ({}, "conf/data/logs"), ({"dir": "elsewhere"}, "conf/elsewhere")])
+def test_logs_land_where_configured_when_the_config_path_is_relative(
+        tmp_path: Path, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch,
+        logging_cfg: dict[str, str], expected: str) -> None:
+    """``bastion serve -c conf/bastion.yaml`` once wrote the logs under conf/conf/data/logs: the
+    config's directory was applied to ``log_dir`` twice. ``logging.dir`` is relative to the
+    config file, the default is ``<log_dir>/logs``."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "conf").mkdir()
+    api = {"openapi": "3.0.1", "info": {"title": "t", "version": "1"}, "paths": {
+        "/pets/{id}": {"get": {"x-amazon-apigateway-integration": {
+            "type": "aws_proxy", "uri": "tests.gateway.handlers:echo"}}}}}
+    (tmp_path / "conf" / "api.yaml").write_text(yaml.safe_dump(api))
+    config = {"api": {"openapi": "api.yaml", "stage": "prod"}, "log_dir": "data",
+              "logging": logging_cfg}
+    app = BastionApp(build_gateway(settings_from_data(config, Path("conf/bastion.yaml")),
+                                   clock=clock, layers=builtin_layers()))
+    asyncio.run(call(app, "GET", "/prod/pets/1"))
+    asyncio.run(app.gateway.close())
+    assert list((tmp_path / expected / "waf").rglob("*.jsonl"))
+    assert not (tmp_path / "conf" / "conf").exists()

@@ -243,7 +243,8 @@ def observe_layer(ctx: GatewayContext) -> list[Stage]:
     problems = Problems()
     file = str(settings.source)
     lsec = Section(settings.extra.get("logging"), file=file, path="logging", problems=problems)
-    log_dir = Path(lsec.get("dir", str, str(settings.log_dir / "logs")))
+    # logging.dir is relative to the config file; the default is already (<log_dir>/logs)
+    configured_dir = lsec.get("dir", str, "")
     fmt = lsec.get("access_format", str, "JSON")
     waf_on = lsec.get("waf", bool, True)
     redact = [str(h) for h in lsec.get("redact_headers", list, [])]
@@ -281,8 +282,8 @@ def observe_layer(ctx: GatewayContext) -> list[Stage]:
         audit_dir = ""
     writer: LogWriter | None = None
     if enabled:
-        writer = LogWriter(log_dir if log_dir.is_absolute() else base / log_dir,
-                           clock=ctx.clock, batch=_BATCH)
+        log_dir = base / configured_dir if configured_dir else settings.log_dir / "logs"
+        writer = LogWriter(log_dir, clock=ctx.clock, batch=_BATCH)
         ctx.closers.append(writer.close)
         ctx.resources["log_writer"] = writer
     access = compile_template(fmt) if enabled and fmt.lower() != "off" else None
