@@ -291,3 +291,33 @@ def test_insufficient_scope_status_403_option(issuer: Issuer, clk: FrozenClock) 
     assert (out.status, out.body(), out.reason_code) == (
         403, {"message": "Forbidden"}, "insufficient_scope")
     assert 'error="insufficient_scope"' in out.headers[0][1]
+
+
+def test_cognito_identity_validation_expression_matches_the_whole_aud(
+        issuer: Issuer, clk: FrozenClock) -> None:
+    """API Gateway matches a COGNITO_USER_POOLS authorizer's identityValidationExpression
+    against the token's aud and answers 401 otherwise: an access token (no aud) fails it."""
+    a = cognito(issuer, clk, aud_expression="client-[0-9]+|" + CLIENT)
+    assert a.authorize(issuer.sign(id_claims(issuer), "k1")).ok
+    for claims, scopes in ((id_claims(issuer, aud=CLIENT + "-suffix"), ()),
+                           (access_claims(issuer), ("pets/read",))):
+        out = a.authorize(issuer.sign(claims, "k1"), scopes)
+        assert (out.status, out.body(), out.reason_code) == (
+            401, {"message": "Unauthorized"}, "identity_invalid")
+    # without the expression the same access token is fine
+    assert cognito(issuer, clk).authorize(issuer.sign(access_claims(issuer), "k1"),
+                                          ["pets/read"]).ok
+
+
+def test_identity_validation_expression_config() -> None:
+    scheme = {"type": "apiKey", "name": "Authorization", "in": "header",
+              "x-amazon-apigateway-authorizer": {
+                  "type": "cognito_user_pools", "identityValidationExpression": "abc.*",
+                  "providerARNs": [
+                      "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_Ab"]}}
+    assert config_from_openapi("pool", scheme).aud_expression == "abc.*"
+    scheme["x-amazon-apigateway-authorizer"]["identityValidationExpression"] = "("
+    with pytest.raises(ValueError, match="does not compile"):
+        config_from_openapi("pool", scheme)
+    with pytest.raises(ValueError, match="Cognito"):
+        JwtConfig(issuer="https://i", audiences=("a",), style="jwt", aud_expression="a")

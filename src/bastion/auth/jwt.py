@@ -12,8 +12,10 @@ algorithm and what the claims must say. Rules, in order (each failure is a 401 w
   ``OKP`` for EdDSA), its ``alg`` (if any) must equal the token's, ``use``/``key_ops`` must allow
   verification: HS/RS confusion is impossible by construction;
 * claims: ``iss``; ``exp`` (required) / ``nbf`` / ``iat`` with leeway on the injected clock;
-  Cognito: ``token_use`` (``id`` when the method has no scopes, ``access`` when it has) then ``aud``
-  (ID token) or ``client_id`` (access token); HTTP API: ``aud`` or else ``client_id``;
+  Cognito: ``token_use`` (``id`` when the method has no scopes, ``access`` when it has), the
+  authorizer's ``identityValidationExpression`` against the whole ``aud`` (API Gateway's rule; an
+  access token has no ``aud`` and fails it), then ``aud`` (ID token) or ``client_id`` (access
+  token) against the app client ids; HTTP API: ``aud`` or else ``client_id``;
   scopes (``scope`` space-separated or ``scp``) must meet at least one method scope.
 
 Semantics: gateway-semantics.md §7.1 and §1.5 (AGW:apigateway-enable-cognito-user-pool,
@@ -198,8 +200,18 @@ class JwtConfig:
     name: str = "jwt"
     identity_header: str = "Authorization"
     insufficient_scope_status: Literal[401, 403] = 401
+    # Cognito's identityValidationExpression: the token's aud must match it whole (an access
+    # token, which has no aud, never does); None: not checked
+    aud_expression: str | None = None
 
     def __post_init__(self) -> None:
+        if self.aud_expression is not None:
+            if self.style != "cognito":
+                raise ValueError("identityValidationExpression applies to Cognito authorizers")
+            try:
+                re.compile(self.aud_expression)
+            except re.error as e:
+                raise ValueError(f"identityValidationExpression does not compile: {e}") from None
         if not self.algorithms:
             raise ValueError("a JWT authorizer needs an explicit algorithm allow-list")
         bad = [a for a in self.algorithms if a not in KNOWN_ALGORITHMS]
@@ -241,9 +253,11 @@ def config_from_openapi(name: str, scheme: Mapping[str, Any], *,
         if not issuer:
             raise ValueError(f"{name}: cognito_user_pools authorizer without providerARNs")
         auds = tuple(scheme.get("x-bastion-audiences") or ext.get("x-bastion-audiences") or ())
+        expression = ext.get("identityValidationExpression")
         return JwtConfig(issuer=str(issuer), audiences=auds, algorithms=algorithms,
                          style="cognito", leeway=leeway, name=name,
-                         identity_header=str(scheme.get("name", "Authorization")))
+                         identity_header=str(scheme.get("name", "Authorization")),
+                         aud_expression=str(expression) if expression else None)
     if kind == "jwt":
         jc = ext.get("jwtConfiguration") or {}
         src = ext.get("identitySource") or "$request.header.Authorization"
@@ -352,6 +366,12 @@ class JwtAuthorizer:
                 return "wrong_token_use", (
                     f"expected {_use_name(expected)} (token_use={expected}) because {why}, "
                     f"but {_use_name(use)} (token_use={use}) was presented")
+            rx = cfg.aud_expression
+            if rx is not None and not _aud_fullmatch(claims.get("aud"), rx):
+                # API Gateway matches the token's aud against the authorizer's
+                # identityValidationExpression and answers 401 when it does not match
+                return "identity_invalid", (
+                    f"aud {claims.get('aud')!r} does not match identityValidationExpression")
             if cfg.audiences:
                 claim = "aud" if expected == "id" else "client_id"
                 if not _aud_match(claims.get(claim), cfg.audiences):
@@ -379,6 +399,14 @@ def _use_name(use: object) -> str:
 
 def _is_number(v: object) -> TypeGuard[int | float]:
     return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _aud_fullmatch(value: object, expression: str) -> bool:
+    if isinstance(value, str):
+        return re.fullmatch(expression, value) is not None
+    if isinstance(value, list):
+        return any(isinstance(v, str) and re.fullmatch(expression, v) for v in value)
+    return False
 
 
 def _aud_match(value: object, allowed_auds: tuple[str, ...]) -> bool:
