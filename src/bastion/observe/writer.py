@@ -40,11 +40,14 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
 from bastion.clock import Clock, SystemClock
+
+if TYPE_CHECKING:
+    from bastion.observe.native import LineSource
 
 __all__ = ["BatchRenderer", "LogWriter", "Renderer", "WriterStats"]
 
@@ -101,7 +104,7 @@ class LogWriter:
         self._thread: threading.Thread | None = None
         self._renderers: dict[str, tuple[tuple[str, ...], Renderer, BatchRenderer | None]] = {}
         self._render_errors = 0
-        self._sources: list[tuple[tuple[str, ...], Any]] = []
+        self._sources: list[tuple[tuple[str, ...], LineSource]] = []
         if start:
             self.start()
 
@@ -117,7 +120,7 @@ class LogWriter:
             raise ValueError("a renderer needs at least one output kind")
         self._renderers[kind] = (tuple(outputs), render, batch)
 
-    def add_source(self, outputs: Sequence[str], source: Any) -> None:
+    def add_source(self, outputs: Sequence[str], source: LineSource) -> None:
         """Also drain ``source`` (a ``bastion.observe.native.LineSource``): its chunks are
         whole lines of ``outputs[index]``, written with the queue's lines of that kind and
         day; its counters join ``stats()``."""
