@@ -277,3 +277,28 @@ def test_lines_past_the_buffer_bound_are_dropped_and_counted(tmp_path: Path) -> 
     lines.close()
     assert lines.render(_exchange(gw, 12, case), 200, 0.001, 0.0, 0.0, 0.0, None, False) == 0
     asyncio.run(gw.close())
+
+
+def test_lines_either_side_of_midnight_go_to_their_own_day(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C buffers hold one day's lines: a line of the next day seals them, so each lands in
+    its own ``dt=`` partition, as the Python writer files them."""
+    midnight = 86400.0 * 19700   # 2023-12-09T00:00:00Z
+    pair = Pair(tmp_path, {}, monkeypatch, clock=FrozenClock(midnight - 1.5))
+    case = {"method": "GET", "path": "/x", "query": "", "status": 200,
+            "headers": [("Host", "h")], "matched": True, "labels": [], "trace": [],
+            "principal": None, "authorizer": None, "identity": {}, "why": None,
+            "waf_log": None, "timings": {}, "cache": None, "version": "1.1", "body": b""}
+    for i in range(4):   # two before midnight, two after
+        for gw in (pair.c, pair.py):
+            pair.stage(gw).run(_exchange(gw, i, case))
+        pair.clock.advance(1.0)
+    for side in ("c", "py"):
+        pair.new_lines(side)
+    for kind in ("access", "waf"):
+        days = {side: sorted((f.parent.name, len(f.read_text().splitlines()))
+                             for f in (pair.dirs[side] / "data" / "logs" / kind)
+                             .rglob("*.jsonl"))
+                for side in ("c", "py")}
+        assert days["c"] == days["py"] == [("dt=2023-12-08", 2), ("dt=2023-12-09", 2)]
+    pair.close()
