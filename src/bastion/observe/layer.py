@@ -44,7 +44,7 @@ from bastion.observe.accesslog import AccessLogFormatter, compile_template
 from bastion.observe.alarms import Alarm, AlarmEvaluator, MetricStore
 from bastion.observe.audit import AuditTrail, UserIdentity
 from bastion.observe.audit.signing import Signer, generate_signing_key
-from bastion.observe.capture import RequestRenderer, capture
+from bastion.observe.capture import RequestRenderer, capture, webacl_arn
 from bastion.observe.logfilter import LoggingFilter, WafLoggingConfiguration
 from bastion.observe.metrics import GatewayMetrics
 from bastion.observe.native import LINES_AND_METRICS, native_lines
@@ -288,11 +288,11 @@ def observe_layer(ctx: GatewayContext) -> list[Stage]:
         ctx.resources["log_writer"] = writer
     access = compile_template(fmt) if enabled and fmt.lower() != "off" else None
     api = settings.api
-    waf = WafLogBuilder(webacl_id=f"arn:aws:wafv2:{api.region}:{api.account_id}:regional/"
-                                  f"webacl/{api.api_id}", http_source_id=f"{api.api_id}:"
-                                  f"{api.stage}", redactor=Redactor.from_aws(
-                                      waf_config.redacted_fields, headers=redact)
-                                  if waf_config is not None else Redactor(headers=redact)) \
+    # the same ARN as $context.webaclArn (capture.webacl_arn), so the two logs agree
+    waf = WafLogBuilder(webacl_id=webacl_arn(api.region, api.account_id, api.api_id),
+                        http_source_id=f"{api.api_id}:{api.stage}",
+                        redactor=Redactor.from_aws(waf_config.redacted_fields, headers=redact)
+                        if waf_config is not None else Redactor(headers=redact)) \
         if enabled and waf_on else None
     metrics = GatewayMetrics(version="1") if metrics_on else None
     if metrics is not None:
